@@ -1,0 +1,56 @@
+# Entry points (kept stable: reviewers and automation call them):
+#   make plan STACK=<env>   offline plan -> build/<env>/resources.json and build/<env>/manifests/
+#   make test               lint, type check, and the whole test suite
+#   make setup              the project venv at .venv (every other target depends on it)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK ?= dev
+STAMP := $(VENV)/.installed
+CRD_TOOL := tools/crd-validate
+CRD_STAMP := $(CRD_TOOL)/node_modules/.installed
+
+.PHONY: setup plan plan-all validate diff test lint typecheck lock clean
+
+setup: $(STAMP) $(CRD_STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(CRD_STAMP): $(CRD_TOOL)/package.json $(CRD_TOOL)/package-lock.json
+	cd $(CRD_TOOL) && npm ci --silent --no-audit --no-fund
+	touch $@
+
+plan: setup
+	$(BIN)/tfplat plan --stack $(STACK)
+
+plan-all: setup
+	for s in $$($(BIN)/python -c 'from infra.config.loader import available_stacks, project_root; print(*available_stacks(project_root()))'); do \
+	  $(BIN)/tfplat plan --stack $$s || exit $$?; done
+
+validate: setup
+	$(BIN)/tfplat validate
+
+diff: setup
+	$(BIN)/tfplat diff --stack $(STACK)
+
+lint: setup
+	$(BIN)/ruff check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -n auto -q
+
+lock: setup
+	{ echo "# Full pin set (pip freeze of .venv). Regenerate with: make lock"; \
+	  $(BIN)/pip freeze --exclude-editable; } > constraints.txt
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,59 @@
+"""Register a manifest dict as the matching typed pulumi_kubernetes resource.
+
+The planner builds plain Kubernetes objects; this maps (apiVersion, kind) to the SDK class
+(`apps/v1 Deployment` -> `kubernetes.apps.v1.Deployment`) and passes the object's fields
+as that class's arguments. Kinds from CRDs become `apiextensions.CustomResource`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+import pulumi
+
+Manifest = dict[str, Any]
+
+# API groups whose SDK module is not the group's first label.
+_GROUP_MODULES = {"": "core", "rbac.authorization.k8s.io": "rbac",
+                  "admissionregistration.k8s.io": "admissionregistration",
+                  "apiextensions.k8s.io": "apiextensions"}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _sdk_class(api_version: str, kind: str) -> Any | None:
+    """The SDK class of a built-in kind; None for CRD kinds (no SDK module or class)."""
+    group, _, version = api_version.rpartition("/")
+    if group and "." in group and not group.endswith(".k8s.io"):
+        return None  # e.g. monitoring.coreos.com
+    module = _GROUP_MODULES.get(group, group.split(".")[0])
+    try:
+        mod = importlib.import_module(f"pulumi_kubernetes.{module}.{version}")
+    except ImportError:
+        return None  # e.g. gateway.networking.k8s.io has no SDK module
+    return getattr(mod, kind, None)
+
+
+def resource_name(manifest: Manifest) -> str:
+    """Logical name: <namespace>/<name> is unique per kind within a stack."""
+    meta = manifest["metadata"]
+    ns = meta.get("namespace")
+    return f"{ns}-{meta['name']}" if ns else meta["name"]
+
+
+def register(manifest: Manifest, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    import pulumi_kubernetes as k8s
+
+    api_version, kind = manifest["apiVersion"], manifest["kind"]
+    fields = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+    cls = _sdk_class(api_version, kind)
+    name = resource_name(manifest)
+    if cls is None:
+        return k8s.apiextensions.CustomResource(name, api_version=api_version, kind=kind,
+                                                opts=opts, **fields)
+    resource: pulumi.CustomResource = cls(name, opts=opts, **{_snake(k): v for k, v in fields.items()})
+    return resource

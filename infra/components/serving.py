@@ -1,0 +1,50 @@
+"""ServingFleet: the Kubernetes objects of one model (both colors and its traffic)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+
+from infra.components.kube import register
+from infra.plan.fleet import FleetPlan
+from infra.plan.manifests import serving as m
+
+
+class ServingFleet(pulumi.ComponentResource):
+    """TensorFlow Serving for one model: per color a Deployment with its config, Service,
+    PDB and HPA; a live Service; a NetworkPolicy; the serving ServiceAccount.
+
+    Traffic objects depend on the Deployments they send traffic to, and pulumi-kubernetes
+    waits for a Deployment to be Ready before it counts as created or updated, so traffic
+    never moves to a color that is not Ready.
+    """
+
+    def __init__(self, fleet: FleetPlan, *, identity_annotations: dict[str, str],
+                 depends_on: Sequence[pulumi.Resource] = (),
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("tfplat:serving:Fleet", fleet.name, None, opts)
+        base = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+        sa = register(m.service_account(fleet, identity_annotations), base)
+        register(m.network_policy(fleet), base)
+        deployments: dict[str, pulumi.Resource] = {}
+        for color in fleet.colors:
+            cm = register(m.config_map(fleet, color), base)
+            dep = register(m.deployment(fleet, color), pulumi.ResourceOptions.merge(
+                base, pulumi.ResourceOptions(depends_on=[cm, sa])))
+            deployments[color.color] = dep
+            after_dep = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[dep]))
+            register(m.color_service(fleet, color), after_dep)
+            register(m.pod_disruption_budget(fleet, color), after_dep)
+            register(m.autoscaler(fleet, color), after_dep)
+        live = register(m.live_service(fleet), pulumi.ResourceOptions.merge(
+            base, pulumi.ResourceOptions(depends_on=[deployments[fleet.rollout.live]])))
+        self.deployments = deployments
+        self.live_service = live
+        outputs: dict[str, Any] = {
+            "live": fleet.rollout.live,
+            "versions": {c.color: c.version for c in fleet.colors},
+            "weights": {c.color: c.weight for c in fleet.colors},
+        }
+        self.register_outputs(outputs)

@@ -1,0 +1,247 @@
+"""Semantic checks the JSON Schema cannot express, each returning located issues.
+
+The rules themselves (catalog, rollout) live in the planning layer; this module only
+runs them over specs and says where in which file a failure is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import re
+
+from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
+from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
+from infra.config.yamlio import YamlDoc
+from infra.plan import catalog
+from infra.plan.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones
+from infra.plan.fleet import matching_pools
+from infra.plan.images import image, serving_image_key
+from infra.plan.rollout import RolloutError, check_rollout
+
+GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$")
+STACK_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,13}[a-z0-9])?$")
+
+
+def _at(doc: YamlDoc, path: tuple[str | int, ...], message: str, hint: str,
+        value: object = ...) -> ConfigIssue:
+    extra = {} if value is ... else {"value": value}
+    return ConfigIssue(file=doc.file, path=format_path(path), line=doc.line_of(path),
+                       message=message, hint=hint, **extra)
+
+
+# --------------------------------------------------------------------------- model files
+
+
+def check_model(doc: YamlDoc, spec: ModelSpec) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    acc = spec.serving.accelerator
+    acc_path: tuple[str | int, ...] = ("serving", "accelerator")
+    if acc.kind == "gpu":
+        assert acc.type is not None
+        gpus = catalog.gpu_types()
+        if acc.type not in gpus:
+            names = sorted(gpus)
+            issues.append(_at(doc, (*acc_path, "type"), "unknown GPU type",
+                              f"use one of: {one_of(names)}{did_you_mean(acc.type, names)}", acc.type))
+        else:
+            gpu = gpus[acc.type]
+            offered = sorted({*gpu.gke_machine_types, *gpu.eks_instance_types})
+            if offered and acc.count > max(offered):
+                issues.append(_at(doc, (*acc_path, "count"), f"no machine offers {acc.count} x {acc.type}",
+                                  f"use at most {max(offered)} GPUs per pod", acc.count))
+    elif acc.kind == "tpu":
+        assert acc.type is not None and acc.topology is not None
+        try:
+            shape = catalog.resolve_tpu_pool(accelerator=acc.type, topology=acc.topology)
+        except catalog.CatalogError as err:
+            issues.append(_at(doc, acc_path, err.message, err.hint, {"type": acc.type, "topology": acc.topology}))
+        else:
+            if shape.multi_host:
+                single = [t.topology for t in catalog.tpu_types()[acc.type].topologies if not t.multi_host]
+                issues.append(_at(doc, (*acc_path, "topology"),
+                                  f"topology {acc.topology} spans {shape.nodes} hosts; "
+                                  "one serving pod runs on one host",
+                                  f"use a single-host topology: {one_of(single)}", acc.topology))
+
+    b = spec.serving.batching
+    sizes = list(b.allowed_batch_sizes)
+    if sizes and (sizes != sorted(sizes) or sizes[-1] != b.max_batch_size):
+        issues.append(_at(doc, ("serving", "batching", "allowed_batch_sizes"),
+                          "must be increasing and end with max_batch_size (TF Serving rejects it otherwise)",
+                          "for example [" + ", ".join(
+                              str(s) for s in sorted({*sizes, b.max_batch_size}) if s <= b.max_batch_size) + "]",
+                          sizes))
+    a = spec.serving.autoscaling
+    if a.min_replicas > a.max_replicas:
+        issues.append(_at(doc, ("serving", "autoscaling", "min_replicas"),
+                          f"is above max_replicas ({a.max_replicas})",
+                          "make min_replicas <= max_replicas", a.min_replicas))
+    if "int8" in spec.edge.variants and not spec.edge.samples:
+        issues.append(_at(doc, ("edge", "samples"), "the int8 variant needs sample inputs",
+                          "set edge.samples to an .npz of representative inputs, or drop int8 from edge.variants"))
+    return issues
+
+
+# --------------------------------------------------------------------------- stack file
+
+
+def _pool_issues(doc: YamlDoc, stack: StackSpec, pool: NodePoolSpec) -> list[ConfigIssue]:
+    base: tuple[str | int, ...] = ("config", "tfplat:node_pools", pool.name)
+    issues: list[ConfigIssue] = []
+    if pool.min_nodes > pool.max_nodes:
+        issues.append(_at(doc, (*base, "min_nodes"), f"is above max_nodes ({pool.max_nodes})",
+                          "make min_nodes <= max_nodes", pool.min_nodes))
+    for i, zone in enumerate(pool.zones):
+        if not zone.startswith(stack.region + "-"):
+            issues.append(_at(doc, (*base, "zones", i), f"is not a zone of region {stack.region}",
+                              f"use zones of {stack.region}, such as {default_zones(stack)[0]}", zone))
+    acc = pool.accelerator
+    if acc is None:
+        if not pool.machine_type:
+            issues.append(_at(doc, (*base, "machine_type"), "a pool without an accelerator needs a machine type",
+                              "set machine_type (e.g. e2-standard-4 on GCP, m6i.xlarge on AWS)"))
+        return issues
+    if pool.role == "system":
+        issues.append(_at(doc, (*base, "role"), "a system pool cannot have an accelerator",
+                          "use role: serving for accelerator pools", pool.role))
+    apath = (*base, "accelerator")
+    try:
+        kind = catalog.accelerator_kind(acc.type)
+    except catalog.CatalogError as err:
+        return [*issues, _at(doc, (*apath, "type"), err.message, err.hint, acc.type)]
+    try:
+        if kind == "tpu":
+            if stack.cloud == "aws":
+                users = sorted(stack.models)
+                return [*issues, _at(doc, (*apath, "type"),
+                                     f"stack {stack.name} is on AWS, which has no TPUs",
+                                     "remove this pool (TPU pools need a GCP stack)"
+                                     + (f"; models in this stack: {one_of(users)}" if users else ""),
+                                     acc.type)]
+            if acc.count is not None or acc.sharing is not None:
+                issues.append(_at(doc, apath, "a TPU pool takes type and topology only",
+                                  "remove count/sharing; the topology fixes the chips"))
+            if not acc.topology:
+                return [*issues, _at(doc, (*apath, "topology"), "a TPU pool needs a topology",
+                                     "add topology (e.g. 2x2 for tpu-v5-lite-podslice)")]
+            shape = catalog.resolve_tpu_pool(accelerator=acc.type, topology=acc.topology,
+                                             machine_type=pool.machine_type)
+            catalog.check_tpu_autoscaling(shape, min_nodes=pool.min_nodes, max_nodes=pool.max_nodes)
+            if shape.multi_host and len(pool.zones) != 1:
+                issues.append(_at(doc, (*base, "zones"), "a multi-host TPU slice must sit in one zone",
+                                  f"set zones: [<one zone of {stack.region} with {acc.type}>]", list(pool.zones)))
+        else:
+            if acc.topology is not None:
+                issues.append(_at(doc, (*apath, "topology"), "topology is for TPU pools",
+                                  "remove topology; use count for GPUs per node", acc.topology))
+            catalog.resolve_gpu_pool(cloud=stack.cloud, accelerator=acc.type, count=acc.count or 1,
+                                     machine_type=pool.machine_type)
+            if acc.sharing is not None:
+                if stack.cloud == "aws" and acc.sharing.strategy != "none":
+                    issues.append(_at(doc, (*apath, "sharing"), "GPU sharing is configured by GKE only",
+                                      "remove sharing on AWS (use the NVIDIA device plugin's "
+                                      "time-slicing config instead)"))
+                else:
+                    catalog.check_gpu_sharing(accelerator=acc.type, strategy=acc.sharing.strategy,
+                                              max_shared_clients=acc.sharing.max_shared_clients,
+                                              partition_size=acc.sharing.partition_size)
+    except catalog.CatalogError as err:
+        issues.append(_at(doc, apath, err.message, err.hint,
+                          {k: v for k, v in (("type", acc.type), ("count", acc.count), ("topology", acc.topology),
+                                             ("machine_type", pool.machine_type)) if v is not None}))
+    return issues
+
+
+def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    raw = doc.data["config"]
+    other = "tfplat:aws" if stack.cloud == "gcp" else "tfplat:gcp"
+    if other in raw:
+        issues.append(_at(doc, ("config", other), f"does not apply to a {stack.cloud} stack",
+                          f"remove {other}, or set tfplat:cloud to {other.split(':')[1]}"))
+    if stack.cloud == "gcp" and "tfplat:gcp" not in raw:
+        issues.append(_at(doc, ("config",), "a gcp stack needs tfplat:gcp", "add tfplat:gcp: {project: <project id>}"))
+    if stack.cloud == "aws" and "tfplat:aws" not in raw:
+        issues.append(_at(doc, ("config",), "an aws stack needs tfplat:aws",
+                          "add tfplat:aws: {account_id: <12-digit AWS account id>}"))
+    region_format = {"gcp": (GCP_REGION, "us-central1"), "aws": (AWS_REGION, "us-east-1")}[stack.cloud]
+    if not region_format[0].match(stack.region):
+        issues.append(_at(doc, ("config", "tfplat:region"), f"is not a {stack.cloud} region name",
+                          f"use a {stack.cloud} region such as {region_format[1]}", stack.region))
+    if not STACK_NAME.match(stack.name):
+        issues.append(ConfigIssue(file=doc.file, path="", value=stack.name,
+                                  message="invalid stack name (it is part of cloud resource names)",
+                                  hint="use 1-15 lowercase letters, digits and '-', starting with a letter, "
+                                       "e.g. stacks/Pulumi.prod-eu.yaml"))
+    if stack.cluster.version not in SUPPORTED_KUBERNETES_VERSIONS:
+        issues.append(_at(doc, ("config", "tfplat:cluster", "version"), "unsupported Kubernetes version",
+                          f"use one of: {one_of(SUPPORTED_KUBERNETES_VERSIONS)}", stack.cluster.version))
+    if stack.cloud == "gcp" and stack.gcp is not None:
+        for i, zone in enumerate(stack.gcp.zones):
+            if not zone.startswith(stack.region + "-"):
+                issues.append(_at(doc, ("config", "tfplat:gcp", "zones", i),
+                                  f"is not a zone of region {stack.region}",
+                                  f"use zones such as {stack.region}-a", zone))
+    if not any(p.role == "system" for p in stack.node_pools.values()):
+        issues.append(_at(doc, ("config", "tfplat:node_pools"), "no pool has role: system",
+                          "add a small pool for cluster add-ons, e.g. system: {role: system, "
+                          "machine_type: e2-standard-4, min_nodes: 1, max_nodes: 3}"))
+    for pool in stack.node_pools.values():
+        issues += _pool_issues(doc, stack, pool)
+    return issues
+
+
+# --------------------------------------------------------------------------- stack x models
+
+
+def _pool_label(pool: NodePoolSpec) -> str:
+    acc = pool.accelerator
+    if acc is None:
+        return f"{pool.name} ({pool.role}, cpu)"
+    detail = acc.topology if acc.topology else f"{acc.count or 1} per node"
+    return f"{pool.name} ({acc.type} {detail})"
+
+
+def check_rollouts(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpec],
+                   broken: set[str]) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    for name, rollout in stack.models.items():
+        base: tuple[str | int, ...] = ("config", "tfplat:models", name)
+        if name in broken:
+            continue  # its own file's errors are already reported
+        if name not in models:
+            known = sorted(models)
+            issues.append(_at(doc, base, f'no model file models/{name}.yaml',
+                              f"add models/{name}.yaml, or use one of: {one_of(known)}{did_you_mean(name, known)}"))
+            continue
+        try:
+            check_rollout(rollout)
+        except RolloutError as err:
+            issues.append(_at(doc, (*base, err.field), err.message, err.hint, err.value))
+        if rollout.min_replicas is not None and rollout.max_replicas is not None \
+                and rollout.min_replicas > rollout.max_replicas:
+            issues.append(_at(doc, (*base, "replicas", "min"), f"is above replicas.max ({rollout.max_replicas})",
+                              "make replicas.min <= replicas.max", rollout.min_replicas))
+        model = models[name]
+        acc = model.serving.accelerator
+        if acc.kind == "tpu" and stack.cloud == "aws":
+            issues.append(_at(doc, base, f"model {name} needs TPU {acc.type}, and stack {stack.name} "
+                                         "is on AWS, which has no TPUs",
+                              f"remove {name} from this stack's tfplat:models, or serve it from a GCP stack"))
+            continue
+        key = serving_image_key(acc.kind)
+        if image(key, stack.serving.images) is None:
+            issues.append(_at(doc, ("config", "tfplat:serving", "images", key),
+                              f"model {name} runs on {acc.kind} and no {key} image is pinned",
+                              f"set tfplat:serving.images.{key} to a TF Serving build for {acc.kind} "
+                              "(<registry>/<repo>:<tag>@sha256:<digest>; see docs/tpu-serving.md)"))
+        if not matching_pools(stack, model):
+            want = {"cpu": "a serving pool without accelerator",
+                    "gpu": f"a serving pool with accelerator {{type: {acc.type}, count: >= {acc.count}}}",
+                    "tpu": f"a serving pool with accelerator {{type: {acc.type}, topology: {acc.topology}}}"}[acc.kind]
+            pools = [_pool_label(p) for p in stack.node_pools.values()]
+            issues.append(_at(doc, base, f"no node pool can run model {name} ({model.file} asks for {acc.kind}"
+                                         + (f" {acc.type}" if acc.type else "") + ")",
+                              f"add {want} to tfplat:node_pools (pools here: {one_of(pools)})"))
+    return issues

@@ -1,0 +1,179 @@
+"""The one loader: models/*.yaml + stacks/Pulumi.<stack>.yaml -> validated, typed specs.
+
+Three passes, each collecting every issue before the next decides whether to go on:
+1. parse and schema-validate every file (syntax, unknown keys, types, formats);
+2. semantic checks inside each file (catalog names, batch sizes, bounds);
+3. cross-checks between the stack and the models (model exists, live color has a
+   version, accelerator has a pool, no TPU on AWS, ...).
+A file that fails pass 1 is left out of the later passes (its data cannot be trusted), but
+every other file still is checked, so one run reports all it can.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from infra.config import checks
+from infra.config.errors import ConfigError, ConfigIssue, did_you_mean, one_of
+from infra.config.schema import apply_defaults, load_schema, validate
+from infra.config.spec import ModelSpec, StackSpec, model_from_dict, stack_from_config
+from infra.config.yamlio import SECRET_PLACEHOLDER, YamlDoc, parse_yaml, read_yaml
+
+
+def project_root() -> Path:
+    """The repository root: $TFPLAT_ROOT, else the directory holding Pulumi.yaml above this file."""
+    env = os.environ.get("TFPLAT_ROOT")
+    if env:
+        return Path(env).resolve()
+    return Path(__file__).resolve().parents[2]
+
+
+def stack_file(root: Path, stack: str) -> Path:
+    return root / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def available_stacks(root: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (root / "stacks").glob("Pulumi.*.yaml"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedConfig:
+    stack: StackSpec
+    models: Mapping[str, ModelSpec]  # every valid model in models/, by name
+
+    def deployed(self) -> list[tuple[ModelSpec, Any]]:
+        """(model, rollout) for each model the stack runs, sorted by name."""
+        return [(self.models[name], self.stack.models[name]) for name in sorted(self.stack.models)]
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def load_models(root: Path) -> tuple[dict[str, ModelSpec], set[str], list[ConfigIssue]]:
+    """All models/*.yaml -> (valid specs by name, names of files that failed, issues)."""
+    specs: dict[str, ModelSpec] = {}
+    broken: set[str] = set()
+    issues: list[ConfigIssue] = []
+    for path in sorted((root / "models").glob("*.y*ml")):
+        display = _rel(root, path)
+        stem = path.name.rsplit(".", 1)[0]
+        if path.suffix == ".yml":
+            issues.append(ConfigIssue(file=display, path="", message="model files end in .yaml",
+                                      hint=f"rename it to models/{stem}.yaml"))
+            broken.add(stem)
+            continue
+        doc, parse_issues = read_yaml(path, display)
+        if doc is None:
+            issues += parse_issues
+            broken.add(stem)
+            continue
+        file_issues = validate(doc, "model")
+        if not file_issues and doc.data["name"] != stem:
+            file_issues.append(ConfigIssue(
+                file=display, path="name", line=doc.line_of(("name",)), value=doc.data["name"],
+                message=f'does not match the file name "{stem}"',
+                hint=f"set name: {stem}, or rename the file to models/{doc.data['name']}.yaml"))
+        if file_issues:
+            issues += file_issues
+            broken.add(stem)
+            continue
+        spec = model_from_dict(apply_defaults("model", doc.data), display)
+        semantic = checks.check_model(doc, spec)
+        if semantic:
+            issues += semantic
+            broken.add(stem)
+            continue
+        specs[spec.name] = spec
+    return specs, broken, issues
+
+
+def _engine_doc(display: str, file_doc: YamlDoc | None, values: Mapping[str, str]) -> YamlDoc:
+    """A stack document built from config the Pulumi engine passed (decrypted values).
+
+    The engine hands every value over as a string, objects as JSON; the schema says which
+    keys are objects. Line numbers still come from the stack file when it exists.
+    """
+    props = load_schema("stack")["properties"]["config"]["properties"]
+    config: dict[str, Any] = {}
+    for key, raw in values.items():
+        want = props.get(key, {})
+        wants_struct = "$ref" in want or want.get("type") in ("object", "array")
+        if wants_struct or not key.startswith("tfplat:"):
+            try:
+                config[key] = json.loads(raw)
+                continue
+            except (TypeError, ValueError):
+                pass
+        config[key] = raw
+    data: dict[str, Any] = {"config": config}
+    lines = file_doc.lines if file_doc is not None else {}
+    return YamlDoc(display, data, lines, frozenset())
+
+
+def load(root: Path, stack: str, *, stack_text: str | None = None,
+         engine_config: Mapping[str, str] | None = None,
+         engine_secret_keys: frozenset[str] = frozenset()) -> LoadedConfig:
+    """Load and check everything one stack needs; raise ConfigError with all issues.
+
+    engine_config: config as the Pulumi engine passed it (the `pulumi up` path).
+    stack_text: the stack file's would-be contents (runbook commands check an edit
+    before writing it). Neither: read stacks/Pulumi.<stack>.yaml.
+    """
+    models, broken_models, issues = load_models(root)
+    path = stack_file(root, stack)
+    display = _rel(root, path)
+    if engine_config is None and stack_text is None and not path.exists():
+        known = available_stacks(root)
+        issues.append(ConfigIssue(file=display, path="", value=stack,
+                                  message=f'no stack named "{stack}"',
+                                  hint=f"use one of: {one_of(known)}{did_you_mean(stack, known)}"))
+        raise ConfigError(issues)
+
+    if stack_text is not None:
+        file_doc, parse_issues = parse_yaml(stack_text, display)
+    elif path.exists():
+        file_doc, parse_issues = read_yaml(path, display)
+    else:
+        file_doc, parse_issues = None, []
+    if engine_config is not None:
+        doc: YamlDoc | None = _engine_doc(display, file_doc, engine_config)
+        secrets = engine_secret_keys
+    else:
+        doc, secrets = file_doc, frozenset()
+        issues += parse_issues
+        if doc is not None:
+            secrets = frozenset(str(p[1]) for p in doc.secret_paths if len(p) > 1 and p[0] == "config")
+    if doc is None:
+        raise ConfigError(issues)
+
+    stack_issues = validate(doc, "stack")
+    if stack_issues:
+        raise ConfigError(issues + stack_issues)
+
+    filled = apply_defaults("stack", doc.data)
+    spec = stack_from_config(stack, display, filled["config"], secrets)
+    issues += checks.check_stack(doc, spec)
+    issues += checks.check_rollouts(doc, spec, models, broken_models)
+    if issues:
+        raise ConfigError(issues)
+    return LoadedConfig(stack=spec, models=models)
+
+
+__all__ = [
+    "SECRET_PLACEHOLDER",
+    "LoadedConfig",
+    "available_stacks",
+    "load",
+    "load_models",
+    "project_root",
+    "stack_file",
+]

@@ -1,0 +1,419 @@
+"""Typed, frozen views of validated config: what models/*.yaml and a stack file say.
+
+Built only from data that passed the JSON Schema and had its defaults filled in
+(`infra.config.schema`), so constructors index keys directly: a KeyError here is a bug in
+the schema, not a user mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar
+
+Color = Literal["blue", "green"]
+COLORS: tuple[Color, Color] = ("blue", "green")
+Cloud = Literal["gcp", "aws"]
+
+V = TypeVar("V")
+
+
+def frozen_map(items: Mapping[str, V]) -> Mapping[str, V]:
+    """Read-only mapping, keys sorted so iteration order never depends on file order."""
+    return MappingProxyType({k: items[k] for k in sorted(items)})
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True, kw_only=True)
+class TensorSpec:
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Signature:
+    name: str
+    method: str
+    inputs: Mapping[str, TensorSpec]
+    outputs: Mapping[str, TensorSpec]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelAccelerator:
+    """kind cpu: type/topology None, count 0. gpu: count GPUs per pod. tpu: topology."""
+
+    kind: Literal["cpu", "gpu", "tpu"]
+    type: str | None
+    count: int
+    topology: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    cpu: str
+    memory: str
+    memory_headroom_percent: int
+    ephemeral_storage: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Batching:
+    enabled: bool
+    max_batch_size: int
+    batch_timeout_micros: int
+    max_enqueued_batches: int
+    num_batch_threads: int
+    allowed_batch_sizes: tuple[int, ...]
+    pad_variable_length_inputs: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Autoscaling:
+    min_replicas: int
+    max_replicas: int
+    target_cpu_utilization_percent: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingSettings:
+    accelerator: ModelAccelerator
+    resources: Resources
+    batching: Batching
+    autoscaling: Autoscaling
+    latency_objective_ms: int
+    model_warmup: bool
+    grpc_max_connection_age_s: int
+    load_timeout_s: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertRule:
+    severity: str
+    for_: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alerts:
+    error_ratio_threshold: float
+    latency: AlertRule
+    errors: AlertRule
+    no_ready_replicas: AlertRule
+    load_failure: AlertRule
+    accelerator_saturation: AlertRule
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeGate:
+    max_abs_error: float
+    min_top1_agreement: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeSettings:
+    variants: tuple[str, ...]
+    samples: str | None
+    num_samples: int
+    gates: Mapping[str, EdgeGate]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Artifact:
+    bucket: str | None
+    prefix: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    name: str
+    file: str
+    description: str
+    owner: str
+    task: str
+    artifact: Artifact
+    signature: Signature
+    serving: ServingSettings
+    alerts: Alerts
+    edge: EdgeSettings
+
+
+def _tensors(data: Mapping[str, Any]) -> Mapping[str, TensorSpec]:
+    return frozen_map({k: TensorSpec(dtype=v["dtype"], shape=tuple(v["shape"])) for k, v in data.items()})
+
+
+def _rule(data: Mapping[str, Any]) -> AlertRule:
+    return AlertRule(severity=data["severity"], for_=data["for"])
+
+
+def model_from_dict(data: Mapping[str, Any], file: str) -> ModelSpec:
+    s = data["serving"]
+    acc = s["accelerator"]
+    kind = acc["kind"]
+    alerts = data["alerts"]
+    edge = data["edge"]
+    return ModelSpec(
+        name=data["name"],
+        file=file,
+        description=data["description"],
+        owner=data["owner"],
+        task=data["task"],
+        artifact=Artifact(bucket=data["artifact"]["bucket"], prefix=data["artifact"]["prefix"]),
+        signature=Signature(
+            name=data["signature"]["name"],
+            method=data["signature"]["method"],
+            inputs=_tensors(data["signature"]["inputs"]),
+            outputs=_tensors(data["signature"]["outputs"]),
+        ),
+        serving=ServingSettings(
+            accelerator=ModelAccelerator(
+                kind=kind,
+                type=acc.get("type"),
+                count=acc.get("count", 1) if kind == "gpu" else 0,
+                topology=acc.get("topology"),
+            ),
+            resources=Resources(cpu=str(s["resources"]["cpu"]), memory=s["resources"]["memory"],
+                                memory_headroom_percent=s["resources"]["memory_headroom_percent"],
+                                ephemeral_storage=s["resources"]["ephemeral_storage"]),
+            batching=Batching(**{**s["batching"], "allowed_batch_sizes": tuple(s["batching"]["allowed_batch_sizes"])}),
+            autoscaling=Autoscaling(**s["autoscaling"]),
+            latency_objective_ms=s["latency_objective_ms"],
+            model_warmup=s["model_warmup"],
+            grpc_max_connection_age_s=s["grpc_max_connection_age_s"],
+            load_timeout_s=s["load_timeout_s"],
+        ),
+        alerts=Alerts(
+            error_ratio_threshold=float(alerts["error_ratio_threshold"]),
+            latency=_rule(alerts["latency"]),
+            errors=_rule(alerts["errors"]),
+            no_ready_replicas=_rule(alerts["no_ready_replicas"]),
+            load_failure=_rule(alerts["load_failure"]),
+            accelerator_saturation=_rule(alerts["accelerator_saturation"]),
+        ),
+        edge=EdgeSettings(
+            variants=tuple(edge["variants"]),
+            samples=edge["samples"],
+            num_samples=edge["num_samples"],
+            gates=frozen_map({k: EdgeGate(max_abs_error=float(v["max_abs_error"]),
+                                          min_top1_agreement=float(v["min_top1_agreement"]))
+                              for k, v in edge["gates"].items()}),
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- stacks
+
+
+@dataclass(frozen=True, kw_only=True)
+class GcpExistingNetwork:
+    network: str
+    subnetwork: str
+    pods_range_name: str
+    services_range_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class GcpNetwork:
+    existing: GcpExistingNetwork | None
+    subnet_cidr: str
+    pods_cidr: str
+    services_cidr: str
+    master_cidr: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class GcpSettings:
+    project: str
+    zones: tuple[str, ...]
+    network: GcpNetwork
+    kms_key: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwsExistingNetwork:
+    vpc_id: str
+    private_subnet_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AwsSettings:
+    account_id: str
+    availability_zones: tuple[str, ...]
+    existing_network: AwsExistingNetwork | None
+    vpc_cidr: str
+    kms_key_arn: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    public: bool
+    authorized_cidrs: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterSpec:
+    version: str
+    release_channel: str
+    regional: bool
+    endpoint: Endpoint
+    deletion_protection: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuSharing:
+    strategy: str
+    max_shared_clients: int | None
+    partition_size: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolAccelerator:
+    type: str
+    count: int | None
+    topology: str | None
+    sharing: GpuSharing | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodePoolSpec:
+    name: str
+    role: Literal["system", "serving"]
+    machine_type: str | None
+    accelerator: PoolAccelerator | None
+    min_nodes: int
+    max_nodes: int
+    spot: bool
+    disk_size_gb: int
+    zones: tuple[str, ...]
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewaySpec:
+    enabled: bool
+    class_name: str | None
+    hostname: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingSpec:
+    namespace: str
+    gateway: GatewaySpec
+    images: Mapping[str, str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRollout:
+    """What a stack says about one model: the version of each color and who is live."""
+
+    model: str
+    blue: int | None
+    green: int | None
+    live: Color
+    canary_percent: int
+    min_replicas: int | None
+    max_replicas: int | None
+
+    def version(self, color: Color) -> int | None:
+        return self.blue if color == "blue" else self.green
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackSpec:
+    name: str
+    file: str
+    environment: Literal["dev", "staging", "prod"]
+    cloud: Cloud
+    region: str
+    gcp: GcpSettings | None
+    aws: AwsSettings | None
+    cluster: ClusterSpec
+    node_pools: Mapping[str, NodePoolSpec]
+    serving: ServingSpec
+    models: Mapping[str, ModelRollout]
+    secret_keys: frozenset[str]
+
+
+def _pool(name: str, p: Mapping[str, Any]) -> NodePoolSpec:
+    acc = p["accelerator"]
+    accel = None
+    if acc is not None:
+        sh = acc.get("sharing")
+        accel = PoolAccelerator(
+            type=acc["type"], count=acc.get("count"), topology=acc.get("topology"),
+            sharing=None if sh is None else GpuSharing(strategy=sh["strategy"],
+                                                        max_shared_clients=sh.get("max_shared_clients"),
+                                                        partition_size=sh.get("partition_size")),
+        )
+    return NodePoolSpec(
+        name=name, role=p["role"], machine_type=p["machine_type"], accelerator=accel,
+        min_nodes=p["min_nodes"], max_nodes=p["max_nodes"], spot=p["spot"],
+        disk_size_gb=p["disk_size_gb"], zones=tuple(p["zones"]), labels=frozen_map(p["labels"]),
+    )
+
+
+def _gcp(g: Mapping[str, Any] | None) -> GcpSettings | None:
+    if g is None:
+        return None
+    n = g["network"]
+    ex = n["existing"]
+    return GcpSettings(
+        project=g["project"], zones=tuple(g["zones"]), kms_key=g["kms_key"],
+        network=GcpNetwork(
+            existing=None if ex is None else GcpExistingNetwork(**ex),
+            subnet_cidr=n["subnet_cidr"], pods_cidr=n["pods_cidr"],
+            services_cidr=n["services_cidr"], master_cidr=n["master_cidr"],
+        ),
+    )
+
+
+def _aws(a: Mapping[str, Any] | None) -> AwsSettings | None:
+    if a is None:
+        return None
+    ex = a["network"]["existing"]
+    return AwsSettings(
+        account_id=a["account_id"],
+        availability_zones=tuple(a["availability_zones"]),
+        existing_network=None if ex is None else AwsExistingNetwork(
+            vpc_id=ex["vpc_id"], private_subnet_ids=tuple(ex["private_subnet_ids"])),
+        vpc_cidr=a["network"]["vpc_cidr"],
+        kms_key_arn=a["kms_key_arn"],
+    )
+
+
+def stack_from_config(name: str, file: str, config: Mapping[str, Any],
+                      secret_keys: frozenset[str]) -> StackSpec:
+    """`config` is the default-filled `config:` mapping of a stack file."""
+    c = config["tfplat:cluster"]
+    sv = config["tfplat:serving"]
+    cloud = config["tfplat:cloud"]
+    return StackSpec(
+        name=name,
+        file=file,
+        environment=config["tfplat:environment"],
+        cloud=cloud,
+        region=config["tfplat:region"],
+        gcp=_gcp(config.get("tfplat:gcp")) if cloud == "gcp" else None,
+        aws=_aws(config.get("tfplat:aws")) if cloud == "aws" else None,
+        cluster=ClusterSpec(
+            version=c["version"], release_channel=c["release_channel"], regional=c["regional"],
+            endpoint=Endpoint(public=c["endpoint"]["public"],
+                              authorized_cidrs=tuple(c["endpoint"]["authorized_cidrs"])),
+            deletion_protection=c["deletion_protection"],
+        ),
+        node_pools=frozen_map({k: _pool(k, v) for k, v in config["tfplat:node_pools"].items()}),
+        serving=ServingSpec(
+            namespace=sv["namespace"],
+            gateway=GatewaySpec(**sv["gateway"]),
+            images=frozen_map(sv["images"]),
+        ),
+        models=frozen_map({
+            k: ModelRollout(model=k, blue=v["blue"], green=v["green"], live=v["live"],
+                            canary_percent=v["canary_percent"],
+                            min_replicas=v.get("replicas", {}).get("min"),
+                            max_replicas=v.get("replicas", {}).get("max"))
+            for k, v in config["tfplat:models"].items()
+        }),
+        secret_keys=secret_keys,
+    )

@@ -1,0 +1,144 @@
+"""Run the real Pulumi program in-process under Pulumi's mock engine and record everything.
+
+`pulumi.runtime.set_mocks` replaces the engine's resource monitor; a subclass of its
+MockMonitor records each RegisterResource request exactly as the program sent it (type,
+name, parent, dependencies, options, inputs), which is what the engine would diff against
+state in a real `pulumi preview`. No CLI, no plugins, no credentials, no network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.offline.outputs import computed_outputs, invoke_result
+
+SECRET = "[secret]"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    provider: str | None
+    depends_on: tuple[str, ...]
+    options: Mapping[str, Any]
+    inputs: Mapping[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized property -> JSON-able data; secrets masked, resources by URN."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, pulumi.Resource):
+        return {"$resource": type(value).__name__}
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        return {"$asset": type(value).__name__}
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf Struct numbers are doubles
+    return value
+
+
+def _options(request: Any) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if request.protect:
+        opts["protect"] = True
+    if request.deleteBeforeReplace:
+        opts["deleteBeforeReplace"] = True
+    if request.retainOnDelete:
+        opts["retainOnDelete"] = True
+    if list(request.ignoreChanges):
+        opts["ignoreChanges"] = sorted(request.ignoreChanges)
+    if list(request.replaceOnChanges):
+        opts["replaceOnChanges"] = sorted(request.replaceOnChanges)
+    if request.deletedWith:
+        opts["deletedWith"] = request.deletedWith
+    if list(request.aliasURNs) or list(request.aliases):
+        opts["aliases"] = sorted([*request.aliasURNs, *(str(a) for a in request.aliases)])
+    timeouts = request.customTimeouts
+    if timeouts.create or timeouts.update or timeouts.delete:
+        opts["customTimeouts"] = {k: v for k, v in (("create", timeouts.create), ("update", timeouts.update),
+                                                    ("delete", timeouts.delete)) if v}
+    return opts
+
+
+class PlanMocks(pmocks.Mocks):
+    """Deterministic outputs: inputs echoed back plus what the cloud would compute."""
+
+    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        state.update(computed_outputs(args.typ, args.name, args.inputs))
+        return (f"{args.name}-id" if args.custom else None), state
+
+    def call(self, args: pmocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return invoke_result(args.token, args.args), None
+
+
+class RecordingMonitor(pmocks.MockMonitor):
+    def __init__(self, mocks: pmocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.records: list[Record] = []
+        self.stack_outputs: dict[str, Any] = {}
+        self._stack_urn = ""
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == STACK_TYPE:
+            self._stack_urn = response.urn
+            return response
+        inputs = rpc.deserialize_properties(request.object)
+        self.records.append(Record(
+            urn=response.urn, type=request.type, name=request.name,
+            parent=request.parent or None, custom=bool(request.custom),
+            provider=request.provider or None,
+            depends_on=tuple(sorted(set(request.dependencies))),
+            options=_options(request), inputs=_plain(inputs),
+        ))
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        if request.urn == self._stack_urn:
+            self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class RunResult:
+    records: list[Record] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def run(program: Callable[[], None], *, project: str, stack: str,
+        config: Mapping[str, str], secret_keys: frozenset[str] = frozenset()) -> RunResult:
+    """Run `program` once under mocks; config is what the engine would pass (strings)."""
+    settings.ROOT.set(None)  # a fresh root stack per run, also within one process
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    pulumi.runtime.set_all_config(dict(config), sorted(secret_keys))
+    mocks = PlanMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    _sync_await(run_pulumi_func(program))
+    outputs = monitor.stack_outputs
+    root = settings.get_root_resource()
+    if not outputs and root is not None:
+        # Under mocks the root stack registered its outputs before the program ran;
+        # resolve the exports it collected since.
+        exported = getattr(root, "outputs", {}) or {}
+        outputs = _plain(_sync_await(pulumi.Output.from_input(exported).future()) or {})
+    return RunResult(records=list(monitor.records), outputs=outputs)

@@ -1,0 +1,87 @@
+"""The offline plan: the real program under the mock engine, rendered and validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import json
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from infra.config.loader import load, stack_file
+from infra.config.yamlio import read_yaml
+from infra.offline import engine, render
+from infra.offline.validate import Invalid, is_builtin, validate_builtin
+from infra.plan.stack import StackPlan, plan_stack
+
+
+class InvalidPlanError(Exception):
+    """Rendered objects failed schema validation (a platform bug or an unsupported setting)."""
+
+    def __init__(self, problems: list[Invalid]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(p.render() for p in problems))
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    stack: str
+    plan: StackPlan
+    result: engine.RunResult
+    files: dict[str, str]
+    summary: str
+    notes: tuple[str, ...]
+
+
+def project_name(root: Path) -> str:
+    data = YAML(typ="safe").load((root / "Pulumi.yaml").read_text(encoding="utf-8"))
+    return str(data["name"])
+
+
+def engine_config(root: Path, stack: str) -> tuple[dict[str, str], frozenset[str]]:
+    """The stack file's config as the Pulumi CLI would hand it to the program."""
+    doc, _ = read_yaml(stack_file(root, stack), "")
+    assert doc is not None, "load() already reported unreadable stack files"
+    values = {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+              for k, v in doc.data["config"].items()}
+    secret = frozenset(str(p[1]) for p in doc.secret_paths if len(p) > 1 and p[0] == "config")
+    return values, secret
+
+
+def _program() -> None:
+    from infra.program import main
+
+    main()
+
+
+def run_offline(root: Path, stack: str) -> tuple[StackPlan, engine.RunResult]:
+    """Load (raises ConfigError), plan, and run the program under mocks."""
+    plan = plan_stack(load(root, stack))
+    values, secret = engine_config(root, stack)
+    result = engine.run(_program, project=project_name(root), stack=stack, config=values, secret_keys=secret)
+    return plan, result
+
+
+def check_objects(objects: list[dict[str, Any]], version: str) -> list[Invalid]:
+    builtin = {f"manifests/{render.manifest_path(o)}": o for o in objects if is_builtin(o["apiVersion"])}
+    custom = {f"manifests/{render.manifest_path(o)}": o for o in objects if not is_builtin(o["apiVersion"])}
+    problems = validate_builtin(builtin, version)
+    if custom:
+        from infra.offline.crd_validate import validate_custom
+
+        problems += validate_custom(custom)
+    return problems
+
+
+def offline_plan(root: Path, stack: str, out_dir: Path) -> PlanOutcome:
+    plan, result = run_offline(root, stack)
+    objects = render.kubernetes_objects(result.records)
+    problems = check_objects(objects, plan.stack.cluster.version)
+    files = render.write_build(out_dir, stack, project_name(root), result)
+    if problems:
+        raise InvalidPlanError(problems)
+    notes = tuple(sorted({f"image {f.image.ref} is pinned by tag only; run `make pin-images` to add its digest"
+                          for f in plan.fleets if not f.image.pinned_by_digest}))
+    return PlanOutcome(stack=stack, plan=plan, result=result, files=files,
+                       summary=render.summary(stack, result, plan.fleets), notes=notes)

@@ -1,0 +1,140 @@
+"""Turn a mock-engine run into build/<stack>/: resources.json, manifests/, and a summary.
+
+Everything written is sorted and free of timestamps and absolute paths, so two runs on the
+same input are byte-identical and a diff between two revisions is exactly the change.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+import json
+from pathlib import Path
+import shutil
+import tempfile
+from typing import Any
+
+import yaml
+
+from infra.offline.engine import Record, RunResult
+
+K8S_PREFIX = "kubernetes:"
+# kubernetes:* types that are not objects in the cluster themselves.
+NOT_OBJECTS = ("pulumi:providers:", "kubernetes:helm.sh/", "kubernetes:yaml")
+
+
+def _urn_tail(urn: str | None) -> str | None:
+    """urn:pulumi:<stack>::<project>::<type chain>::<name> -> <type chain>::<name>."""
+    if urn is None:
+        return None
+    return urn.split("::", 2)[-1]
+
+
+def resources_document(stack: str, project: str, result: RunResult) -> dict[str, Any]:
+    """The JSON document of every registered resource, sorted by URN."""
+    resources = []
+    for r in sorted(result.records, key=lambda r: r.urn):
+        entry: dict[str, Any] = {
+            "urn": _urn_tail(r.urn), "type": r.type, "name": r.name,
+            "parent": _urn_tail(r.parent), "custom": r.custom,
+        }
+        if r.provider:
+            entry["provider"] = _urn_tail(r.provider.split("::", 1)[1] if "::" in r.provider else r.provider)
+        if r.depends_on:
+            entry["dependsOn"] = [_urn_tail(d) for d in r.depends_on]
+        if r.options:
+            entry["options"] = dict(r.options)
+        entry["inputs"] = r.inputs
+        resources.append(entry)
+    return {"project": project, "stack": stack, "resourceCount": len(resources),
+            "resources": resources, "outputs": result.outputs}
+
+
+def dump_json(doc: Any) -> str:
+    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def kubernetes_objects(records: Iterable[Record]) -> list[dict[str, Any]]:
+    """The Kubernetes objects the stack would apply, rebuilt from registered inputs."""
+    objs = []
+    for r in records:
+        if not r.type.startswith(K8S_PREFIX) or r.type.startswith(NOT_OBJECTS) or not r.custom:
+            continue
+        inputs = dict(r.inputs)
+        if "apiVersion" not in inputs or "kind" not in inputs:
+            continue
+        objs.append(inputs)
+    return sorted(objs, key=object_key)
+
+
+def object_key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    meta = obj.get("metadata", {})
+    return (meta.get("namespace", ""), obj["kind"], meta.get("name", ""), obj["apiVersion"])
+
+
+def manifest_path(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata", {})
+    folder = meta.get("namespace") or "_cluster"
+    return f"{folder}/{obj['kind'].lower()}-{meta.get('name', 'unnamed')}.yaml"
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # Multi-line strings (TF Serving config files) as readable literal blocks.
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def dump_yaml(obj: Any) -> str:
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=1000)
+
+
+def write_build(out_dir: Path, stack: str, project: str, result: RunResult,
+                extra_files: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Write build/<stack>/ atomically (old contents replaced); returns {relpath: text}."""
+    files: dict[str, str] = {"resources.json": dump_json(resources_document(stack, project, result))}
+    for obj in kubernetes_objects(result.records):
+        files[f"manifests/{manifest_path(obj)}"] = dump_yaml(obj)
+    files.update(extra_files or {})
+    target = out_dir / stack
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{stack}-", dir=out_dir))
+    try:
+        for rel, text in sorted(files.items()):
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return files
+
+
+def summary(stack: str, result: RunResult, fleets: Iterable[Any]) -> str:
+    """Resources by kind, and per model the blue/green state and traffic weights."""
+    kinds = Counter(r.type for r in result.records)
+    lines = [f"Stack {stack}: {len(result.records)} resources", ""]
+    width = max((len(k) for k in kinds), default=10)
+    for kind, count in sorted(kinds.items()):
+        lines.append(f"  {kind:<{width}}  {count:>4}")
+    rows = [("model", "blue", "green", "live", "traffic", "pools")]
+    for f in fleets:
+        versions = {c.color: f"v{c.version}" for c in f.colors}
+        weights = " ".join(f"{c.color} {c.weight}%" for c in f.colors if c.weight)
+        rows.append((f.name, versions.get("blue", "-"), versions.get("green", "-"), f.rollout.live,
+                     weights, ",".join(f.placement.pools)))
+    if len(rows) > 1:
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines += ["", "Models:"]
+        for row in rows:
+            lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines) + "\n"

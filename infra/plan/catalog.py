@@ -1,0 +1,522 @@
+"""Accelerator catalog: which GPU/TPU node shapes exist on GKE and EKS.
+
+The catalog is data, not policy: every entry mirrors the cloud's own
+documentation (sources per family are in docs/accelerator-catalog.md) so the
+planner can reject an impossible node pool before any cloud API is called.
+Pure stdlib on purpose: it is imported by config validation and tests that
+must not pull in Pulumi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from math import prod
+from types import MappingProxyType
+
+ACCELERATOR_KINDS = ("cpu", "gpu", "tpu")
+CLOUDS = ("gcp", "aws")
+SHARING_STRATEGIES = ("none", "time-sharing", "mig")
+# GKE rejects max-shared-clients-per-gpu outside 2..48 (time-sharing docs and
+# the ComputeClass CRD reference both state the 48-container ceiling).
+TIME_SHARING_MIN_CLIENTS = 2
+TIME_SHARING_MAX_CLIENTS = 48
+
+
+class CatalogError(ValueError):
+    """A request the catalog cannot satisfy.
+
+    ``message`` says what is wrong and repeats the offending value; ``hint``
+    says how to fix it and names the valid values, so CLI output is actionable
+    without reading this file.
+    """
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(f"{message} (hint: {hint})")
+        self.message = message
+        self.hint = hint
+
+
+def _names(values: Iterable[object]) -> str:
+    # One formatting rule for every hint keeps error text predictable for tests
+    # and for users grepping logs.
+    return ", ".join(str(v) for v in values)
+
+
+def _frozen(mapping: Mapping[int, tuple[str, ...]]) -> Mapping[int, tuple[str, ...]]:
+    # A frozen dataclass only stops attribute rebinding; wrap the dict too so a
+    # caller cannot mutate the shared catalog through gpu_types().
+    return MappingProxyType(dict(sorted(mapping.items())))
+
+
+# --------------------------------------------------------------------------- GPUs
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuType:
+    """One GPU model and the node shapes that carry it on each cloud."""
+
+    name: str
+    display: str
+    memory_gb: int
+    # hash=False: MappingProxyType is unhashable, but equality still compares it.
+    gke_machine_types: Mapping[int, tuple[str, ...]] = field(hash=False)
+    eks_instance_types: Mapping[int, tuple[str, ...]] = field(hash=False)
+    mig_partitions: tuple[str, ...] = ()
+    time_sharing: bool = False
+
+    def __post_init__(self) -> None:
+        # Catch data-entry mistakes at import time rather than at deploy time.
+        for table in (self.gke_machine_types, self.eks_instance_types):
+            for count, types in table.items():
+                if count < 1 or not types:
+                    raise ValueError(f"{self.name}: bad shape {count} -> {types!r}")
+
+    def node_shapes(self, cloud: str) -> Mapping[int, tuple[str, ...]]:
+        """GPUs per node -> machine/instance types on ``cloud`` (may be empty)."""
+        return self.gke_machine_types if cloud == "gcp" else self.eks_instance_types
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuPoolShape:
+    """A resolved GPU node shape: what the node-pool component provisions."""
+
+    accelerator: str
+    count: int
+    machine_type: str
+    cloud: str
+
+
+def _gpu(
+    name: str,
+    display: str,
+    memory_gb: int,
+    gke: Mapping[int, tuple[str, ...]],
+    eks: Mapping[int, tuple[str, ...]],
+    *,
+    mig: tuple[str, ...] = (),
+    time_sharing: bool,
+) -> GpuType:
+    return GpuType(
+        name=name,
+        display=display,
+        memory_gb=memory_gb,
+        gke_machine_types=_frozen(gke),
+        eks_instance_types=_frozen(eks),
+        mig_partitions=mig,
+        time_sharing=time_sharing,
+    )
+
+
+# Tuple order matters: the first entry is the default for that GPU count.
+# Defaults are the smallest listed shape, so an unpinned pool never pays for
+# vCPU/RAM nobody asked for; the other entries remain valid overrides.
+#
+# GKE time-sharing: "You can enable GPU time-sharing on all NVIDIA GPU models",
+# so every GPU offered on GKE has time_sharing=True.
+# MIG sizes: the GKE multi-instance GPU table (gpus-multi docs). The node
+# partitioner also knows 4g.* profiles, but GKE does not document them, so
+# they are deliberately absent.
+_GPUS: tuple[GpuType, ...] = (
+    _gpu(
+        "nvidia-tesla-t4", "NVIDIA T4", 16,
+        # N1 + T4: 1-2 GPUs allow up to 48 vCPU / 312 GB, 4 GPUs up to
+        # 96 vCPU / 624 GB. The list is curated to common shapes inside those
+        # limits (tests re-check the limits from the machine names).
+        {
+            1: ("n1-standard-4", "n1-standard-8", "n1-standard-16", "n1-standard-32",
+                "n1-highmem-4", "n1-highmem-8", "n1-highmem-16", "n1-highmem-32"),
+            2: ("n1-standard-8", "n1-standard-16", "n1-standard-32",
+                "n1-highmem-8", "n1-highmem-16", "n1-highmem-32"),
+            4: ("n1-standard-16", "n1-standard-32", "n1-standard-64", "n1-standard-96",
+                "n1-highmem-16", "n1-highmem-32", "n1-highmem-64"),
+        },
+        {
+            1: ("g4dn.xlarge", "g4dn.2xlarge", "g4dn.4xlarge", "g4dn.8xlarge",
+                "g4dn.16xlarge"),
+            4: ("g4dn.12xlarge",),
+            8: ("g4dn.metal",),
+        },
+        time_sharing=True,
+    ),
+    _gpu(
+        "nvidia-l4", "NVIDIA L4", 24,
+        # G2 has the L4 attached; g2-standard-32 still carries a single GPU.
+        {
+            1: ("g2-standard-4", "g2-standard-8", "g2-standard-12", "g2-standard-16",
+                "g2-standard-32"),
+            2: ("g2-standard-24",),
+            4: ("g2-standard-48",),
+            8: ("g2-standard-96",),
+        },
+        {
+            1: ("g6.xlarge", "g6.2xlarge", "g6.4xlarge", "g6.8xlarge", "g6.16xlarge",
+                "gr6.4xlarge", "gr6.8xlarge"),
+            4: ("g6.12xlarge", "g6.24xlarge"),
+            8: ("g6.48xlarge",),
+        },
+        time_sharing=True,
+    ),
+    _gpu(
+        "nvidia-tesla-a100", "NVIDIA A100 40GB", 40,
+        {
+            1: ("a2-highgpu-1g",), 2: ("a2-highgpu-2g",), 4: ("a2-highgpu-4g",),
+            8: ("a2-highgpu-8g",), 16: ("a2-megagpu-16g",),
+        },
+        {8: ("p4d.24xlarge",)},
+        mig=("1g.5gb", "2g.10gb", "3g.20gb", "7g.40gb"),
+        time_sharing=True,
+    ),
+    _gpu(
+        "nvidia-a100-80gb", "NVIDIA A100 80GB", 80,
+        {
+            1: ("a2-ultragpu-1g",), 2: ("a2-ultragpu-2g",), 4: ("a2-ultragpu-4g",),
+            8: ("a2-ultragpu-8g",),
+        },
+        {8: ("p4de.24xlarge",)},
+        mig=("1g.10gb", "2g.20gb", "3g.40gb", "7g.80gb"),
+        time_sharing=True,
+    ),
+    _gpu(
+        "nvidia-h100-80gb", "NVIDIA H100 80GB", 80,
+        # a3-highgpu-1g/2g/4g exist but Compute Engine only offers them with
+        # Spot or flex-start provisioning; 8g is the on-demand shape.
+        {
+            1: ("a3-highgpu-1g",), 2: ("a3-highgpu-2g",), 4: ("a3-highgpu-4g",),
+            8: ("a3-highgpu-8g",),
+        },
+        {1: ("p5.4xlarge",), 8: ("p5.48xlarge",)},
+        mig=("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "7g.80gb"),
+        time_sharing=True,
+    ),
+    _gpu(
+        "nvidia-h100-mega-80gb", "NVIDIA H100 Mega 80GB", 80,
+        # A3 Mega is a GKE/GCE-specific accelerator name; AWS sells the same
+        # chip as plain H100 (p5), which lives under nvidia-h100-80gb. GKE's
+        # MIG page lists H100 (80GB) only, so MIG stays off here.
+        {8: ("a3-megagpu-8g",)},
+        {},
+        time_sharing=True,
+    ),
+    _gpu(
+        "nvidia-a10g", "NVIDIA A10G", 24,
+        # AWS-only GPU (not a Compute Engine accelerator). GKE sharing flags
+        # do not apply because no GKE node can carry it.
+        {},
+        {
+            1: ("g5.xlarge", "g5.2xlarge", "g5.4xlarge", "g5.8xlarge", "g5.16xlarge"),
+            4: ("g5.12xlarge", "g5.24xlarge"),
+            8: ("g5.48xlarge",),
+        },
+        time_sharing=False,
+    ),
+)
+
+_GPU_INDEX: Mapping[str, GpuType] = MappingProxyType({g.name: g for g in _GPUS})
+
+
+def gpu_types() -> Mapping[str, GpuType]:
+    """Catalog GPUs keyed by their GKE accelerator name (read-only)."""
+    return _GPU_INDEX
+
+
+def _check_cloud(cloud: str) -> None:
+    if cloud not in CLOUDS:
+        hint = f"valid clouds: {_names(CLOUDS)}"
+        raise CatalogError(f"unknown cloud {cloud!r}", hint)
+
+
+def _gpu_or_error(accelerator: str) -> GpuType:
+    gpu = _GPU_INDEX.get(accelerator)
+    if gpu is not None:
+        return gpu
+    hint = f"valid GPU accelerators: {_names(_GPU_INDEX)}"
+    if accelerator in _TPU_INDEX:
+        hint = f"{accelerator!r} is a TPU; use resolve_tpu_pool. " + hint
+    raise CatalogError(f"unknown GPU accelerator {accelerator!r}", hint)
+
+
+def _owner_of(machine_type: str, cloud: str) -> tuple[str, int] | None:
+    # Used only to make "wrong machine type" errors say what the type really is.
+    for gpu in _GPUS:
+        for count, types in gpu.node_shapes(cloud).items():
+            if machine_type in types:
+                return gpu.name, count
+    return None
+
+
+def resolve_gpu_pool(
+    *, cloud: str, accelerator: str, count: int, machine_type: str | None
+) -> GpuPoolShape:
+    """Derive the machine/instance type from (accelerator, GPUs per node).
+
+    An explicit ``machine_type`` must be one the catalog lists for exactly that
+    pair: attaching the wrong count is a hard provisioning error on both clouds.
+    """
+    _check_cloud(cloud)
+    gpu = _gpu_or_error(accelerator)
+    shapes = gpu.node_shapes(cloud)
+    if not shapes:
+        offered = [g.name for g in _GPUS if g.node_shapes(cloud)]
+        other = [c for c in CLOUDS if gpu.node_shapes(c)]
+        raise CatalogError(
+            f"GPU {accelerator!r} is not available on cloud {cloud!r}",
+            f"it is offered on: {_names(other)}; GPUs on {cloud}: {_names(offered)}",
+        )
+    if isinstance(count, bool) or count not in shapes:
+        raise CatalogError(
+            f"{accelerator} has no node shape with {count!r} GPUs per node on {cloud}",
+            f"valid GPUs per node for {accelerator} on {cloud}: {_names(shapes)}",
+        )
+    valid = shapes[count]
+    chosen = valid[0] if machine_type is None else machine_type
+    if chosen not in valid:
+        owner = _owner_of(chosen, cloud)
+        why = "" if owner is None else f" ({chosen} carries {owner[1]} x {owner[0]})"
+        raise CatalogError(
+            f"machine type {chosen!r} does not fit {count} x {accelerator}"
+            f" on {cloud}{why}",
+            f"valid machine types for {count} x {accelerator} on {cloud}:"
+            f" {_names(valid)}"
+            " (or omit machine_type to use the first)",
+        )
+    return GpuPoolShape(
+        accelerator=accelerator, count=count, machine_type=chosen, cloud=cloud
+    )
+
+
+def check_gpu_sharing(
+    *,
+    accelerator: str,
+    strategy: str,
+    max_shared_clients: int | None,
+    partition_size: str | None,
+) -> None:
+    """Validate a GKE GPU-sharing request; raise CatalogError if GKE would reject it.
+
+    ``time-sharing`` may carry a ``partition_size`` because GKE supports
+    time-sharing MIG partitions; ``mig`` alone must not carry a client count,
+    since that setting only exists for time-sharing.
+    """
+    gpu = _gpu_or_error(accelerator)
+    if strategy not in SHARING_STRATEGIES:
+        raise CatalogError(
+            f"unknown GPU sharing strategy {strategy!r}",
+            f"valid strategies: {_names(SHARING_STRATEGIES)}",
+        )
+    if strategy == "none":
+        if max_shared_clients is not None or partition_size is not None:
+            raise CatalogError(
+                "strategy 'none' takes neither max_shared_clients nor partition_size",
+                "drop them, or pick strategy time-sharing or mig",
+            )
+        return
+    if strategy == "mig" and max_shared_clients is not None:
+        raise CatalogError(
+            f"strategy 'mig' does not take max_shared_clients ({max_shared_clients!r})",
+            "to time-share MIG partitions use strategy time-sharing"
+            " with partition_size",
+        )
+    if strategy == "time-sharing":
+        if not gpu.time_sharing:
+            capable = [g.name for g in _GPUS if g.time_sharing]
+            raise CatalogError(
+                f"GPU {accelerator!r} does not support GKE GPU time-sharing",
+                f"GPUs with time-sharing: {_names(capable)}",
+            )
+        lo, hi = TIME_SHARING_MIN_CLIENTS, TIME_SHARING_MAX_CLIENTS
+        clients = max_shared_clients
+        if (
+            isinstance(clients, bool)  # True is an int; reject it explicitly
+            or not isinstance(clients, int)
+            or not lo <= clients <= hi
+        ):
+            raise CatalogError(
+                f"max_shared_clients {clients!r} is out of range for time-sharing",
+                f"set an integer from {lo} to {hi}"
+                f" (GKE allows at most {hi} containers per GPU)",
+            )
+        if partition_size is None:
+            return
+    if not gpu.mig_partitions:
+        capable = [g.name for g in _GPUS if g.mig_partitions]
+        raise CatalogError(
+            f"GPU {accelerator!r} does not support multi-instance GPU (MIG) partitions",
+            f"GPUs with MIG: {_names(capable)}",
+        )
+    if partition_size is None or partition_size not in gpu.mig_partitions:
+        raise CatalogError(
+            f"partition size {partition_size!r} is not valid for {accelerator}",
+            f"valid partition sizes for {accelerator}: {_names(gpu.mig_partitions)}",
+        )
+
+
+# --------------------------------------------------------------------------- TPUs
+
+
+@dataclass(frozen=True, kw_only=True)
+class TpuTopology:
+    """One TPU slice shape as a GKE node pool (one node per TPU VM)."""
+
+    topology: str
+    machine_type: str
+    chips: int
+    chips_per_node: int
+    nodes: int
+
+    def __post_init__(self) -> None:
+        # The numbers are derived from each other; refuse inconsistent entries.
+        dims = [int(d) for d in self.topology.split("x")]
+        if prod(dims) != self.chips or self.nodes * self.chips_per_node != self.chips:
+            raise ValueError(f"inconsistent TPU topology entry: {self!r}")
+
+    @property
+    def multi_host(self) -> bool:
+        """True when the slice spans several VMs, which GKE treats atomically."""
+        return self.nodes > 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class TpuType:
+    """A TPU generation keyed by its GKE ``gke-tpu-accelerator`` label value."""
+
+    name: str
+    version: str
+    topologies: tuple[TpuTopology, ...]
+
+
+def _slices(
+    machine_type: str, chips_per_node: int, *topologies: str
+) -> tuple[TpuTopology, ...]:
+    # Chips come from the topology product and nodes from chips / chips-per-VM,
+    # so only the documented (topology, machine type) pairs are typed by hand.
+    out = []
+    for topo in topologies:
+        chips = prod(int(d) for d in topo.split("x"))
+        out.append(
+            TpuTopology(
+                topology=topo,
+                machine_type=machine_type,
+                chips=chips,
+                chips_per_node=chips_per_node,
+                nodes=chips // chips_per_node,
+            )
+        )
+    return tuple(out)
+
+
+# v5e and v6e share one 2D layout (256-chip pods): 1x1, 2x2 and 2x4 fit on a
+# single 1-, 4- or 8-chip VM; 2x4 and larger also exist as 4-chip-VM slices.
+_2D_MULTI_HOST = ("2x4", "4x4", "4x8", "8x8", "8x16", "16x16")
+
+_TPUS: tuple[TpuType, ...] = (
+    TpuType(
+        name="tpu-v5-lite-podslice",
+        version="v5e",
+        topologies=_slices("ct5lp-hightpu-1t", 1, "1x1")
+        + _slices("ct5lp-hightpu-4t", 4, "2x2")
+        + _slices("ct5lp-hightpu-8t", 8, "2x4")
+        + _slices("ct5lp-hightpu-4t", 4, *_2D_MULTI_HOST),
+    ),
+    TpuType(
+        name="tpu-v5p-slice",
+        version="v5p",
+        # Every v5p VM is ct5p-hightpu-4t. These are the shapes the v5p page
+        # tables (plus 2x2x4 = v5p-32); other AxBxC shapes exist and can be added.
+        topologies=_slices(
+            "ct5p-hightpu-4t", 4,
+            "2x2x1", "2x2x2", "2x2x4", "2x4x4", "4x4x4", "4x4x8", "4x8x8",
+            "8x8x8", "8x8x16", "8x16x16", "16x16x16", "16x16x24",
+        ),
+    ),
+    TpuType(
+        name="tpu-v6e-slice",
+        version="v6e",
+        topologies=_slices("ct6e-standard-1t", 1, "1x1")
+        + _slices("ct6e-standard-4t", 4, "2x2")
+        + _slices("ct6e-standard-8t", 8, "2x4")
+        + _slices("ct6e-standard-4t", 4, *_2D_MULTI_HOST),
+    ),
+)
+
+_TPU_INDEX: Mapping[str, TpuType] = MappingProxyType({t.name: t for t in _TPUS})
+
+
+def tpu_types() -> Mapping[str, TpuType]:
+    """Catalog TPUs keyed by GKE TPU accelerator label value (read-only)."""
+    return _TPU_INDEX
+
+
+def resolve_tpu_pool(
+    *, accelerator: str, topology: str, machine_type: str | None = None
+) -> TpuTopology:
+    """Find the slice shape for (accelerator, topology[, machine_type]).
+
+    Where a topology exists both single- and multi-host (v5e/v6e 2x4), the
+    single-host VM is the default: one node is simpler to schedule and scale.
+    """
+    tpu = _TPU_INDEX.get(accelerator)
+    if tpu is None:
+        hint = f"valid TPU accelerators: {_names(_TPU_INDEX)}"
+        if accelerator in _GPU_INDEX:
+            hint = f"{accelerator!r} is a GPU; use resolve_gpu_pool. " + hint
+        raise CatalogError(f"unknown TPU accelerator {accelerator!r}", hint)
+    matches = [t for t in tpu.topologies if t.topology == topology]
+    if not matches:
+        valid = dict.fromkeys(t.topology for t in tpu.topologies)
+        raise CatalogError(
+            f"topology {topology!r} is not offered for {accelerator} ({tpu.version})",
+            f"valid topologies for {accelerator}: {_names(valid)}",
+        )
+    if machine_type is None:
+        return min(matches, key=lambda t: t.nodes)
+    for shape in matches:
+        if shape.machine_type == machine_type:
+            return shape
+    raise CatalogError(
+        f"machine type {machine_type!r} cannot form topology {topology}"
+        f" of {accelerator}",
+        f"valid machine types for {topology}:"
+        f" {_names(t.machine_type for t in matches)}",
+    )
+
+
+def check_tpu_autoscaling(
+    shape: TpuTopology, *, min_nodes: int, max_nodes: int
+) -> None:
+    """Node-pool autoscaling bounds must be whole slices.
+
+    GKE creates or deletes a multi-host slice as one unit, so a bound that is
+    not a multiple of ``shape.nodes`` can never be reached. (One multi-host
+    node pool is one slice, i.e. 0 or ``shape.nodes`` nodes; larger multiples
+    only make sense as totals over several slice node pools.)
+    """
+    if min_nodes < 0 or max_nodes < min_nodes:
+        raise CatalogError(
+            f"invalid autoscaling bounds min={min_nodes} max={max_nodes}",
+            "need 0 <= min_nodes <= max_nodes",
+        )
+    step = shape.nodes
+    bounds = (("min_nodes", min_nodes), ("max_nodes", max_nodes))
+    bad = [f"{k}={v}" for k, v in bounds if v % step]
+    if bad:
+        raise CatalogError(
+            f"{', '.join(bad)} is not a whole number of {shape.topology} slices"
+            f" ({step} nodes of {shape.machine_type} each)",
+            f"use multiples of {step}, e.g. {_names(range(0, 3 * step + 1, step))}",
+        )
+
+
+# ------------------------------------------------------------------------- kinds
+
+
+def accelerator_kind(name: str) -> str:
+    """Return "gpu" or "tpu" for a catalog accelerator name."""
+    if name in _GPU_INDEX:
+        return "gpu"
+    if name in _TPU_INDEX:
+        return "tpu"
+    raise CatalogError(
+        f"unknown accelerator {name!r}",
+        f"valid accelerators: {_names([*_GPU_INDEX, *_TPU_INDEX])}",
+    )

@@ -1,0 +1,67 @@
+"""Container images: images/versions.yaml plus per-stack overrides -> pinned references."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+VERSIONS_FILE = Path(__file__).resolve().parents[2] / "images" / "versions.yaml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Image:
+    key: str
+    repository: str
+    tag: str | None
+    digest: str | None
+
+    @property
+    def ref(self) -> str:
+        """repository:tag@digest, or whichever of tag/digest exist."""
+        out = self.repository
+        if self.tag:
+            out += f":{self.tag}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+    @property
+    def pinned_by_digest(self) -> bool:
+        return self.digest is not None
+
+
+@cache
+def _pins(path: Path = VERSIONS_FILE) -> Mapping[str, Mapping[str, str | None]]:
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    images: Mapping[str, Mapping[str, str | None]] = data["images"]
+    return images
+
+
+def parse_ref(key: str, ref: str) -> Image:
+    """Split a reference (validated by the stack schema) into its parts."""
+    digest = None
+    if "@" in ref:
+        ref, digest = ref.split("@", 1)
+    repo, tag = ref, None
+    last = ref.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo, tag = ref.rsplit(":", 1)
+    return Image(key=key, repository=repo, tag=tag, digest=digest)
+
+
+def image(key: str, overrides: Mapping[str, str] | None = None) -> Image | None:
+    """The image for `key`: a stack override wins; None if neither pins one."""
+    if overrides and key in overrides:
+        return parse_ref(key, overrides[key])
+    pin = _pins().get(key)
+    if pin is None or not pin.get("repository"):
+        return None
+    return Image(key=key, repository=str(pin["repository"]), tag=pin.get("tag"), digest=pin.get("digest"))
+
+
+def serving_image_key(accelerator_kind: str) -> str:
+    return f"tfserving-{accelerator_kind}"

@@ -1,0 +1,38 @@
+"""The plan of one stack: every decision the Pulumi program needs, computed up front."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.config.loader import LoadedConfig
+from infra.config.spec import StackSpec
+from infra.plan.cluster import gcp_serving_email, model_bucket_name, serving_identity_name
+from infra.plan.fleet import FleetPlan, matching_pools, plan_fleet
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackPlan:
+    stack: StackSpec
+    fleets: tuple[FleetPlan, ...]  # sorted by model name
+    model_bucket: str
+    serving_identity: str
+
+    def identity_annotations(self) -> dict[str, str]:
+        """Annotations binding a serving KSA to the cloud identity.
+
+        GKE Workload Identity needs the GSA on the KSA. EKS Pod Identity binds through
+        an association resource instead, so the KSA carries nothing.
+        """
+        if self.stack.cloud == "gcp":
+            return {"iam.gke.io/gcp-service-account": gcp_serving_email(self.stack)}
+        return {}
+
+
+def plan_stack(loaded: LoadedConfig) -> StackPlan:
+    stack = loaded.stack
+    fleets = tuple(
+        plan_fleet(stack, model, rollout, matching_pools(stack, model))
+        for model, rollout in loaded.deployed()
+    )
+    return StackPlan(stack=stack, fleets=fleets, model_bucket=model_bucket_name(stack),
+                     serving_identity=serving_identity_name(stack))

@@ -1,0 +1,66 @@
+"""The Pulumi program: config -> plan -> components. `pulumi up` runs this via infra/__main__.py.
+
+Config comes from the Pulumi engine (so `pulumi config set`, secrets and ESC all work) and
+goes through the same loader as the offline plan. On a config mistake every issue is
+logged and the program stops before registering a single resource.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra.config.errors import ConfigError
+from infra.config.loader import LoadedConfig, load, project_root, stack_file
+from infra.config.schema import load_schema
+from infra.config.yamlio import read_yaml
+from infra.plan.stack import StackPlan, plan_stack
+
+
+def _engine_config(stack: str) -> tuple[dict[str, str], frozenset[str]]:
+    """Every config key this program knows or the stack file names, as the engine has it."""
+    root = project_root()
+    keys = set(load_schema("stack")["properties"]["config"]["properties"])
+    doc, _ = read_yaml(stack_file(root, stack), "")
+    if doc is not None and isinstance(doc.data.get("config"), dict):
+        keys |= set(doc.data["config"])
+    values: dict[str, str] = {}
+    secret: set[str] = set()
+    for key in sorted(keys):
+        value = pulumi.runtime.get_config(key)
+        if value is None:
+            continue
+        values[key] = value
+        if pulumi.runtime.is_config_secret(key):
+            secret.add(key)
+    return values, frozenset(secret)
+
+
+def load_config() -> LoadedConfig:
+    stack = pulumi.get_stack()
+    values, secret = _engine_config(stack)
+    try:
+        return load(project_root(), stack, engine_config=values, engine_secret_keys=secret)
+    except ConfigError as err:
+        for issue in err.issues:
+            pulumi.log.error(issue.render())
+        raise pulumi.RunError(f"{len(err.issues)} configuration error(s); nothing was changed") from None
+
+
+def build(plan: StackPlan) -> None:
+    """Register every resource of the plan."""
+    from infra.components.kube import register
+    from infra.components.serving import ServingFleet
+    from infra.plan.manifests.serving import namespace
+
+    ns = register(namespace(plan.stack.serving.namespace, plan.stack.environment), pulumi.ResourceOptions())
+    annotations = plan.identity_annotations()
+    for fleet in plan.fleets:
+        ServingFleet(fleet, identity_annotations=annotations, depends_on=[ns])
+    pulumi.export("models", {f.name: {"live": f.rollout.live,
+                                      "versions": {c.color: c.version for c in f.colors},
+                                      "weights": {c.color: c.weight for c in f.colors}}
+                             for f in plan.fleets})
+
+
+def main() -> None:
+    build(plan_stack(load_config()))
