@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import re
 
 from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
+from infra.config.schema import marked_paths
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
 from infra.config.yamlio import YamlDoc
 from infra.plan import catalog
@@ -153,8 +154,22 @@ def _pool_issues(doc: YamlDoc, stack: StackSpec, pool: NodePoolSpec) -> list[Con
     return issues
 
 
+def check_secrets(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
+    """Fields the schema marks x-secret must be Pulumi secrets, never plain text."""
+    issues = []
+    for path in marked_paths("stack", doc.data, "x-secret"):
+        top = str(path[1]) if len(path) > 1 else ""
+        if path in doc.secret_paths or top in stack.secret_keys:
+            continue
+        flag = format_path(path[1:])
+        issues.append(_at(doc, path, "a secret is in plain text",
+                          f"remove it from the file and run: pulumi config set --secret --path '{flag}' "
+                          f"-s {stack.name} (the file then holds `secure:` ciphertext)", "<redacted>"))
+    return issues
+
+
 def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
-    issues: list[ConfigIssue] = []
+    issues: list[ConfigIssue] = check_secrets(doc, stack)
     raw = doc.data["config"]
     other = "tfplat:aws" if stack.cloud == "gcp" else "tfplat:gcp"
     if other in raw:
@@ -244,4 +259,62 @@ def check_rollouts(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpe
             issues.append(_at(doc, base, f"no node pool can run model {name} ({model.file} asks for {acc.kind}"
                                          + (f" {acc.type}" if acc.type else "") + ")",
                               f"add {want} to tfplat:node_pools (pools here: {one_of(pools)})"))
+    return issues
+
+
+def check_observability_and_edge(doc: YamlDoc, stack: StackSpec,
+                                 models: Mapping[str, ModelSpec]) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    mon = stack.monitoring
+    mpath: tuple[str | int, ...] = ("config", "tfplat:monitoring")
+    for i, route in enumerate(mon.routes):
+        if route.receiver not in mon.receivers:
+            known = sorted(mon.receivers)
+            issues.append(_at(doc, (*mpath, "alertmanager", "routes", i, "receiver"), "no such receiver",
+                              f"use one of: {one_of(known)}{did_you_mean(route.receiver, known)}, "
+                              "or add it under alertmanager.receivers", route.receiver))
+    for name, rcv in mon.receivers.items():
+        if not (rcv.slack_webhook_url or rcv.pagerduty_routing_key or rcv.webhook_url):
+            issues.append(_at(doc, (*mpath, "alertmanager", "receivers", name), "receiver has no destination",
+                              "set slack_webhook_url, pagerduty_routing_key or webhook_url (as a secret)"))
+    if mon.tracing.storage == "external" and not mon.tracing.external_endpoint:
+        issues.append(_at(doc, (*mpath, "tracing", "external_endpoint"), "external trace storage needs an endpoint",
+                          "set external_endpoint to the OTLP gRPC host:port of your trace backend, or storage: memory"))
+    if mon.gpu_metrics == "gke-managed" and stack.cloud != "gcp":
+        issues.append(_at(doc, (*mpath, "gpu_metrics"), "GKE managed DCGM metrics exist on GCP only",
+                          "use gpu_metrics: dcgm-exporter on AWS", mon.gpu_metrics))
+
+    edge = stack.edge
+    epath: tuple[str | int, ...] = ("config", "tfplat:edge")
+    if edge.channels and not edge.enabled:
+        issues.append(_at(doc, (*epath, "enabled"), "edge channels are set but edge is disabled",
+                          "set enabled: true, or remove channels", edge.enabled))
+    if edge.enabled:
+        if not edge.key_id:
+            issues.append(_at(doc, (*epath, "signing", "key_id"), "edge publishing needs a signing key id",
+                              "set signing.key_id (devices pin its public key)"))
+        elif edge.key_id not in edge.public_keys:
+            issues.append(_at(doc, (*epath, "signing", "public_keys"),
+                              f"the signing key {edge.key_id} has no pinned public key",
+                              f"add public_keys.{edge.key_id}: <base64 Ed25519 public key> "
+                              "(`tfplat edge keygen` prints both halves)"))
+        if not (edge.private_key or edge.kms_key):
+            issues.append(_at(doc, (*epath, "signing"), "no signing key material",
+                              "set signing.private_key as a Pulumi secret, or signing.kms_key"))
+    for name, ch in edge.channels.items():
+        base = (*epath, "channels", name)
+        model = models.get(name)
+        if model is None:
+            issues.append(_at(doc, base, f"no model file models/{name}.yaml",
+                              f"use one of: {one_of(sorted(models))}{did_you_mean(name, list(models))}"))
+            continue
+        if not model.edge.variants:
+            issues.append(_at(doc, base, f"{model.file} asks for no edge variants",
+                              f"add edge.variants to {model.file}, or remove this channel"))
+        if ch.canary is not None and ch.canary == ch.stable:
+            issues.append(_at(doc, (*base, "canary"), f"canary and stable both serve version {ch.stable}",
+                              "set canary to the version under test, or null", ch.canary))
+        if ch.canary_percent and ch.canary is None:
+            issues.append(_at(doc, (*base, "canary_percent"), "a canary share needs a canary version",
+                              "set canary: <version>, or canary_percent: 0", ch.canary_percent))
     return issues

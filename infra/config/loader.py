@@ -163,6 +163,7 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
     spec = stack_from_config(stack, display, filled["config"], secrets)
     issues += checks.check_stack(doc, spec)
     issues += checks.check_rollouts(doc, spec, models, broken_models)
+    issues += checks.check_observability_and_edge(doc, spec, models)
     if issues:
         raise ConfigError(issues)
     return LoadedConfig(stack=spec, models=models)

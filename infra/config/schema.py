@@ -187,3 +187,29 @@ def _fill(root: dict[str, Any], schema: dict[str, Any], value: Any) -> Any:
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [_fill(root, schema["items"], item) for item in value]
     return value
+
+
+def marked_paths(schema_name: str, instance: Any, marker: str) -> list[tuple[str | int, ...]]:
+    """Paths in `instance` whose schema carries `marker` (e.g. "x-secret")."""
+    root = load_schema(schema_name)
+    found: list[tuple[str | int, ...]] = []
+    _walk_marked(root, root, instance, (), marker=marker, found=found)
+    return found
+
+
+def _walk_marked(root: dict[str, Any], schema: dict[str, Any], value: Any, path: tuple[str | int, ...], *,
+                 marker: str, found: list[tuple[str | int, ...]]) -> None:
+    schema = _resolve(root, schema)
+    if schema.get(marker):
+        found.append(path)
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = props.get(key, extra if isinstance(extra, dict) else None)
+            if isinstance(sub, dict):
+                _walk_marked(root, sub, item, (*path, key), marker=marker, found=found)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            _walk_marked(root, schema["items"], item, (*path, i), marker=marker, found=found)

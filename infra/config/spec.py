@@ -320,6 +320,67 @@ class ModelRollout:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Receiver:
+    name: str
+    slack_webhook_url: str | None
+    slack_channel: str | None
+    pagerduty_routing_key: str | None
+    webhook_url: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertRoute:
+    receiver: str
+    severity: str | None
+    team: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TracingSpec:
+    enabled: bool
+    sampling_ratio: float
+    storage: Literal["memory", "external"]
+    external_endpoint: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringSpec:
+    """tfplat:monitoring. Secret fields hold the engine's decrypted value, or "[secret]" offline."""
+
+    enabled: bool
+    namespace: str
+    prometheus_retention: str
+    prometheus_storage_size: str
+    prometheus_replicas: int
+    alertmanager_replicas: int
+    receivers: Mapping[str, Receiver]
+    routes: tuple[AlertRoute, ...]
+    grafana_admin_password: str | None  # None: generated
+    gpu_metrics: Literal["dcgm-exporter", "gke-managed"]
+    tracing: TracingSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeChannel:
+    model: str
+    stable: int
+    canary: int | None
+    canary_percent: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeSpec:
+    enabled: bool
+    cdn_enabled: bool
+    signed_urls: bool
+    key_id: str | None
+    private_key: str | None  # secret
+    kms_key: str | None
+    public_keys: Mapping[str, str]
+    channels: Mapping[str, EdgeChannel]
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackSpec:
     name: str
     file: str
@@ -332,6 +393,8 @@ class StackSpec:
     node_pools: Mapping[str, NodePoolSpec]
     serving: ServingSpec
     models: Mapping[str, ModelRollout]
+    monitoring: MonitoringSpec
+    edge: EdgeSpec
     secret_keys: frozenset[str]
 
 
@@ -382,6 +445,41 @@ def _aws(a: Mapping[str, Any] | None) -> AwsSettings | None:
     )
 
 
+def _monitoring(m: Mapping[str, Any]) -> MonitoringSpec:
+    am = m["alertmanager"]
+    tr = m["tracing"]
+    return MonitoringSpec(
+        enabled=m["enabled"], namespace=m["namespace"],
+        prometheus_retention=m["prometheus"]["retention"],
+        prometheus_storage_size=m["prometheus"]["storage_size"],
+        prometheus_replicas=m["prometheus"]["replicas"],
+        alertmanager_replicas=am["replicas"],
+        receivers=frozen_map({k: Receiver(name=k, slack_webhook_url=v.get("slack_webhook_url"),
+                                          slack_channel=v.get("slack_channel"),
+                                          pagerduty_routing_key=v.get("pagerduty_routing_key"),
+                                          webhook_url=v.get("webhook_url"))
+                              for k, v in am["receivers"].items()}),
+        routes=tuple(AlertRoute(receiver=r["receiver"], severity=r.get("severity"), team=r.get("team"))
+                     for r in am["routes"]),
+        grafana_admin_password=m["grafana"].get("admin_password"),
+        gpu_metrics=m["gpu_metrics"],
+        tracing=TracingSpec(enabled=tr["enabled"], sampling_ratio=float(tr["sampling_ratio"]),
+                            storage=tr["storage"], external_endpoint=tr["external_endpoint"]),
+    )
+
+
+def _edge(e: Mapping[str, Any]) -> EdgeSpec:
+    sg = e["signing"]
+    return EdgeSpec(
+        enabled=e["enabled"], cdn_enabled=e["cdn"]["enabled"], signed_urls=e["cdn"]["signed_urls"],
+        key_id=sg["key_id"], private_key=sg.get("private_key"), kms_key=sg["kms_key"],
+        public_keys=frozen_map(sg["public_keys"]),
+        channels=frozen_map({k: EdgeChannel(model=k, stable=v["stable"], canary=v["canary"],
+                                            canary_percent=v["canary_percent"])
+                             for k, v in e["channels"].items()}),
+    )
+
+
 def stack_from_config(name: str, file: str, config: Mapping[str, Any],
                       secret_keys: frozenset[str]) -> StackSpec:
     """`config` is the default-filled `config:` mapping of a stack file."""
@@ -415,5 +513,7 @@ def stack_from_config(name: str, file: str, config: Mapping[str, Any],
                             max_replicas=v.get("replicas", {}).get("max"))
             for k, v in config["tfplat:models"].items()
         }),
+        monitoring=_monitoring(config["tfplat:monitoring"]),
+        edge=_edge(config["tfplat:edge"]),
         secret_keys=secret_keys,
     )
