@@ -11,6 +11,9 @@ STAMP := $(VENV)/.installed
 CRD_TOOL := tools/crd-validate
 CRD_STAMP := $(CRD_TOOL)/node_modules/.installed
 
+# The TensorFlow side (model tooling, edge artifacts) has its own venv: modelkit/modelkit.mk
+-include modelkit/modelkit.mk
+
 .PHONY: setup plan plan-all validate diff test lint typecheck lock clean
 
 setup: $(STAMP) $(CRD_STAMP)
