@@ -114,12 +114,9 @@ def _pool_issues(doc: YamlDoc, stack: StackSpec, pool: NodePoolSpec) -> list[Con
     try:
         if kind == "tpu":
             if stack.cloud == "aws":
-                users = sorted(stack.models)
                 return [*issues, _at(doc, (*apath, "type"),
                                      f"stack {stack.name} is on AWS, which has no TPUs",
-                                     "remove this pool (TPU pools need a GCP stack)"
-                                     + (f"; models in this stack: {one_of(users)}" if users else ""),
-                                     acc.type)]
+                                     "remove this pool; TPU models are served from a GCP stack", acc.type)]
             if acc.count is not None or acc.sharing is not None:
                 issues.append(_at(doc, apath, "a TPU pool takes type and topology only",
                                   "remove count/sharing; the topology fixes the chips"))
@@ -219,7 +216,8 @@ def _pool_label(pool: NodePoolSpec) -> str:
 
 
 def check_rollouts(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpec],
-                   broken: set[str]) -> list[ConfigIssue]:
+                   broken: set[str], *, pools_ok: bool = True) -> list[ConfigIssue]:
+    """Stack x model checks. pools_ok=False (a pool already has errors) skips placement."""
     issues: list[ConfigIssue] = []
     for name, rollout in stack.models.items():
         base: tuple[str | int, ...] = ("config", "tfplat:models", name)
@@ -251,7 +249,7 @@ def check_rollouts(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpe
                               f"model {name} runs on {acc.kind} and no {key} image is pinned",
                               f"set tfplat:serving.images.{key} to a TF Serving build for {acc.kind} "
                               "(<registry>/<repo>:<tag>@sha256:<digest>; see docs/tpu-serving.md)"))
-        if not matching_pools(stack, model):
+        if pools_ok and not matching_pools(stack, model):
             want = {"cpu": "a serving pool without accelerator",
                     "gpu": f"a serving pool with accelerator {{type: {acc.type}, count: >= {acc.count}}}",
                     "tpu": f"a serving pool with accelerator {{type: {acc.type}, topology: {acc.topology}}}"}[acc.kind]

@@ -161,8 +161,10 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
 
     filled = apply_defaults("stack", doc.data)
     spec = stack_from_config(stack, display, filled["config"], secrets)
-    issues += checks.check_stack(doc, spec)
-    issues += checks.check_rollouts(doc, spec, models, broken_models)
+    stack_issues = checks.check_stack(doc, spec)
+    pools_ok = not any(i.path.startswith("config.tfplat:node_pools") for i in stack_issues)
+    issues += stack_issues
+    issues += checks.check_rollouts(doc, spec, models, broken_models, pools_ok=pools_ok)
     issues += checks.check_observability_and_edge(doc, spec, models)
     if issues:
         raise ConfigError(issues)

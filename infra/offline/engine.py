@@ -117,6 +117,15 @@ class RecordingMonitor(pmocks.MockMonitor):
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
+class ProgramFailedError(Exception):
+    """The program raised; `records` holds what it had registered by then."""
+
+    def __init__(self, cause: BaseException, records: list[Record]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.records = records
+
+
 @dataclass
 class RunResult:
     records: list[Record] = field(default_factory=list)
@@ -133,7 +142,10 @@ def run(program: Callable[[], None], *, project: str, stack: str,
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    except Exception as exc:
+        raise ProgramFailedError(exc, list(monitor.records)) from exc
     outputs = monitor.stack_outputs
     root = settings.get_root_resource()
     if not outputs and root is not None:
