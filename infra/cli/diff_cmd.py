@@ -1,11 +1,145 @@
-"""tfplat diff (filled in below)."""
+"""tfplat diff: plan each stack at two revisions and print the desired-state diff (Markdown).
+
+Each revision is planned by its own code (`git archive` into a temp folder, then its
+`python -m infra.cli plan` in a subprocess), so the diff shows what each revision would
+really deploy. The working tree is planned in this process.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+import tarfile
+import tempfile
 from typing import Any
+
+from infra.config.loader import available_stacks, project_root
+from infra.offline.diff import diff_docs, to_markdown
+
+Doc = dict[str, Any] | None
+
+
+class GitError(RuntimeError):
+    pass
+
+
+def _git(root: Path, *args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise GitError(f"git {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def default_base(root: Path) -> str:
+    """The merge base with main (origin/main first), else HEAD."""
+    for ref in ("origin/main", "main"):
+        try:
+            return _git(root, "merge-base", "HEAD", ref)
+        except GitError:
+            continue
+    return _git(root, "rev-parse", "HEAD")
+
+
+def _export(root: Path, rev: str, dest: Path) -> None:
+    archive = dest.with_suffix(".tar")
+    with archive.open("wb") as fh:
+        proc = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", rev], stdout=fh,
+                              stderr=subprocess.PIPE, check=False)
+    if proc.returncode != 0:
+        raise GitError(f"git archive {rev}: {proc.stderr.decode().strip()}")
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    # The CRD validator's node_modules are not in git; reuse the running checkout's.
+    from infra.offline.crd_validate import TOOL_DIR
+
+    modules = TOOL_DIR / "node_modules"
+    target = dest / "tools" / "crd-validate"
+    if modules.is_dir() and target.is_dir() and not (target / "node_modules").exists():
+        (target / "node_modules").symlink_to(modules)
+
+
+def plan_revision(root: Path, rev: str, stacks: list[str], work: Path) -> dict[str, tuple[Doc, str | None]]:
+    """{stack: (resources document or None, note)} for a git revision."""
+    src = work / f"src-{rev[:12]}"
+    src.mkdir(parents=True)
+    _export(root, rev, src)
+    out = work / f"out-{rev[:12]}"
+    results: dict[str, tuple[Doc, str | None]] = {}
+    for stack in stacks:
+        if not (src / "stacks" / f"Pulumi.{stack}.yaml").exists():
+            results[stack] = (None, f"stack {stack} does not exist at {rev[:12]}")
+            continue
+        if not (src / "infra" / "cli").is_dir():
+            results[stack] = (None, f"{rev[:12]} predates the tfplat CLI; compared with nothing")
+            continue
+        env = {**os.environ, "PYTHONPATH": str(src), "TFPLAT_ROOT": str(src)}
+        proc = subprocess.run([sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--out", str(out)],
+                              cwd=src, env=env, capture_output=True, text=True, check=False)
+        doc_path = out / stack / "resources.json"
+        if proc.returncode == 0 and doc_path.exists():
+            results[stack] = (json.loads(doc_path.read_text(encoding="utf-8")), None)
+        else:
+            lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+            # A config error's first line counts the errors; a crash's last line names it.
+            reason = (lines[0] if proc.returncode == 2 else lines[-1]) if lines else "unknown error"
+            results[stack] = (None, f"{rev[:12]} could not be planned ({reason}); compared with nothing")
+    return results
+
+
+def plan_worktree(root: Path, stacks: list[str], work: Path) -> dict[str, tuple[Doc, str | None]]:
+    from infra.offline.plan import offline_plan
+
+    results: dict[str, tuple[Doc, str | None]] = {}
+    for stack in stacks:
+        outcome = offline_plan(root, stack, work / "worktree")
+        results[stack] = (json.loads(outcome.files["resources.json"]), None)
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    root = project_root()
+    stacks = args.stack or available_stacks(root)
+    try:
+        base = args.base or default_base(root)
+        base_sha = _git(root, "rev-parse", "--verify", f"{base}^{{commit}}")
+        with tempfile.TemporaryDirectory(prefix="tfplat-diff-") as tmp:
+            work = Path(tmp)
+            before = plan_revision(root, base_sha, stacks, work)
+            if args.head:
+                head_sha = _git(root, "rev-parse", "--verify", f"{args.head}^{{commit}}")
+                after = plan_revision(root, head_sha, stacks, work)
+                head_label = args.head
+            else:
+                after = plan_worktree(root, stacks, work)
+                head_label = "working tree"
+    except GitError as err:
+        print(f"error: {err}\n    fix: run inside the git checkout; pass --base <revision> that exists",
+              file=sys.stderr)
+        return 2
+    unsafe = False
+    for stack in stacks:
+        (doc_b, note_b), (doc_a, note_a) = before[stack], after[stack]
+        d = diff_docs(stack, doc_b, doc_a)
+        unsafe |= bool(d.warnings)
+        text = to_markdown(d, base_label=args.base or f"merge-base {base_sha[:12]}", head_label=head_label,
+                           note=note_b or note_a)
+        sys.stdout.write(text + "\n")
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / f"{stack}.md").write_text(text, encoding="utf-8")
+    return 1 if unsafe and args.fail_on_unsafe else 0
 
 
 def register(sub: Any) -> None:
-    del sub
-    _ = argparse
+    p = sub.add_parser("diff", help="desired-state diff of stacks between two git revisions (Markdown)")
+    p.add_argument("--stack", "-s", action="append", help="stack to compare (repeatable; default: all)")
+    p.add_argument("--base", help="base revision (default: the merge base with main)")
+    p.add_argument("--head", help="head revision (default: the working tree)")
+    p.add_argument("--out", help="also write <OUT>/<stack>.md per stack")
+    p.add_argument("--fail-on-unsafe", action="store_true",
+                   help="exit 1 when a blue-green move would be unsafe in one apply")
+    p.set_defaults(func=run)

@@ -1,0 +1,71 @@
+"""Helm charts: the `charts:` section of images/versions.yaml -> pinned chart references.
+
+The same file pins container images (infra.plan.images), so one review covers every
+version bump. Only exact versions are accepted: a range would let `pulumi up` install a
+chart nobody rendered or reviewed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+import re
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from infra.plan.images import VERSIONS_FILE
+
+KUBE_PROMETHEUS_STACK = "kube-prometheus-stack"
+DCGM_EXPORTER = "dcgm-exporter"
+JAEGER = "jaeger"
+OTEL_COLLECTOR = "opentelemetry-collector"
+
+_EXACT = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+class ChartPinError(ValueError):
+    """The versions file does not pin a chart the platform installs, or pins it loosely."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Chart:
+    key: str
+    repository: str  # Helm repository URL
+    chart: str
+    version: str  # exact x.y.z
+
+
+def _parse(key: str, entry: Any, path: Path) -> Chart:
+    if not isinstance(entry, Mapping):
+        raise ChartPinError(f"{path}: charts.{key} must be a mapping with repository, chart and version")
+    missing = [f for f in ("repository", "chart", "version") if not entry.get(f)]
+    if missing:
+        raise ChartPinError(f"{path}: charts.{key} has no {', '.join(missing)}")
+    version = str(entry["version"])
+    if not _EXACT.match(version):
+        raise ChartPinError(f"{path}: charts.{key}.version is {version!r}; pin an exact version such as 1.2.3")
+    repo = str(entry["repository"])
+    if not repo.startswith("https://"):
+        raise ChartPinError(f"{path}: charts.{key}.repository must be an https:// Helm repository, got {repo!r}")
+    return Chart(key=key, repository=repo, chart=str(entry["chart"]), version=version)
+
+
+@cache
+def charts(path: Path = VERSIONS_FILE) -> Mapping[str, Chart]:
+    """Every pinned chart by key. Raises ChartPinError on a malformed entry."""
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    section = data.get("charts") if isinstance(data, Mapping) else None
+    if not isinstance(section, Mapping):
+        raise ChartPinError(f"{path}: no charts: section")
+    return {str(k): _parse(str(k), v, path) for k, v in sorted(section.items())}
+
+
+def chart(key: str, path: Path = VERSIONS_FILE) -> Chart:
+    """The pinned chart `key` (one of the module constants)."""
+    pinned = charts(path)
+    if key not in pinned:
+        raise ChartPinError(f"{path}: charts.{key} is not pinned (have: {', '.join(pinned) or 'none'})")
+    return pinned[key]
