@@ -8,7 +8,9 @@ order, which the runbook commands (stage, switch, ...) need when they edit stack
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+import copy
 from dataclasses import dataclass, field
+from functools import lru_cache
 import io
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,21 @@ def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[ConfigIssu
 
 
 def parse_yaml(text: str, display: str) -> tuple[YamlDoc | None, list[ConfigIssue]]:
+    """Parse `text`; a copy of the result is cached, since one run reads each file twice
+    (the CLI's check, then the program under the engine) and ruamel is pure Python."""
+    doc, issues = _parse_cached(text, display)
+    if doc is None:
+        return None, list(issues)
+    return YamlDoc(doc.file, copy.deepcopy(doc.data), doc.lines, doc.secret_paths), list(issues)
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str, display: str) -> tuple[YamlDoc | None, tuple[ConfigIssue, ...]]:
+    doc, issues = _parse(text, display)
+    return doc, tuple(issues)
+
+
+def _parse(text: str, display: str) -> tuple[YamlDoc | None, list[ConfigIssue]]:
     try:
         node = _loader().load(io.StringIO(text))
     except MarkedYAMLError as exc:

