@@ -48,14 +48,20 @@ def load_config() -> LoadedConfig:
 
 def build(plan: StackPlan) -> None:
     """Register every resource of the plan."""
+    from infra.components.cloud import build_cloud
     from infra.components.kube import register
     from infra.components.serving import ServingFleet
     from infra.plan.manifests.serving import namespace
 
-    ns = register(namespace(plan.stack.serving.namespace, plan.stack.environment), pulumi.ResourceOptions())
+    cloud = build_cloud(plan)
+    # Every Kubernetes object goes through the provider built from this stack's cluster.
+    k8s = pulumi.ResourceOptions(provider=cloud.provider)
+    ns = register(namespace(plan.stack.serving.namespace, plan.stack.environment), k8s)
     annotations = plan.identity_annotations()
     for fleet in plan.fleets:
-        ServingFleet(fleet, identity_annotations=annotations, depends_on=[ns])
+        ServingFleet(fleet, identity_annotations=annotations, depends_on=[ns], opts=k8s)
+    for key, value in cloud.exports.items():
+        pulumi.export(key, value)
     pulumi.export("models", {f.name: {"live": f.rollout.live,
                                       "versions": {c.color: c.version for c in f.colors},
                                       "weights": {c.color: c.weight for c in f.colors}}

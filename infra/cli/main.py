@@ -85,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(err.render(), file=sys.stderr)
         print("nothing was changed", file=sys.stderr)
         return EXIT_CONFIG
+    except BrokenPipeError:
+        # Output piped into `head` and the like: stop quietly, as Unix tools do.
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

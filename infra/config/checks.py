@@ -16,12 +16,23 @@ from infra.config.yamlio import YamlDoc
 from infra.plan import catalog
 from infra.plan.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones
 from infra.plan.fleet import matching_pools
-from infra.plan.images import image, serving_image_key
+from infra.plan.images import eks_addons, image, serving_image_key
 from infra.plan.rollout import RolloutError, check_rollout
 
+MACHINE_TYPE = {"gcp": (re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$"), "n2-standard-8"),
+                "aws": (re.compile(r"^[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$"), "m6i.xlarge")}
 GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$")
 STACK_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,13}[a-z0-9])?$")
+
+
+def catalog_gpu_of(machine_type: str, cloud: str) -> str | None:
+    """"<n> x <gpu>" if the catalog knows `machine_type` as a GPU shape on `cloud`."""
+    for gpu in catalog.gpu_types().values():
+        for count, types in gpu.node_shapes(cloud).items():
+            if machine_type in types:
+                return f"{count} x {gpu.name}"
+    return None
 
 
 def _at(doc: YamlDoc, path: tuple[str | int, ...], message: str, hint: str,
@@ -98,10 +109,21 @@ def _pool_issues(doc: YamlDoc, stack: StackSpec, pool: NodePoolSpec) -> list[Con
             issues.append(_at(doc, (*base, "zones", i), f"is not a zone of region {stack.region}",
                               f"use zones of {stack.region}, such as {default_zones(stack)[0]}", zone))
     acc = pool.accelerator
+    fmt, example = MACHINE_TYPE[stack.cloud]
+    if pool.machine_type and not fmt.match(pool.machine_type):
+        issues.append(_at(doc, (*base, "machine_type"), f"is not a {stack.cloud} machine type",
+                          f"use a {stack.cloud} machine type such as {example}", pool.machine_type))
     if acc is None:
         if not pool.machine_type:
             issues.append(_at(doc, (*base, "machine_type"), "a pool without an accelerator needs a machine type",
-                              "set machine_type (e.g. e2-standard-4 on GCP, m6i.xlarge on AWS)"))
+                              f"set machine_type (e.g. {example})"))
+        else:
+            carried = catalog_gpu_of(pool.machine_type, stack.cloud)
+            if carried:
+                issues.append(_at(doc, (*base, "machine_type"), f"this machine type carries {carried} GPUs",
+                                  f"declare them: accelerator: {{type: {carried.split(' x ')[1]}, "
+                                  f"count: {carried.split(' x ')[0]}}} (GPU pools get drivers and the "
+                                  "nvidia.com/gpu taint)", pool.machine_type))
         return issues
     if pool.role == "system":
         issues.append(_at(doc, (*base, "role"), "a system pool cannot have an accelerator",
@@ -181,6 +203,12 @@ def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
     if not region_format[0].match(stack.region):
         issues.append(_at(doc, ("config", "tfplat:region"), f"is not a {stack.cloud} region name",
                           f"use a {stack.cloud} region such as {region_format[1]}", stack.region))
+    if stack.cloud == "aws" and eks_addons(stack.cluster.version) is None:
+        issues.append(_at(doc, ("config", "tfplat:cluster", "version"),
+                          f"no EKS add-on versions are pinned for Kubernetes {stack.cluster.version}",
+                          "pin vpc-cni, coredns, kube-proxy and eks-pod-identity-agent for it under eks_addons "
+                          "in images/versions.yaml (the comment there shows the aws CLI query)",
+                          stack.cluster.version))
     if not STACK_NAME.match(stack.name):
         issues.append(ConfigIssue(file=doc.file, path="", value=stack.name,
                                   message="invalid stack name (it is part of cloud resource names)",
@@ -195,6 +223,12 @@ def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
                 issues.append(_at(doc, ("config", "tfplat:gcp", "zones", i),
                                   f"is not a zone of region {stack.region}",
                                   f"use zones such as {stack.region}-a", zone))
+    endpoint = stack.cluster.endpoint
+    if endpoint.public and not endpoint.authorized_cidrs:
+        issues.append(_at(doc, ("config", "tfplat:cluster", "endpoint"),
+                          "a public API endpoint needs authorized_cidrs (otherwise it is open to the internet)",
+                          "list the CIDRs of your VPN and CI runners in endpoint.authorized_cidrs, "
+                          "or set endpoint.public: false"))
     if not any(p.role == "system" for p in stack.node_pools.values()):
         issues.append(_at(doc, ("config", "tfplat:node_pools"), "no pool has role: system",
                           "add a small pool for cluster add-ons, e.g. system: {role: system, "

@@ -19,7 +19,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from infra.offline.outputs import computed_outputs, invoke_result
+from infra.offline.outputs import ID, computed_outputs, invoke_result
 
 SECRET = "[secret]"
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -106,11 +106,13 @@ class PlanMocks(pmocks.Mocks):
     def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self._local.inputs = args.inputs  # the monitor records them: decoded once, here
         state = {} if args.typ.startswith("kubernetes:") else dict(args.inputs)
-        state.update(computed_outputs(args.typ, args.name, args.inputs))
-        return (f"{args.name}-id" if args.custom else None), state
+        computed = computed_outputs(args.typ, args.name, args.inputs)
+        resource_id = computed.pop(ID, f"{args.name}-id")
+        state.update(computed)
+        return (resource_id if args.custom else None), state
 
     def call(self, args: pmocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return invoke_result(args.token, args.args), None
+        return invoke_result(args.token, args.args), []
 
 
 class RecordingMonitor(pmocks.MockMonitor):

@@ -39,7 +39,8 @@ def resources_document(stack: str, project: str, result: RunResult) -> dict[str,
             "parent": _urn_tail(r.parent), "custom": r.custom,
         }
         if r.provider:
-            entry["provider"] = _urn_tail(r.provider.split("::", 1)[1] if "::" in r.provider else r.provider)
+            # A provider reference is "<provider URN>::<provider ID>"; the URN part says which.
+            entry["provider"] = _urn_tail(r.provider.rsplit("::", 1)[0])
         if r.depends_on:
             entry["dependsOn"] = [_urn_tail(d) for d in r.depends_on]
         if r.options:

@@ -65,3 +65,10 @@ def image(key: str, overrides: Mapping[str, str] | None = None) -> Image | None:
 
 def serving_image_key(accelerator_kind: str) -> str:
     return f"tfserving-{accelerator_kind}"
+
+
+def eks_addons(kubernetes_version: str) -> Mapping[str, str] | None:
+    """Pinned EKS add-on versions for a Kubernetes minor version (None if not pinned)."""
+    data = YAML(typ="safe").load(VERSIONS_FILE.read_text(encoding="utf-8"))
+    addons: Mapping[str, Mapping[str, str]] = data.get("eks_addons", {})
+    return addons.get(kubernetes_version)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from infra.config.loader import LoadedConfig
 from infra.config.spec import StackSpec
+from infra.plan.cloud import CloudPlan, plan_cloud
 from infra.plan.cluster import gcp_serving_email, model_bucket_name, serving_identity_name
 from infra.plan.fleet import FleetPlan, matching_pools, plan_fleet
 
@@ -16,6 +17,7 @@ class StackPlan:
     fleets: tuple[FleetPlan, ...]  # sorted by model name
     model_bucket: str
     serving_identity: str
+    cloud: CloudPlan
 
     def identity_annotations(self) -> dict[str, str]:
         """Annotations binding a serving KSA to the cloud identity.
@@ -35,4 +37,5 @@ def plan_stack(loaded: LoadedConfig) -> StackPlan:
         for model, rollout in loaded.deployed()
     )
     return StackPlan(stack=stack, fleets=fleets, model_bucket=model_bucket_name(stack),
-                     serving_identity=serving_identity_name(stack))
+                     serving_identity=serving_identity_name(stack),
+                     cloud=plan_cloud(stack, tuple(f.service_account for f in fleets)))

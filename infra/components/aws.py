@@ -1,0 +1,201 @@
+"""AWS: VPC with private subnets and NAT, an EKS cluster with KMS-encrypted secrets and a
+restricted endpoint, pinned add-ons, managed node groups from the plan, the model bucket,
+and the serving identity (an IAM role bound to the serving service accounts through EKS
+Pod Identity)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config.spec import AwsSettings
+from infra.plan.cloud import CloudPlan, PoolPlan, aws_subnets
+
+POLICY = "arn:aws:iam::aws:policy/"
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
+
+
+def _assume(service: str, actions: Sequence[str] = ("sts:AssumeRole",)) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions)}]})
+
+
+class AwsNetwork(pulumi.ComponentResource):
+    """VPC, one private and one public subnet per zone, NAT per zone in prod (one
+    otherwise); or the existing VPC and private subnets named in config."""
+
+    def __init__(self, name: str, plan: CloudPlan, settings: AwsSettings, *, ha_nat: bool,
+                 opts: pulumi.ResourceOptions) -> None:
+        super().__init__("tfplat:aws:Network", name, None, opts)
+        self.private_subnets: dict[str, pulumi.Input[str]] = {}
+        if settings.existing_network is not None:
+            ex = settings.existing_network
+            self.vpc_id: pulumi.Input[str] = ex.vpc_id
+            self.private_subnets = {f"existing-{i}": s for i, s in enumerate(ex.private_subnet_ids)}
+            self.register_outputs({})
+            return
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {"Name": plan.prefix, "tfplat:stack": plan.prefix}
+        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=settings.vpc_cidr, enable_dns_support=True,
+                          enable_dns_hostnames=True, tags=tags, opts=child)
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=child)
+        public_rt = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id, tags={**tags, "Name": f"{plan.prefix}-public"},
+                                       routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}], opts=child)
+        nat_ids: list[pulumi.Output[str]] = []
+        for i, sn in enumerate(aws_subnets(settings.vpc_cidr, plan.zones)):
+            public = aws.ec2.Subnet(
+                f"{name}-public-{sn.zone}", vpc_id=vpc.id, cidr_block=sn.public_cidr, availability_zone=sn.zone,
+                map_public_ip_on_launch=False,
+                tags={**tags, "Name": f"{plan.prefix}-public-{sn.zone}", "kubernetes.io/role/elb": "1"}, opts=child)
+            aws.ec2.RouteTableAssociation(f"{name}-public-{sn.zone}", subnet_id=public.id,
+                                          route_table_id=public_rt.id, opts=child)
+            if ha_nat or i == 0:
+                eip = aws.ec2.Eip(f"{name}-nat-{sn.zone}", domain="vpc", tags=tags, opts=child)
+                nat = aws.ec2.NatGateway(f"{name}-nat-{sn.zone}", allocation_id=eip.id, subnet_id=public.id,
+                                         tags={**tags, "Name": f"{plan.prefix}-nat-{sn.zone}"},
+                                         opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]))
+                nat_ids.append(nat.id)
+            private = aws.ec2.Subnet(
+                f"{name}-private-{sn.zone}", vpc_id=vpc.id, cidr_block=sn.private_cidr, availability_zone=sn.zone,
+                tags={**tags, "Name": f"{plan.prefix}-private-{sn.zone}", "kubernetes.io/role/internal-elb": "1"},
+                opts=child)
+            rt = aws.ec2.RouteTable(f"{name}-private-{sn.zone}", vpc_id=vpc.id,
+                                    routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat_ids[-1]}],
+                                    tags={**tags, "Name": f"{plan.prefix}-private-{sn.zone}"}, opts=child)
+            aws.ec2.RouteTableAssociation(f"{name}-private-{sn.zone}", subnet_id=private.id,
+                                          route_table_id=rt.id, opts=child)
+            self.private_subnets[sn.zone] = private.id
+        self.vpc_id = vpc.id
+        self.register_outputs({"vpc": vpc.id})
+
+
+def _node_group_args(p: PoolPlan, subnets: Mapping[str, pulumi.Input[str]]) -> dict[str, Any]:
+    zone_subnets = [s for z, s in subnets.items() if z in p.zones] or list(subnets.values())
+    return {
+        "instance_types": [p.machine_type], "ami_type": p.ami_type,
+        "capacity_type": "SPOT" if p.spot else "ON_DEMAND", "disk_size": p.disk_size_gb,
+        "subnet_ids": zone_subnets, "labels": dict(p.labels),
+        "taints": [{"key": t.key, "value": t.value, "effect": "NO_SCHEDULE"} for t in p.taints],
+        "scaling_config": {"min_size": p.min_nodes, "max_size": p.max_nodes, "desired_size": p.min_nodes},
+        "update_config": {"max_unavailable": 1},
+        "tags": {"tfplat:pool": p.pool,
+                 # Lets the cluster autoscaler scale a group from zero with the right shape.
+                 **{f"k8s.io/cluster-autoscaler/node-template/label/{k}": v for k, v in p.labels.items()},
+                 **{f"k8s.io/cluster-autoscaler/node-template/taint/{t.key}": f"{t.value}:NoSchedule"
+                    for t in p.taints}},
+    }
+
+
+class EksCluster(pulumi.ComponentResource):
+    """EKS with secrets encrypted by a rotating KMS key, private endpoint access plus a
+    public one restricted to the configured CIDRs (or none), API authentication, control
+    plane logs, pinned add-ons, and managed node groups from the plan."""
+
+    def __init__(self, name: str, plan: CloudPlan, network: AwsNetwork, addons: Mapping[str, str], *,
+                 opts: pulumi.ResourceOptions) -> None:
+        super().__init__("tfplat:aws:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        key = aws.kms.Key(f"{name}-secrets", description=f"EKS secrets of {plan.cluster_name}",
+                          enable_key_rotation=True, deletion_window_in_days=30,
+                          opts=pulumi.ResourceOptions(parent=self, protect=plan.deletion_protection))
+        role = aws.iam.Role(f"{name}-cluster", name=f"{plan.prefix}-cluster",
+                            assume_role_policy=_assume("eks.amazonaws.com"), opts=child)
+        attach = aws.iam.RolePolicyAttachment(f"{name}-cluster-policy", role=role.name,
+                                              policy_arn=POLICY + "AmazonEKSClusterPolicy", opts=child)
+        cluster = aws.eks.Cluster(
+            name, name=plan.cluster_name, version=plan.kubernetes_version, role_arn=role.arn,
+            vpc_config={"subnet_ids": list(network.private_subnets.values()), "endpoint_private_access": True,
+                        "endpoint_public_access": plan.public_endpoint,
+                        "public_access_cidrs": list(plan.authorized_cidrs) if plan.public_endpoint else None},
+            encryption_config={"provider": {"key_arn": key.arn}, "resources": ["secrets"]},
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            enabled_cluster_log_types=["api", "audit", "authenticator", "controllerManager", "scheduler"],
+            upgrade_policy={"support_type": "STANDARD"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attach], custom_timeouts=pulumi.CustomTimeouts(
+                create="45m", update="60m", delete="45m")))
+
+        node_role = aws.iam.Role(f"{name}-nodes", name=f"{plan.prefix}-nodes",
+                                 assume_role_policy=_assume("ec2.amazonaws.com"), opts=child)
+        node_attach = [aws.iam.RolePolicyAttachment(f"{name}-nodes-{p}", role=node_role.name, policy_arn=POLICY + p,
+                                                    opts=child) for p in NODE_POLICIES]
+        early = {a: aws.eks.Addon(f"{name}-{a}", cluster_name=cluster.name, addon_name=a, addon_version=addons[a],
+                                  resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
+                                  opts=child)
+                 for a in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")}
+        self.node_groups: dict[str, aws.eks.NodeGroup] = {}
+        for p in plan.pools.values():
+            self.node_groups[p.key] = aws.eks.NodeGroup(
+                f"{name}-{p.key}", cluster_name=cluster.name, node_role_arn=node_role.arn,
+                # A prefix: a replacement creates the new group before the old one is deleted.
+                node_group_name_prefix=f"{p.key}-", **_node_group_args(p, network.private_subnets),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[*node_attach, early["vpc-cni"]],
+                    ignore_changes=["scalingConfig.desiredSize"],  # the cluster autoscaler owns it
+                    custom_timeouts=pulumi.CustomTimeouts(create=p.create_timeout, update=p.create_timeout,
+                                                          delete=p.create_timeout)))
+        # CoreDNS needs nodes to schedule on before the add-on reports healthy.
+        aws.eks.Addon(f"{name}-coredns", cluster_name=cluster.name, addon_name="coredns",
+                      addon_version=addons["coredns"], resolve_conflicts_on_create="OVERWRITE",
+                      resolve_conflicts_on_update="PRESERVE",
+                      opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.node_groups.values())))
+        self.cluster = cluster
+        self.pod_identity_agent = early["eks-pod-identity-agent"]
+        self.endpoint = cluster.endpoint
+        self.ca_certificate = cluster.certificate_authority.apply(lambda c: c.data or "")
+        self.register_outputs({"name": cluster.name, "endpoint": cluster.endpoint})
+
+
+class S3ModelStore(pulumi.ComponentResource):
+    """The model bucket (public access blocked, bucket-owner-enforced, versioned, encrypted,
+    TLS only, old versions expire) and the serving role, read-only on it, associated with
+    the serving service accounts through EKS Pod Identity."""
+
+    def __init__(self, name: str, plan: CloudPlan, cluster: EksCluster, *, opts: pulumi.ResourceOptions) -> None:
+        super().__init__("tfplat:aws:ModelStore", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        b = plan.model_bucket
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=b.name, force_destroy=False, tags={"tfplat:stack": plan.prefix},
+                               opts=pulumi.ResourceOptions(parent=self, protect=plan.deletion_protection))
+        aws.s3.BucketPublicAccessBlock(f"{name}-public-access", bucket=bucket.id, block_public_acls=True,
+                                       block_public_policy=True, ignore_public_acls=True,
+                                       restrict_public_buckets=True, opts=child)
+        aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id,
+                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+        aws.s3.BucketVersioning(f"{name}-versioning", bucket=bucket.id,
+                                versioning_configuration={"status": "Enabled"}, opts=child)
+        sse: dict[str, Any] = ({"sse_algorithm": "aws:kms", "kms_master_key_id": b.kms_key} if b.kms_key
+                               else {"sse_algorithm": "AES256"})
+        rule: Any = {"apply_server_side_encryption_by_default": sse, "bucket_key_enabled": bool(b.kms_key)}
+        aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-encryption", bucket=bucket.id, rules=[rule], opts=child)
+        aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=[{
+            "id": "expire-noncurrent", "status": "Enabled", "filter": {},
+            "noncurrent_version_expiration": {"noncurrent_days": b.noncurrent_version_days},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=child)
+        aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id, policy=bucket.arn.apply(lambda arn: json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})),
+            opts=child)
+
+        role = aws.iam.Role(f"{name}-serving", name=plan.serving_identity,
+                            assume_role_policy=_assume("pods.eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession")),
+                            opts=child)
+        statements: list[dict[str, Any]] = [
+            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{b.name}"},
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"arn:aws:s3:::{b.name}/*"}]
+        if b.kms_key:
+            statements.append({"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": b.kms_key})
+        aws.iam.RolePolicy(f"{name}-serving-read", role=role.id,
+                           policy=json.dumps({"Version": "2012-10-17", "Statement": statements}), opts=child)
+        for ksa in plan.serving_service_accounts:
+            aws.eks.PodIdentityAssociation(
+                f"{name}-pod-identity-{ksa}", cluster_name=cluster.cluster.name, namespace=plan.serving_namespace,
+                service_account=ksa, role_arn=role.arn,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster.pod_identity_agent]))
+        self.bucket = bucket
+        self.identity = role.arn
+        self.register_outputs({"bucket": bucket.bucket, "identity": role.arn})

@@ -1,0 +1,77 @@
+"""The cloud layer of a stack and the Kubernetes provider built from its cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from infra.plan.images import eks_addons, image
+from infra.plan.kubeconfig import eks_kubeconfig, gke_kubeconfig
+from infra.plan.manifests.device_plugin import daemonset
+from infra.plan.stack import StackPlan
+
+
+@dataclass
+class CloudResult:
+    provider: pulumi.ProviderResource
+    cluster: pulumi.Resource
+    exports: dict[str, Any]
+
+
+def _pool_exports(plan: StackPlan) -> dict[str, Any]:
+    return {p.key: {"pool": p.pool, "machineType": p.machine_type, "accelerator": p.accelerator or "cpu",
+                    "acceleratorsPerNode": p.gpus_per_node, "tpuTopology": p.tpu_topology,
+                    "minNodes": p.min_nodes, "maxNodes": p.max_nodes, "spot": p.spot, "zones": list(p.zones)}
+            for p in plan.cloud.pools.values()}
+
+
+def build_cloud(plan: StackPlan) -> CloudResult:
+    import pulumi_kubernetes as k8s
+
+    cp, stack = plan.cloud, plan.stack
+    if stack.cloud == "gcp":
+        from infra.components.gcp import GcpNetwork, GcsModelStore, GkeCluster
+
+        assert stack.gcp is not None
+        net = GcpNetwork("network", cp, stack.gcp, pulumi.ResourceOptions())
+        gke = GkeCluster("gke", cp, stack.gcp, net.refs, managed_dcgm=stack.monitoring.gpu_metrics == "gke-managed",
+                         opts=pulumi.ResourceOptions(depends_on=[net]))
+        store = GcsModelStore("models", cp, stack.gcp, cluster=gke.cluster, opts=pulumi.ResourceOptions())
+        kubeconfig: pulumi.Output[str] = pulumi.Output.all(gke.endpoint, gke.ca_certificate).apply(
+            lambda a: gke_kubeconfig(name=cp.cluster_name, endpoint=a[0], ca_b64=a[1]))
+        cluster: pulumi.Resource = gke.cluster
+        last_pools: list[pulumi.Resource] = list(gke.node_pools.values())
+        endpoint, bucket, identity = gke.endpoint, store.bucket.name, store.identity
+    else:
+        from infra.components.aws import AwsNetwork, EksCluster, S3ModelStore
+
+        assert stack.aws is not None
+        addons = eks_addons(stack.cluster.version)
+        assert addons is not None, "the loader requires pinned add-ons for the stack's version"
+        anet = AwsNetwork("network", cp, stack.aws, ha_nat=stack.environment == "prod", opts=pulumi.ResourceOptions())
+        eks = EksCluster("eks", cp, anet, addons, opts=pulumi.ResourceOptions(depends_on=[anet]))
+        s3 = S3ModelStore("models", cp, eks, opts=pulumi.ResourceOptions())
+        kubeconfig = pulumi.Output.all(eks.endpoint, eks.ca_certificate).apply(
+            lambda a: eks_kubeconfig(name=cp.cluster_name, endpoint=a[0], ca_b64=a[1], region=cp.region))
+        cluster = eks.cluster
+        last_pools = list(eks.node_groups.values())
+        endpoint, bucket, identity = eks.endpoint, s3.bucket.bucket, s3.identity
+
+    # mypy cannot solve U through Pulumi's Input[U] union here (it picks Never).
+    secret_kubeconfig: pulumi.Output[str] = pulumi.Output.secret(kubeconfig)  # type: ignore[arg-type]
+    provider = k8s.Provider("cluster", kubeconfig=secret_kubeconfig, enable_server_side_apply=True,
+                            # Objects wait for nodes: nothing schedules before the pools exist.
+                            opts=pulumi.ResourceOptions(depends_on=[cluster, *last_pools]))
+    gpu_types = sorted({p.accelerator for p in cp.pools.values() if p.kind == "gpu" and p.accelerator})
+    if stack.cloud == "aws" and gpu_types:
+        from infra.components.kube import register
+
+        plugin = image("nvidia-device-plugin")
+        assert plugin is not None
+        register(daemonset(plugin, gpu_types), pulumi.ResourceOptions(provider=provider))
+    exports = {"cluster": {"name": cp.cluster_name, "endpoint": endpoint, "location": cp.location},
+               "nodePools": _pool_exports(plan), "buckets": {"models": bucket},
+               "servingIdentity": identity}
+    return CloudResult(provider=provider, cluster=cluster, exports=exports)

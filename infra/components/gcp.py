@@ -1,0 +1,217 @@
+"""GCP: VPC with Cloud NAT, a private GKE Standard cluster, node pools from the plan, the
+model bucket, and the serving identity (a Google service account bound to the serving
+Kubernetes service accounts through Workload Identity)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.config.spec import GcpSettings
+from infra.plan.cloud import CloudPlan, PoolPlan
+
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+# Least privilege for nodes: logs, metrics, image pulls. Never the default compute SA.
+NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/monitoring.viewer",
+              "roles/stackdriver.resourceMetadata.writer", "roles/autoscaling.metricsWriter",
+              "roles/artifactregistry.reader")
+PODS_RANGE, SERVICES_RANGE = "pods", "services"
+
+
+@dataclass(frozen=True)
+class NetworkRefs:
+    network: pulumi.Input[str]
+    subnetwork: pulumi.Input[str]
+    pods_range: str
+    services_range: str
+
+
+class GcpNetwork(pulumi.ComponentResource):
+    """A VPC and subnet with secondary ranges for pods and services, plus Cloud NAT so
+    private nodes reach registries and storage. Or the existing network named in config."""
+
+    def __init__(self, name: str, plan: CloudPlan, settings: GcpSettings,
+                 opts: pulumi.ResourceOptions) -> None:
+        super().__init__("tfplat:gcp:Network", name, None, opts)
+        net = settings.network
+        if net.existing is not None:
+            ex = net.existing
+            self.refs = NetworkRefs(
+                network=f"projects/{settings.project}/global/networks/{ex.network}",
+                subnetwork=f"projects/{settings.project}/regions/{plan.region}/subnetworks/{ex.subnetwork}",
+                pods_range=ex.pods_range_name, services_range=ex.services_range_name)
+            self.register_outputs({})
+            return
+        child = pulumi.ResourceOptions(parent=self)
+        vpc = gcp.compute.Network(f"{name}-vpc", name=plan.prefix, project=settings.project,
+                                  auto_create_subnetworks=False, routing_mode="REGIONAL", opts=child)
+        subnet = gcp.compute.Subnetwork(
+            f"{name}-subnet", name=f"{plan.prefix}-nodes", project=settings.project, region=plan.region,
+            network=vpc.id, ip_cidr_range=net.subnet_cidr, private_ip_google_access=True,
+            secondary_ip_ranges=[{"range_name": PODS_RANGE, "ip_cidr_range": net.pods_cidr},
+                                 {"range_name": SERVICES_RANGE, "ip_cidr_range": net.services_cidr}],
+            log_config={"aggregation_interval": "INTERVAL_5_MIN", "flow_sampling": 0.5,
+                        "metadata": "INCLUDE_ALL_METADATA"},
+            opts=child)
+        router = gcp.compute.Router(f"{name}-router", name=f"{plan.prefix}-router", project=settings.project,
+                                    region=plan.region, network=vpc.id, opts=child)
+        gcp.compute.RouterNat(f"{name}-nat", name=f"{plan.prefix}-nat", project=settings.project,
+                              region=plan.region, router=router.name, nat_ip_allocate_option="AUTO_ONLY",
+                              source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+                              log_config={"enable": True, "filter": "ERRORS_ONLY"}, opts=child)
+        self.refs = NetworkRefs(network=vpc.id, subnetwork=subnet.id, pods_range=PODS_RANGE,
+                                services_range=SERVICES_RANGE)
+        self.register_outputs({"network": vpc.id, "subnetwork": subnet.id})
+
+
+def _node_config(p: PoolPlan, node_sa: pulumi.Output[str]) -> Any:
+    config: dict[str, Any] = {
+        "machine_type": p.machine_type, "disk_size_gb": p.disk_size_gb, "disk_type": "pd-balanced",
+        "image_type": "COS_CONTAINERD", "spot": p.spot, "service_account": node_sa,
+        "oauth_scopes": [CLOUD_PLATFORM], "labels": dict(p.labels),
+        "taints": [{"key": t.key, "value": t.value, "effect": "NO_SCHEDULE"} for t in p.taints],
+        "workload_metadata_config": {"mode": "GKE_METADATA"},
+        "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
+        "metadata": {"disable-legacy-endpoints": "true"},
+        "resource_labels": {"tfplat-pool": p.pool},
+    }
+    if p.kind == "gpu":
+        acc: dict[str, Any] = {"type": p.accelerator, "count": p.gpus_per_node,
+                               # GKE installs and upgrades the driver with the node image.
+                               "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"}}
+        sharing = p.gpu_sharing
+        if sharing is not None and sharing.partition_size:
+            acc["gpu_partition_size"] = sharing.partition_size
+        if sharing is not None and sharing.strategy == "time-sharing":
+            acc["gpu_sharing_config"] = {"gpu_sharing_strategy": "TIME_SHARING",
+                                         "max_shared_clients_per_gpu": sharing.max_shared_clients}
+        config["guest_accelerators"] = [acc]
+    return config
+
+
+def _placement(p: PoolPlan) -> Any:
+    """Multi-host TPU slices need their VMs placed together; nothing else asks for it."""
+    return {"type": "COMPACT", "tpu_topology": p.tpu_topology} if p.tpu_multi_host else None
+
+
+class GkeCluster(pulumi.ComponentResource):
+    """Private GKE Standard cluster: release channel, Workload Identity, Dataplane V2,
+    shielded nodes, secrets encrypted with a rotating KMS key, Gateway API, default pool
+    removed; then one node pool per pool plan."""
+
+    def __init__(self, name: str, plan: CloudPlan, settings: GcpSettings, network: NetworkRefs, *,
+                 managed_dcgm: bool, opts: pulumi.ResourceOptions) -> None:
+        super().__init__("tfplat:gcp:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        project = settings.project
+        node_sa = gcp.serviceaccount.Account(f"{name}-nodes", account_id=f"{plan.prefix}-nodes", project=project,
+                                             display_name=f"GKE nodes of {plan.cluster_name}", opts=child)
+        for role in NODE_ROLES:
+            gcp.projects.IAMMember(f"{name}-nodes-{role.split('/')[1]}", project=project, role=role,
+                                   member=node_sa.email.apply(lambda e: f"serviceAccount:{e}"), opts=child)
+
+        ring = gcp.kms.KeyRing(f"{name}-keyring", name=f"{plan.prefix}-gke", location=plan.region,
+                               project=project, opts=child)
+        key = gcp.kms.CryptoKey(f"{name}-secrets-key", name="secrets", key_ring=ring.id,
+                                rotation_period="7776000s", purpose="ENCRYPT_DECRYPT",
+                                opts=pulumi.ResourceOptions(parent=self, protect=plan.deletion_protection))
+        project_number = gcp.organizations.get_project_output(project_id=project).number
+        agent = gcp.kms.CryptoKeyIAMMember(
+            f"{name}-secrets-key-gke", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=project_number.apply(
+                lambda n: f"serviceAccount:service-{n}@container-engine-robot.iam.gserviceaccount.com"),
+            opts=child)
+
+        pinned = plan.release_channel == "UNSPECIFIED"
+        components = ["SYSTEM_COMPONENTS", *(["DCGM"] if managed_dcgm else [])]
+        cluster = gcp.container.Cluster(
+            name, name=plan.cluster_name, project=project, location=plan.location,
+            remove_default_node_pool=True, initial_node_count=1,
+            # The default pool exists for a moment during creation: even it gets the
+            # least-privilege service account and shielded, metadata-concealed nodes.
+            node_config={"service_account": node_sa.email, "oauth_scopes": [CLOUD_PLATFORM],
+                         "shielded_instance_config": {"enable_secure_boot": True,
+                                                      "enable_integrity_monitoring": True},
+                         "workload_metadata_config": {"mode": "GKE_METADATA"}},
+            network=network.network, subnetwork=network.subnetwork, networking_mode="VPC_NATIVE",
+            ip_allocation_policy={"cluster_secondary_range_name": network.pods_range,
+                                  "services_secondary_range_name": network.services_range},
+            private_cluster_config={"enable_private_nodes": True,
+                                    "enable_private_endpoint": not plan.public_endpoint,
+                                    "master_ipv4_cidr_block": settings.network.master_cidr},
+            master_authorized_networks_config={"cidr_blocks": [
+                {"cidr_block": c, "display_name": f"authorized-{i}"} for i, c in enumerate(plan.authorized_cidrs)]},
+            release_channel={"channel": plan.release_channel},
+            min_master_version=plan.kubernetes_version,
+            workload_identity_config={"workload_pool": f"{project}.svc.id.goog"},
+            datapath_provider="ADVANCED_DATAPATH",
+            enable_shielded_nodes=True,
+            database_encryption={"state": "ENCRYPTED", "key_name": key.id},
+            gateway_api_config={"channel": "CHANNEL_STANDARD"},
+            monitoring_config={"enable_components": components, "managed_prometheus": {"enabled": managed_dcgm}},
+            logging_config={"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
+            deletion_protection=plan.deletion_protection,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[agent],
+                ignore_changes=["nodeConfig", "initialNodeCount"],  # the removed default pool
+                custom_timeouts=pulumi.CustomTimeouts(create="45m", update="60m", delete="45m")))
+
+        self.node_pools: dict[str, gcp.container.NodePool] = {}
+        for p in plan.pools.values():
+            self.node_pools[p.key] = gcp.container.NodePool(
+                f"{name}-{p.key}",
+                # A prefix, not a fixed name: a change that forces replacement creates the new
+                # pool (new random suffix) before Pulumi deletes the old one.
+                name_prefix=f"{p.key}-", cluster=cluster.id, location=plan.location, project=project,
+                node_locations=list(p.zones),
+                autoscaling={"total_min_node_count": p.min_nodes, "total_max_node_count": p.max_nodes,
+                             "location_policy": "ANY" if p.spot else "BALANCED"},
+                management={"auto_repair": True, "auto_upgrade": not pinned},
+                upgrade_settings={"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
+                node_config=_node_config(p, node_sa.email),
+                placement_policy=_placement(p),
+                version=plan.kubernetes_version if pinned else None,
+                opts=pulumi.ResourceOptions(
+                    parent=self, custom_timeouts=pulumi.CustomTimeouts(
+                        create=p.create_timeout, update=p.create_timeout, delete=p.create_timeout)))
+        self.cluster = cluster
+        self.endpoint = cluster.endpoint
+        self.ca_certificate = cluster.master_auth.apply(lambda a: a.cluster_ca_certificate or "")
+        self.register_outputs({"name": cluster.name, "endpoint": cluster.endpoint})
+
+
+class GcsModelStore(pulumi.ComponentResource):
+    """The model bucket (private, versioned, old versions expire, optional CMEK) and the
+    serving identity: read-only on it, usable by the serving KSAs via Workload Identity."""
+
+    def __init__(self, name: str, plan: CloudPlan, settings: GcpSettings, *, cluster: pulumi.Resource,
+                 opts: pulumi.ResourceOptions) -> None:
+        super().__init__("tfplat:gcp:ModelStore", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        b = plan.model_bucket
+        bucket = gcp.storage.Bucket(
+            f"{name}-bucket", name=b.name, project=settings.project, location=b.location.upper(),
+            uniform_bucket_level_access=True, public_access_prevention="enforced",
+            versioning={"enabled": True}, force_destroy=False,
+            lifecycle_rules=[{"action": {"type": "Delete"},
+                              "condition": {"days_since_noncurrent_time": b.noncurrent_version_days}}],
+            encryption={"default_kms_key_name": b.kms_key} if b.kms_key else None,
+            opts=pulumi.ResourceOptions(parent=self, protect=plan.deletion_protection))
+        gsa = gcp.serviceaccount.Account(f"{name}-serving", account_id=plan.serving_identity,
+                                         project=settings.project,
+                                         display_name=f"TF Serving pods of {plan.cluster_name}", opts=child)
+        member = gsa.email.apply(lambda e: f"serviceAccount:{e}")
+        gcp.storage.BucketIAMMember(f"{name}-serving-read", bucket=bucket.name, role="roles/storage.objectViewer",
+                                    member=member, opts=child)
+        for ksa in plan.serving_service_accounts:
+            gcp.serviceaccount.IAMMember(
+                f"{name}-wi-{ksa}", service_account_id=gsa.name, role="roles/iam.workloadIdentityUser",
+                member=f"serviceAccount:{settings.project}.svc.id.goog[{plan.serving_namespace}/{ksa}]",
+                # The identity pool <project>.svc.id.goog exists once the cluster does.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]))
+        self.bucket = bucket
+        self.identity = gsa.email
+        self.register_outputs({"bucket": bucket.name, "identity": gsa.email})

@@ -1,0 +1,179 @@
+"""The cloud layer's plan: cluster, node pools, network, buckets and serving identity.
+
+Both clouds share every decision that is not an API detail: pool shapes come from the
+accelerator catalog, taints and labels from the accelerator kind, TPU slices from the
+topology, bucket and identity names from the stack. The GCP and AWS components only map
+this plan onto their provider's resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+import ipaddress
+
+from infra.config.spec import GpuSharing, NodePoolSpec, StackSpec, frozen_map
+from infra.plan import catalog, names
+from infra.plan.cluster import default_zones, model_bucket_name, name_prefix, serving_identity_name
+
+GPU_TAINT_KEY = "nvidia.com/gpu"
+TPU_TAINT_KEY = "google.com/tpu"
+#: GPU node pools can take 30+ minutes to create (driver install, stock-outs).
+ACCELERATOR_POOL_TIMEOUT = "60m"
+CPU_POOL_TIMEOUT = "30m"
+NONCURRENT_VERSION_DAYS = 30
+AWS_GPU_AMI = "AL2023_x86_64_NVIDIA"
+AWS_CPU_AMI = "AL2023_x86_64_STANDARD"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Taint:
+    key: str
+    value: str
+    effect: str = "NoSchedule"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolPlan:
+    """One node pool (or, for a multi-host TPU pool, one slice of it)."""
+
+    key: str  # logical name: the stack's pool name, plus -s<i> per extra TPU slice
+    pool: str  # the stack's pool name
+    role: str
+    kind: str  # cpu | gpu | tpu
+    machine_type: str
+    accelerator: str | None
+    gpus_per_node: int
+    gpu_sharing: GpuSharing | None
+    tpu_topology: str | None
+    tpu_multi_host: bool
+    min_nodes: int
+    max_nodes: int
+    spot: bool
+    disk_size_gb: int
+    zones: tuple[str, ...]
+    labels: Mapping[str, str]
+    taints: tuple[Taint, ...]
+    ami_type: str  # AWS only
+    create_timeout: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BucketPlan:
+    name: str
+    location: str
+    kms_key: str | None
+    noncurrent_version_days: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloudPlan:
+    cloud: str
+    prefix: str  # tfplat-<stack>: names of cloud resources
+    cluster_name: str
+    region: str
+    location: str  # GKE: region (regional) or first zone (zonal); EKS: region
+    zones: tuple[str, ...]
+    kubernetes_version: str
+    release_channel: str
+    public_endpoint: bool
+    authorized_cidrs: tuple[str, ...]
+    deletion_protection: bool
+    pools: Mapping[str, PoolPlan]
+    model_bucket: BucketPlan
+    serving_identity: str
+    serving_namespace: str
+    serving_service_accounts: tuple[str, ...]  # the KSAs bound to the serving identity
+
+
+def _labels(spec: NodePoolSpec, accelerator: str | None) -> dict[str, str]:
+    labels = {names.LABEL_POOL: spec.name, "tfplat.dev/role": spec.role}
+    if spec.role == "serving":
+        labels[names.LABEL_ACCELERATOR] = accelerator if accelerator else "cpu"
+    labels.update(spec.labels)
+    return labels
+
+
+def _pool_plans(stack: StackSpec, spec: NodePoolSpec) -> list[PoolPlan]:
+    """The loader has already checked every pool against the catalog."""
+    acc = spec.accelerator
+    zones = spec.zones or default_zones(stack)
+    if stack.cloud == "gcp" and not stack.cluster.regional:
+        zones = spec.zones or zones[:1]
+    base = PoolPlan(
+        key=spec.name, pool=spec.name, role=spec.role, kind="cpu", machine_type=spec.machine_type or "",
+        accelerator=None, gpus_per_node=0, gpu_sharing=None, tpu_topology=None, tpu_multi_host=False,
+        min_nodes=spec.min_nodes, max_nodes=spec.max_nodes, spot=spec.spot, disk_size_gb=spec.disk_size_gb,
+        zones=tuple(zones), labels=frozen_map(_labels(spec, None)), taints=(), ami_type=AWS_CPU_AMI,
+        create_timeout=CPU_POOL_TIMEOUT)
+    if acc is None:
+        return [base]
+    labels = frozen_map(_labels(spec, acc.type))
+    if catalog.accelerator_kind(acc.type) == "gpu":
+        count = acc.count or 1
+        shape = catalog.resolve_gpu_pool(cloud=stack.cloud, accelerator=acc.type, count=count,
+                                         machine_type=spec.machine_type)
+        return [replace(base, kind="gpu", machine_type=shape.machine_type, accelerator=acc.type,
+                        gpus_per_node=count, gpu_sharing=acc.sharing, labels=labels,
+                        taints=(Taint(key=GPU_TAINT_KEY, value="present"),), ami_type=AWS_GPU_AMI,
+                        create_timeout=ACCELERATOR_POOL_TIMEOUT)]
+    assert acc.topology is not None
+    topo = catalog.resolve_tpu_pool(accelerator=acc.type, topology=acc.topology, machine_type=spec.machine_type)
+    tpu = replace(base, kind="tpu", machine_type=topo.machine_type, accelerator=acc.type, tpu_topology=acc.topology,
+                  tpu_multi_host=topo.multi_host, labels=labels, taints=(Taint(key=TPU_TAINT_KEY, value="present"),),
+                  create_timeout=ACCELERATOR_POOL_TIMEOUT)
+    if not topo.multi_host:
+        return [tpu]
+    # GKE scales a multi-host slice all-or-nothing, one slice per node pool: bounds that
+    # are k slices become k pools, the first min_nodes/nodes of them kept at full size.
+    slices, keep = spec.max_nodes // topo.nodes, spec.min_nodes // topo.nodes
+    return [replace(tpu, key=spec.name if i == 0 else f"{spec.name}-s{i}",
+                    min_nodes=topo.nodes if i < keep else 0, max_nodes=topo.nodes) for i in range(slices)]
+
+
+def plan_cloud(stack: StackSpec, serving_service_accounts: tuple[str, ...]) -> CloudPlan:
+    zones = default_zones(stack)
+    if stack.cloud == "gcp":
+        assert stack.gcp is not None
+        location = stack.region if stack.cluster.regional else zones[0]
+        kms: str | None = stack.gcp.kms_key
+    else:
+        assert stack.aws is not None
+        location = stack.region
+        kms = stack.aws.kms_key_arn
+    pools: dict[str, PoolPlan] = {}
+    for spec in stack.node_pools.values():
+        for p in _pool_plans(stack, spec):
+            pools[p.key] = p
+    prefix = name_prefix(stack)
+    return CloudPlan(
+        cloud=stack.cloud, prefix=prefix, cluster_name=prefix, region=stack.region, location=location,
+        zones=zones, kubernetes_version=stack.cluster.version, release_channel=stack.cluster.release_channel,
+        public_endpoint=stack.cluster.endpoint.public, authorized_cidrs=stack.cluster.endpoint.authorized_cidrs,
+        deletion_protection=stack.cluster.deletion_protection, pools=frozen_map(pools),
+        model_bucket=BucketPlan(name=model_bucket_name(stack), location=stack.region, kms_key=kms,
+                                noncurrent_version_days=NONCURRENT_VERSION_DAYS),
+        serving_identity=serving_identity_name(stack), serving_namespace=stack.serving.namespace,
+        serving_service_accounts=serving_service_accounts,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubnetPlan:
+    zone: str
+    private_cidr: str  # nodes and pods (VPC CNI)
+    public_cidr: str  # NAT gateways and internet-facing load balancers
+
+
+def aws_subnets(vpc_cidr: str, zones: tuple[str, ...]) -> tuple[SubnetPlan, ...]:
+    """Large private subnets (VPC CNI gives each pod a VPC address) and small public ones.
+
+    The VPC is cut into eight equal blocks: the first len(zones) are private subnets, the
+    last block is cut into /8-smaller public subnets. A /16 gives private /19s and
+    public /24s.
+    """
+    net = ipaddress.IPv4Network(vpc_cidr)
+    blocks = list(net.subnets(prefixlen_diff=3))
+    publics = list(blocks[-1].subnets(prefixlen_diff=5))
+    return tuple(SubnetPlan(zone=z, private_cidr=str(blocks[i]), public_cidr=str(publics[i]))
+                 for i, z in enumerate(zones))

@@ -1,0 +1,57 @@
+"""The NVIDIA device plugin DaemonSet for EKS GPU nodes.
+
+EKS AL2023 NVIDIA AMIs ship the driver and container toolkit but not the device plugin,
+so without it no pod can request nvidia.com/gpu. GKE installs its own; this is AWS only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from infra.plan import names
+from infra.plan.images import Image
+from infra.plan.manifests.serving import meta
+
+NAME = "nvidia-device-plugin"
+NAMESPACE = "kube-system"
+
+
+def daemonset(image: Image, gpu_types: Iterable[str]) -> dict[str, Any]:
+    labels = {names.LABEL_NAME: NAME, names.LABEL_PART_OF: names.PART_OF,
+              names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "device-plugin"}
+    selector = {names.LABEL_NAME: NAME}
+    return {
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": meta(NAME, NAMESPACE, labels),
+        "spec": {
+            "selector": {"matchLabels": selector},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": {**labels, **selector}},
+                "spec": {
+                    "priorityClassName": "system-node-critical",
+                    "automountServiceAccountToken": False,
+                    # Only the platform's GPU pools (labelled by the node groups).
+                    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [
+                            {"key": names.LABEL_ACCELERATOR, "operator": "In", "values": sorted(set(gpu_types))}]}]}}},
+                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{
+                        "name": NAME, "image": image.ref, "imagePullPolicy": "IfNotPresent",
+                        "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+                        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                      "limits": {"cpu": "200m", "memory": "128Mi"}},
+                        # The kubelet's device-plugin socket directory is the one host path
+                        # it needs; no privilege beyond that.
+                        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
+                    }],
+                    "volumes": [{"name": "device-plugin",
+                                 "hostPath": {"path": "/var/lib/kubelet/device-plugins", "type": "Directory"}}],
+                },
+            },
+        },
+    }
