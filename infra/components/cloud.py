@@ -59,8 +59,7 @@ def build_cloud(plan: StackPlan) -> CloudResult:
         last_pools = list(eks.node_groups.values())
         endpoint, bucket, identity = eks.endpoint, s3.bucket.bucket, s3.identity
 
-    # mypy cannot solve U through Pulumi's Input[U] union here (it picks Never).
-    secret_kubeconfig: pulumi.Output[str] = pulumi.Output.secret(kubeconfig)  # type: ignore[arg-type]
+    secret_kubeconfig: pulumi.Output[str] = pulumi.Output.secret(kubeconfig)
     provider = k8s.Provider("cluster", kubeconfig=secret_kubeconfig, enable_server_side_apply=True,
                             # Objects wait for nodes: nothing schedules before the pools exist.
                             opts=pulumi.ResourceOptions(depends_on=[cluster, *last_pools]))
