@@ -52,14 +52,25 @@ def build(plan: StackPlan) -> None:
     from infra.components.kube import register
     from infra.components.serving import ServingFleet
     from infra.plan.manifests.serving import namespace
+    from infra.plan.manifests.traffic import gateway as gateway_manifest
 
     cloud = build_cloud(plan)
     # Every Kubernetes object goes through the provider built from this stack's cluster.
     k8s = pulumi.ResourceOptions(provider=cloud.provider)
     ns = register(namespace(plan.stack.serving.namespace, plan.stack.environment), k8s)
     annotations = plan.identity_annotations()
+    traffic = plan.traffic
+    gateway = None
+    if traffic.enabled:
+        gateway = register(gateway_manifest(traffic), pulumi.ResourceOptions.merge(
+            k8s, pulumi.ResourceOptions(depends_on=[ns, *cloud.gateway_ready])))
     for fleet in plan.fleets:
-        ServingFleet(fleet, identity_annotations=annotations, depends_on=[ns], opts=k8s)
+        ServingFleet(fleet, identity_annotations=annotations, traffic=traffic, gateway=gateway,
+                     depends_on=[ns], opts=k8s)
+    if plan.stack.monitoring.enabled:
+        from infra.components.monitoring import Observability
+
+        Observability(plan, k8s)
     for key, value in cloud.exports.items():
         pulumi.export(key, value)
     pulumi.export("models", {f.name: {"live": f.rollout.live,

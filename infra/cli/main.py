@@ -17,12 +17,19 @@ EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from infra.offline.crd_validate import CrdValidatorMissingError
     from infra.offline.plan import InvalidPlanError, offline_plan
+    from infra.offline.rulecheck import PromtoolMissingError
 
     root = project_root()
     out = Path(args.out)
     try:
         outcome = offline_plan(root, args.stack, out)
+    except (CrdValidatorMissingError, PromtoolMissingError) as err:
+        print(f"error: a validator the plan needs is missing: {err}\n"
+              "    fix: run `make setup` (node/npm for tools/crd-validate; Debian package "
+              "`prometheus` for promtool)", file=sys.stderr)
+        return EXIT_FAIL
     except InvalidPlanError as err:
         print(f"error: rendered objects of stack {args.stack} fail the Kubernetes schema "
               f"(files kept in {out / args.stack} for inspection):", file=sys.stderr)

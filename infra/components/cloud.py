@@ -18,6 +18,7 @@ class CloudResult:
     provider: pulumi.ProviderResource
     cluster: pulumi.Resource
     exports: dict[str, Any]
+    gateway_ready: list[pulumi.Resource]  # what a Gateway must wait for (CRDs, controller)
 
 
 def _pool_exports(plan: StackPlan) -> dict[str, Any]:
@@ -73,4 +74,4 @@ def build_cloud(plan: StackPlan) -> CloudResult:
     exports = {"cluster": {"name": cp.cluster_name, "endpoint": endpoint, "location": cp.location},
                "nodePools": _pool_exports(plan), "buckets": {"models": bucket},
                "servingIdentity": identity}
-    return CloudResult(provider=provider, cluster=cluster, exports=exports)
+    return CloudResult(provider=provider, cluster=cluster, exports=exports, gateway_ready=[])

@@ -56,6 +56,11 @@ class GcpNetwork(pulumi.ComponentResource):
             log_config={"aggregation_interval": "INTERVAL_5_MIN", "flow_sampling": 0.5,
                         "metadata": "INCLUDE_ALL_METADATA"},
             opts=child)
+        # GKE's internal gateway class runs Envoy proxies in this subnet.
+        gcp.compute.Subnetwork(
+            f"{name}-proxy-only", name=f"{plan.prefix}-proxy-only", project=settings.project, region=plan.region,
+            network=vpc.id, ip_cidr_range=net.proxy_only_cidr, purpose="REGIONAL_MANAGED_PROXY", role="ACTIVE",
+            opts=child)
         router = gcp.compute.Router(f"{name}-router", name=f"{plan.prefix}-router", project=settings.project,
                                     region=plan.region, network=vpc.id, opts=child)
         gcp.compute.RouterNat(f"{name}-nat", name=f"{plan.prefix}-nat", project=settings.project,

@@ -10,6 +10,7 @@ import pulumi
 from infra.components.kube import register
 from infra.plan.fleet import FleetPlan
 from infra.plan.manifests import serving as m
+from infra.plan.manifests import traffic as tr
 
 
 class ServingFleet(pulumi.ComponentResource):
@@ -22,6 +23,7 @@ class ServingFleet(pulumi.ComponentResource):
     """
 
     def __init__(self, fleet: FleetPlan, *, identity_annotations: dict[str, str],
+                 traffic: tr.TrafficPlan | None = None, gateway: pulumi.Resource | None = None,
                  depends_on: Sequence[pulumi.Resource] = (),
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tfplat:serving:Fleet", fleet.name, None, opts)
@@ -40,6 +42,16 @@ class ServingFleet(pulumi.ComponentResource):
             register(m.autoscaler(fleet, color), after_dep)
         live = register(m.live_service(fleet), pulumi.ResourceOptions.merge(
             base, pulumi.ResourceOptions(depends_on=[deployments[fleet.rollout.live]])))
+        if traffic is not None and traffic.enabled:
+            # The routes carry the canary weights: they wait for every color they send
+            # traffic to, and the load balancer checks each color's own version.
+            for color in fleet.colors:
+                register(tr.health_check(fleet, color, traffic), pulumi.ResourceOptions.merge(
+                    base, pulumi.ResourceOptions(depends_on=[deployments[color.color]])))
+            targets = [deployments[c.color] for c in tr.serving_colors(fleet)]
+            after = [*targets, *([gateway] if gateway is not None else [])]
+            for route in tr.routes(fleet, traffic):
+                register(route, pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=after)))
         self.deployments = deployments
         self.live_service = live
         outputs: dict[str, Any] = {

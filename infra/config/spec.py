@@ -220,6 +220,7 @@ class GcpNetwork:
     pods_cidr: str
     services_cidr: str
     master_cidr: str
+    proxy_only_cidr: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -294,6 +295,7 @@ class GatewaySpec:
     enabled: bool
     class_name: str | None
     hostname: str | None
+    tls_secret: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -426,7 +428,7 @@ def _gcp(g: Mapping[str, Any] | None) -> GcpSettings | None:
         network=GcpNetwork(
             existing=None if ex is None else GcpExistingNetwork(**ex),
             subnet_cidr=n["subnet_cidr"], pods_cidr=n["pods_cidr"],
-            services_cidr=n["services_cidr"], master_cidr=n["master_cidr"],
+            services_cidr=n["services_cidr"], master_cidr=n["master_cidr"], proxy_only_cidr=n["proxy_only_cidr"],
         ),
     )
 

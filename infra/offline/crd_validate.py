@@ -19,8 +19,28 @@ from infra.offline.validate import Invalid
 TOOL_DIR = Path(__file__).resolve().parents[2] / "tools" / "crd-validate"
 
 
+LOCAL_SCHEMA_GROUPS = frozenset({"gateway.k8s.aws"})
+
+
 class CrdValidatorMissingError(RuntimeError):
     pass
+
+
+def _validate_local(objects: Mapping[str, Mapping[str, Any]]) -> list[Invalid]:
+    """Kinds whose schema lives in tools/crd-validate/schemas/ (no published package)."""
+    from jsonschema import Draft202012Validator
+
+    problems = []
+    for where, obj in sorted(objects.items()):
+        group, _, version = obj["apiVersion"].partition("/")
+        path = TOOL_DIR / "schemas" / f"{group}_{version}_{obj['kind']}.json"
+        if not path.exists():
+            problems.append(Invalid(where, "kind", f"no schema known for {obj['apiVersion']} {obj['kind']}"))
+            continue
+        validator = Draft202012Validator(json.loads(path.read_text(encoding="utf-8")))
+        for err in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
+            problems.append(Invalid(where, ".".join(str(p) for p in err.absolute_path), err.message))
+    return problems
 
 
 def validate_custom(objects: Mapping[str, Mapping[str, Any]]) -> list[Invalid]:
@@ -34,4 +54,6 @@ def validate_custom(objects: Mapping[str, Mapping[str, Any]]) -> list[Invalid]:
                           text=True, check=False, timeout=300)
     if proc.returncode != 0:
         raise CrdValidatorMissingError(f"tools/crd-validate failed: {proc.stderr.strip()}")
-    return [Invalid(p["where"], p["path"], p["message"]) for p in json.loads(proc.stdout)]
+    problems = [Invalid(p["where"], p["path"], p["message"]) for p in json.loads(proc.stdout)]
+    local = {w: o for w, o in objects.items() if o["apiVersion"].split("/")[0] in LOCAL_SCHEMA_GROUPS}
+    return problems + _validate_local(local)

@@ -71,6 +71,8 @@ COMPUTED: dict[str, Callable[[str, Mapping[str, Any]], dict[str, Any]]] = {
     "gcp:compute/subnetwork:Subnetwork": lambda n, i: {
         ID: f"projects/{i.get('project')}/regions/{i.get('region')}/subnetworks/{i.get('name', n)}"},
     "aws:eks/cluster:Cluster": _aws_eks,
+    # Never a real password: a marker so the rendered Secret shows the key it will hold.
+    "random:index/randomPassword:RandomPassword": lambda n, i: {"result": "[generated]"},
     "aws:iam/role:Role": lambda n, i: {"arn": f"arn:aws:iam::{_aws_account()}:role/{i.get('name', n)}"},
     "aws:iam/policy:Policy": lambda n, i: {"arn": f"arn:aws:iam::{_aws_account()}:policy/{i.get('name', n)}"},
     "aws:kms/key:Key": lambda n, i: {"arn": f"arn:aws:kms:{_region(i)}:{_aws_account()}:key/{_hex(n, n=32)}",

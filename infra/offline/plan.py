@@ -69,8 +69,10 @@ def check_objects(objects: list[dict[str, Any]], version: str) -> list[Invalid]:
     problems = validate_builtin(builtin, version)
     if custom:
         from infra.offline.crd_validate import validate_custom
+        from infra.offline.rulecheck import check_rule_objects
 
         problems += validate_custom(custom)
+        problems += check_rule_objects(custom.values())  # promtool check rules on every PrometheusRule
     return problems
 
 

@@ -9,6 +9,7 @@ from infra.config.spec import StackSpec
 from infra.plan.cloud import CloudPlan, plan_cloud
 from infra.plan.cluster import gcp_serving_email, model_bucket_name, serving_identity_name
 from infra.plan.fleet import FleetPlan, matching_pools, plan_fleet
+from infra.plan.manifests.traffic import TrafficPlan, plan_traffic
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,6 +19,7 @@ class StackPlan:
     model_bucket: str
     serving_identity: str
     cloud: CloudPlan
+    traffic: TrafficPlan
 
     def identity_annotations(self) -> dict[str, str]:
         """Annotations binding a serving KSA to the cloud identity.
@@ -38,4 +40,5 @@ def plan_stack(loaded: LoadedConfig) -> StackPlan:
     )
     return StackPlan(stack=stack, fleets=fleets, model_bucket=model_bucket_name(stack),
                      serving_identity=serving_identity_name(stack),
-                     cloud=plan_cloud(stack, tuple(f.service_account for f in fleets)))
+                     cloud=plan_cloud(stack, tuple(f.service_account for f in fleets)),
+                     traffic=plan_traffic(stack))

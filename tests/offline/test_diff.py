@@ -71,10 +71,12 @@ def test_diff_of_a_switch_is_the_selector_only(git_repo: Path, capsys: pytest.Ca
     capsys.readouterr()
     out = _diff(capsys)
     assert "<!-- tfplat-diff:dev -->" in out
-    assert "**0 to add, 1 to change, 0 to remove**" in out
+    assert "**0 to add, 2 to change, 0 to remove**" in out
     assert "- resnet50: live green v8 -> blue v7" in out
-    row = next(line for line in out.splitlines() if line.startswith("| ~ "))
-    assert "`serving-resnet50`" in row and "`inputs.spec.selector.tfplat.dev/color`" in row
+    rows = {line.split("`")[1]: line for line in out.splitlines() if line.startswith("| ~ ")}
+    assert set(rows) == {"serving-resnet50", "serving-resnet50-rest"}  # the selector and the route
+    assert "`inputs.spec.selector.tfplat.dev/color`" in rows["serving-resnet50"]
+    assert "`inputs.spec.rules[0].backendRefs[0].name`" in rows["serving-resnet50-rest"]
     assert "Unsafe" not in out
 
 
@@ -88,6 +90,7 @@ def test_diff_of_a_stage_is_the_new_color_only(git_repo: Path, capsys: pytest.Ca
     kinds = sorted(r.split("`")[3] for r in rows)
     assert kinds == ["kubernetes:apps/v1:Deployment", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
                      "kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:Service",
+                     "kubernetes:networking.gke.io/v1:HealthCheckPolicy",
                      "kubernetes:policy/v1:PodDisruptionBudget"]
     assert all("mobilenet-green" in r for r in rows)
 

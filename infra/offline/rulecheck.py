@@ -1,0 +1,63 @@
+"""`promtool check rules` over every PrometheusRule the offline plan renders.
+
+The CRD schema (tools/crd-validate) checks the shape of a PrometheusRule; only Prometheus'
+own parser catches a broken PromQL expression, a bad `for:` or a template that does not
+parse. Not planner logic (it runs a program): it lives here because it belongs to the
+monitoring layer; infra.offline.plan calls it next to the schema checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+import shutil
+import subprocess
+import tempfile
+from typing import Any
+
+import yaml
+
+from infra.offline.validate import Invalid
+
+RULE_KIND = ("monitoring.coreos.com/v1", "PrometheusRule")
+
+
+class PromtoolMissingError(RuntimeError):
+    pass
+
+
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        raise PromtoolMissingError("alert rules cannot be checked: install promtool "
+                                   "(Debian/Ubuntu: apt-get install prometheus)")
+    return found
+
+
+def rule_file(obj: Mapping[str, Any]) -> str:
+    """A PrometheusRule's spec as a Prometheus rule file (the operator writes the same)."""
+    return yaml.safe_dump({"groups": obj["spec"]["groups"]}, sort_keys=True, width=1000)
+
+
+def _where(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata", {})
+    return f"manifests/{meta.get('namespace') or '_cluster'}/prometheusrule-{meta.get('name', 'unnamed')}.yaml"
+
+
+def check_rule_objects(objects: Iterable[Mapping[str, Any]]) -> list[Invalid]:
+    """One Invalid per PrometheusRule that promtool rejects (its message, trimmed)."""
+    rules = [o for o in objects if (o.get("apiVersion"), o.get("kind")) == RULE_KIND]
+    if not rules:
+        return []
+    tool = promtool()
+    problems: list[Invalid] = []
+    with tempfile.TemporaryDirectory(prefix="tfplat-rules-") as tmp:
+        for i, obj in enumerate(rules):
+            path = Path(tmp) / f"{i}.yaml"
+            path.write_text(rule_file(obj), encoding="utf-8")
+            proc = subprocess.run([tool, "check", "rules", str(path)], capture_output=True, text=True,
+                                  check=False, timeout=120)
+            if proc.returncode != 0:
+                text = (proc.stderr.strip() or proc.stdout.strip()).replace(str(path), "rules")
+                problems.append(Invalid(_where(obj), "spec.groups", f"promtool check rules: {text}"))
+    return problems

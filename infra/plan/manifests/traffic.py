@@ -1,0 +1,135 @@
+"""Gateway API traffic: one Gateway per stack, weighted routes per model, health checks.
+
+Canary weights live in the routes' backendRefs (one per color Service). The managed load
+balancers behind both clouds' gateways health-check "/" by default, which TF Serving
+answers with 404, so each color Service gets a health-check policy pointing at its
+version's /metadata path (200 only once that version is AVAILABLE).
+
+gRPC through an L7 load balancer needs HTTP/2 over TLS from the client, so the gRPC route
+exists only when the stack names a TLS Secret (HTTPS listener). AWS's controller has a
+GRPCRoute; on GKE gRPC is routed as HTTP/2 with an HTTPRoute on the gRPC service prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from infra.config.spec import StackSpec
+from infra.plan import names, tfserving
+from infra.plan.fleet import ColorPlan, FleetPlan
+from infra.plan.manifests.serving import meta
+
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+GATEWAY_NAME = "tfplat"
+#: GatewayClass defaults: GKE's regional internal L7 LB; on AWS the class the platform
+#: creates for the AWS Load Balancer Controller's ALB implementation.
+DEFAULT_CLASS = {"gcp": "gke-l7-rilb", "aws": "tfplat-alb"}
+GRPC_PREFIX = "/tensorflow.serving."  # every TF Serving gRPC method lives under it
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrafficPlan:
+    enabled: bool
+    cloud: str
+    namespace: str
+    class_name: str
+    hostname: str  # base: routes answer <model>.<hostname>
+    tls_secret: str | None
+
+    def host(self, model: str) -> str:
+        return f"{model}.{self.hostname}"
+
+
+def plan_traffic(stack: StackSpec) -> TrafficPlan:
+    gw = stack.serving.gateway
+    return TrafficPlan(enabled=gw.enabled, cloud=stack.cloud, namespace=stack.serving.namespace,
+                       class_name=gw.class_name or DEFAULT_CLASS[stack.cloud],
+                       hostname=gw.hostname or f"{stack.name}.tfplat.internal", tls_secret=gw.tls_secret)
+
+
+def _labels(component: str) -> dict[str, str]:
+    return {names.LABEL_NAME: "tfplat-gateway", names.LABEL_COMPONENT: component,
+            names.LABEL_PART_OF: names.PART_OF, names.LABEL_MANAGED_BY: names.MANAGED_BY}
+
+
+def gateway(t: TrafficPlan) -> Manifest:
+    listeners: list[dict[str, Any]] = [{
+        "name": "http", "protocol": "HTTP", "port": 80, "hostname": f"*.{t.hostname}",
+        "allowedRoutes": {"namespaces": {"from": "Same"}}}]
+    if t.tls_secret:
+        listeners.append({
+            "name": "https", "protocol": "HTTPS", "port": 443, "hostname": f"*.{t.hostname}",
+            "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": t.tls_secret}]},
+            "allowedRoutes": {"namespaces": {"from": "Same"}}})
+    return {"apiVersion": GATEWAY_API, "kind": "Gateway",
+            "metadata": meta(GATEWAY_NAME, t.namespace, _labels("gateway")),
+            "spec": {"gatewayClassName": t.class_name, "listeners": listeners}}
+
+
+def serving_colors(f: FleetPlan) -> list[ColorPlan]:
+    """Colors that receive traffic. A staged color joins the routes only with a canary
+    share, so staging never touches a route and moving traffic always does."""
+    return [c for c in f.colors if c.weight > 0]
+
+
+def _backends(f: FleetPlan, port: int) -> list[dict[str, Any]]:
+    return [{"name": c.service, "port": port, "weight": c.weight} for c in serving_colors(f)]
+
+
+def _route_meta(f: FleetPlan, name: str, t: TrafficPlan) -> dict[str, Any]:
+    labels = names.model_labels(model=f.name, component="route", team=f.model.owner, environment=f.environment)
+    weights = ",".join(f"{c.color}={c.weight}" for c in serving_colors(f))
+    return meta(name, t.namespace, labels, {"tfplat.dev/weights": weights})
+
+
+def rest_route(f: FleetPlan, t: TrafficPlan) -> Manifest:
+    return {"apiVersion": GATEWAY_API, "kind": "HTTPRoute",
+            "metadata": _route_meta(f, f"{f.name}-rest", t),
+            "spec": {"parentRefs": [{"name": GATEWAY_NAME, "sectionName": "http"}],
+                     "hostnames": [t.host(f.name)],
+                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": f"/v1/models/{f.name}"}}],
+                                "backendRefs": _backends(f, tfserving.REST_PORT)}]}}
+
+
+def grpc_route(f: FleetPlan, t: TrafficPlan) -> Manifest:
+    parent = [{"name": GATEWAY_NAME, "sectionName": "https"}]
+    backends = _backends(f, tfserving.GRPC_PORT)
+    if t.cloud == "aws":
+        return {"apiVersion": GATEWAY_API, "kind": "GRPCRoute", "metadata": _route_meta(f, f"{f.name}-grpc", t),
+                "spec": {"parentRefs": parent, "hostnames": [t.host(f.name)],
+                         "rules": [{"backendRefs": backends}]}}
+    return {"apiVersion": GATEWAY_API, "kind": "HTTPRoute", "metadata": _route_meta(f, f"{f.name}-grpc", t),
+            "spec": {"parentRefs": parent, "hostnames": [t.host(f.name)],
+                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": GRPC_PREFIX}}],
+                                "backendRefs": backends}]}}
+
+
+def health_check(f: FleetPlan, c: ColorPlan, t: TrafficPlan) -> Manifest:
+    path = f"/v1/models/{f.name}/versions/{c.version}/metadata"
+    labels = names.model_labels(model=f.name, component="health-check", team=f.model.owner,
+                                environment=f.environment, color=c.color, version=c.version)
+    if t.cloud == "gcp":
+        return {"apiVersion": "networking.gke.io/v1", "kind": "HealthCheckPolicy",
+                "metadata": meta(c.service, t.namespace, labels),
+                "spec": {"default": {"checkIntervalSec": 10, "timeoutSec": 5, "healthyThreshold": 1,
+                                     "unhealthyThreshold": 3, "logConfig": {"enabled": False},
+                                     "config": {"type": "HTTP", "httpHealthCheck": {
+                                         "port": tfserving.REST_PORT, "requestPath": path}}},
+                         "targetRef": {"group": "", "kind": "Service", "name": c.service}}}
+    return {"apiVersion": "gateway.k8s.aws/v1beta1", "kind": "TargetGroupConfiguration",
+            "metadata": meta(c.service, t.namespace, labels),
+            "spec": {"targetReference": {"name": c.service},
+                     "defaultConfiguration": {"targetType": "ip", "healthCheckConfig": {
+                         "healthCheckPath": path, "healthCheckPort": str(tfserving.REST_PORT),
+                         "healthCheckProtocol": "HTTP", "healthCheckInterval": 10, "healthCheckTimeout": 5,
+                         "healthyThresholdCount": 2, "unhealthyThresholdCount": 3,
+                         "matcher": {"httpCode": "200"}}}}}
+
+
+def routes(f: FleetPlan, t: TrafficPlan) -> list[Manifest]:
+    out = [rest_route(f, t)]
+    if t.tls_secret:
+        out.append(grpc_route(f, t))
+    return out

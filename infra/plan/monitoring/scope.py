@@ -1,0 +1,92 @@
+"""What one fleet looks like to Prometheus: the matchers alerts and dashboards share.
+
+TF Serving series carry the pod's model and color (relabeled by our PodMonitor). Kube-state
+and accelerator series only know namespace, deployment or pod names, which the planner
+decides (infra.plan.names), so they are matched by exact names, never by guesses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import re
+
+from infra.config.spec import COLORS
+from infra.plan import names
+from infra.plan.fleet import FleetPlan
+from infra.plan.monitoring import metrics as m
+
+RATE_WINDOW = "5m"  # long enough for 4+ scrapes at the 30s default interval
+SATURATION_PERCENT = 90
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FleetScope:
+    namespace: str
+    model: str
+    team: str
+    accelerator: str  # cpu | gpu | tpu
+    latency_objective_ms: int
+    # (color, Deployment) of both colors, whether or not a color has a version now: the
+    # monitoring of a model never depends on its rollout state, so staging, switching or
+    # retiring a version changes no rule and no dashboard (only the serving objects).
+    deployments: tuple[tuple[str, str], ...]
+    live_service: str  # selects whichever color is live
+
+    @classmethod
+    def of(cls, fleet: FleetPlan) -> FleetScope:
+        return cls(
+            namespace=fleet.namespace, model=fleet.name, team=fleet.model.owner,
+            accelerator=fleet.model.serving.accelerator.kind,
+            latency_objective_ms=fleet.model.serving.latency_objective_ms,
+            deployments=tuple((c, names.fleet_name(fleet.name, c)) for c in COLORS),
+            live_service=fleet.live_service,
+        )
+
+    def tfs(self, *extra: str) -> str:
+        """Matchers of this model's TF Serving series (pod labels relabeled by the PodMonitor)."""
+        return ",".join((f'namespace="{self.namespace}"', f'{m.TARGET_LABEL_MODEL}="{self.model}"', *extra))
+
+    def deployment_regex(self) -> str:
+        # Names are DNS labels ([a-z0-9-]): no regex metacharacters, so no escaping, which
+        # PromQL strings would reject anyway ("\-" is not a valid string escape).
+        assert all(_DNS_LABEL.match(d) for _, d in self.deployments), self.deployments
+        return "|".join(d for _, d in self.deployments)
+
+    def pod_regex(self) -> str:
+        """Pods of this model's Deployments: <deployment>-<template hash>-<suffix>.
+
+        Two dash-free segments after the name, so model "a" never matches pods of "a-b".
+        """
+        return f"({self.deployment_regex()})-[a-z0-9]+-[a-z0-9]+"
+
+    def pods(self) -> str:
+        """Matchers of accelerator series that carry the consuming pod's name."""
+        return f'namespace="{self.namespace}",pod=~"{self.pod_regex()}"'
+
+    def deployment_matchers(self) -> str:
+        return f'namespace="{self.namespace}",deployment=~"{self.deployment_regex()}"'
+
+
+def server_errors() -> str:
+    return "|".join(m.SERVER_ERROR_CODES)
+
+
+def latency_quantile(scope: FleetScope, q: float, by: str, window: str = RATE_WINDOW) -> str:
+    """q-quantile of request latency in milliseconds (TF Serving records microseconds)."""
+    bucket = f"{m.REQUEST_LATENCY.name}_bucket"
+    return (f"histogram_quantile({q}, sum by (le{', ' + by if by else ''}) "
+            f"(rate({bucket}{{{scope.tfs()}}}[{window}]))) / 1000")
+
+
+def error_ratio(scope: FleetScope, by: str, window: str = RATE_WINDOW) -> str:
+    grouping = f"sum by ({by}) " if by else "sum "
+    status = 'status=~"' + server_errors() + '"'
+    errors = f"{m.REQUEST_COUNT.name}{{{scope.tfs(status)}}}"
+    total = f"{m.REQUEST_COUNT.name}{{{scope.tfs()}}}"
+    return f"{grouping}(rate({errors}[{window}])) / {grouping}(rate({total}[{window}]))"
+
+
+def color_of_deployment(expr: str) -> str:
+    """Adds a color label read from the Deployment name (<model>-<color>)."""
+    return f'label_replace({expr}, "{m.TARGET_LABEL_COLOR}", "$1", "deployment", ".*-(blue|green)")'
