@@ -14,7 +14,7 @@ CRD_STAMP := $(CRD_TOOL)/node_modules/.installed
 # The TensorFlow side (model tooling, edge artifacts) has its own venv: modelkit/modelkit.mk
 -include modelkit/modelkit.mk
 
-.PHONY: setup plan plan-all validate diff test lint typecheck lock clean
+.PHONY: setup plan plan-all validate diff test lint typecheck lock clean pin-images
 
 setup: $(STAMP) $(CRD_STAMP)
 
@@ -41,6 +41,10 @@ validate: setup
 
 diff: setup
 	$(BIN)/tfplat diff --stack $(STACK)
+
+# Needs registry access: resolves every image tag to its digest in images/versions.yaml.
+pin-images: setup
+	$(BIN)/tfplat images pin
 
 lint: setup
 	$(BIN)/ruff check .

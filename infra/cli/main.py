@@ -62,6 +62,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_images_pin(args: argparse.Namespace) -> int:
+    from infra.images_pin import PinError, pin
+
+    try:
+        results = pin(only=set(args.only) if args.only else None, write=not args.check)
+    except PinError as err:
+        print(f"error: {err}\n    fix: check network access to the registry, the repository and the tag "
+              "in images/versions.yaml", file=sys.stderr)
+        return EXIT_FAIL
+    for r in results:
+        state = ("would change" if args.check else "pinned") if r.changed else "unchanged"
+        print(f"{r.key:<22} {r.ref}@{r.digest}  {state}")
+    return EXIT_FAIL if args.check and any(r.changed for r in results) else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfplat", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -74,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check models/ and stack files (all stacks by default)")
     p.add_argument("--stack", "-s", action="append", help="only this stack (repeatable)")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("images", help="image pins in images/versions.yaml")
+    images = p.add_subparsers(dest="images_command", required=True, metavar="ACTION")
+    p = images.add_parser("pin", help="resolve each tag's digest in its registry and write it to the file")
+    p.add_argument("--only", action="append", help="only this key of images/versions.yaml (repeatable)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a digest is missing or stale")
+    p.set_defaults(func=_cmd_images_pin)
 
     from infra.cli import diff_cmd, rollout_cmd
 
