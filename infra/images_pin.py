@@ -61,7 +61,7 @@ def _token(challenge: str, timeout: float) -> str:
     if not challenge.lower().startswith("bearer") or not realm:
         raise PinError(f"unsupported registry auth challenge: {challenge}")
     url = f"{realm}?{urllib.parse.urlencode(params)}"
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (https realm from the registry)
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
         body = json.loads(resp.read())
     token = body.get("token") or body.get("access_token")
     if not token:
@@ -76,8 +76,8 @@ def resolve_digest(repository: str, tag: str, *, timeout: float = 20.0) -> str:
     for attempt in range(2):
         req = urllib.request.Request(url, method="HEAD", headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-                digest = resp.headers.get("Docker-Content-Digest", "")
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                digest = str(resp.headers.get("Docker-Content-Digest", ""))
                 if DIGEST.match(digest):
                     return digest
                 raise PinError(f"{repository}:{tag}: the registry sent no digest header")

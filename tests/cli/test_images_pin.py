@@ -107,5 +107,5 @@ images:
 def test_missing_tag_and_unreachable_registry_are_clear(registry: str) -> None:
     with pytest.raises(PinError, match=r"team/none:9 does not exist"):
         resolve_digest(f"{registry}/team/none", "9")
-    with pytest.raises(PinError, match="cannot reach 127.0.0.1:9"):
+    with pytest.raises(PinError, match=r"cannot reach 127\.0\.0\.1:9"):
         resolve_digest("127.0.0.1:9/x/y", "1", timeout=2)
