@@ -71,7 +71,16 @@ def build_cloud(plan: StackPlan) -> CloudResult:
         plugin = image("nvidia-device-plugin")
         assert plugin is not None
         register(daemonset(plugin, gpu_types), pulumi.ResourceOptions(provider=provider))
+    gateway_ready: list[pulumi.Resource] = []
+    if stack.cloud == "aws" and plan.traffic.enabled:
+        from infra.components.aws_lbc import AwsLoadBalancerController
+
+        # EKS has no Gateway API implementation of its own: the AWS Load Balancer
+        # Controller (with the Gateway API CRDs) turns the Gateway into an ALB.
+        lbc = AwsLoadBalancerController("lb-controller", cp, eks, anet.vpc_id, k8s_provider=provider,
+                                        opts=pulumi.ResourceOptions(depends_on=[eks]))
+        gateway_ready = lbc.ready
     exports = {"cluster": {"name": cp.cluster_name, "endpoint": endpoint, "location": cp.location},
                "nodePools": _pool_exports(plan), "buckets": {"models": bucket},
                "servingIdentity": identity}
-    return CloudResult(provider=provider, cluster=cluster, exports=exports, gateway_ready=[])
+    return CloudResult(provider=provider, cluster=cluster, exports=exports, gateway_ready=gateway_ready)

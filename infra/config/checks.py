@@ -223,6 +223,12 @@ def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
                 issues.append(_at(doc, ("config", "tfplat:gcp", "zones", i),
                                   f"is not a zone of region {stack.region}",
                                   f"use zones such as {stack.region}-a", zone))
+    gw = stack.serving.gateway
+    if stack.cloud == "aws" and gw.enabled and gw.tls_secret:
+        issues.append(_at(doc, ("config", "tfplat:serving", "gateway", "tls_secret"),
+                          "the AWS Load Balancer Controller does not take certificates from Kubernetes Secrets",
+                          "remove tls_secret on AWS stacks: the ALB serves REST; gRPC clients use the model's "
+                          "in-cluster Service (see docs/aws-load-balancer-controller.md)", gw.tls_secret))
     endpoint = stack.cluster.endpoint
     if endpoint.public and not endpoint.authorized_cidrs:
         issues.append(_at(doc, ("config", "tfplat:cluster", "endpoint"),

@@ -52,12 +52,23 @@ def check_rule_objects(objects: Iterable[Mapping[str, Any]]) -> list[Invalid]:
     tool = promtool()
     problems: list[Invalid] = []
     with tempfile.TemporaryDirectory(prefix="tfplat-rules-") as tmp:
+        paths = []
         for i, obj in enumerate(rules):
             path = Path(tmp) / f"{i}.yaml"
             path.write_text(rule_file(obj), encoding="utf-8")
-            proc = subprocess.run([tool, "check", "rules", str(path)], capture_output=True, text=True,
-                                  check=False, timeout=120)
+            paths.append(path)
+        # One promtool run checks every file; only a failure is re-checked file by file, so
+        # each problem names its own PrometheusRule. (One run per file cost ~40 ms each.)
+        if _check(tool, paths).returncode == 0:
+            return []
+        for obj, path in zip(rules, paths, strict=True):
+            proc = _check(tool, [path])
             if proc.returncode != 0:
                 text = (proc.stderr.strip() or proc.stdout.strip()).replace(str(path), "rules")
                 problems.append(Invalid(_where(obj), "spec.groups", f"promtool check rules: {text}"))
     return problems
+
+
+def _check(tool: str, paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([tool, "check", "rules", *map(str, paths)], capture_output=True, text=True,
+                          check=False, timeout=300)

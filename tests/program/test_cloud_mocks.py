@@ -187,11 +187,13 @@ def test_s3_bucket_and_pod_identity(aws_run: Run) -> None:
     role = next(r for r in _of(aws_run, "aws:iam/role:Role") if r.inputs["name"] == plan.serving_identity)
     trust = json.loads(role.inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
-    policy = json.loads(_one(aws_run, "aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    (serving_policy,) = [r for r in _of(aws_run, "aws:iam/rolePolicy:RolePolicy") if r.name == "models-serving-read"]
+    policy = json.loads(serving_policy.inputs["policy"])
     actions = sorted(a for s in policy["Statement"] for a in s["Action"])
     assert actions == ["s3:GetObject", "s3:ListBucket"]  # read-only
     assoc = {(r.inputs["namespace"], r.inputs["serviceAccount"])
-             for r in _of(aws_run, "aws:eks/podIdentityAssociation:PodIdentityAssociation")}
+             for r in _of(aws_run, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+             if r.inputs["namespace"] == plan.stack.serving.namespace}
     assert assoc == {(plan.stack.serving.namespace, f.service_account) for f in plan.fleets}
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from infra.config.spec import StackSpec
 from infra.plan import names, tfserving
+from infra.plan.aws_lbc import GATEWAY_CLASS_NAME as AWS_GATEWAY_CLASS
 from infra.plan.fleet import ColorPlan, FleetPlan
 from infra.plan.manifests.serving import meta
 
@@ -24,7 +25,7 @@ GATEWAY_API = "gateway.networking.k8s.io/v1"
 GATEWAY_NAME = "tfplat"
 #: GatewayClass defaults: GKE's regional internal L7 LB; on AWS the class the platform
 #: creates for the AWS Load Balancer Controller's ALB implementation.
-DEFAULT_CLASS = {"gcp": "gke-l7-rilb", "aws": "tfplat-alb"}
+DEFAULT_CLASS = {"gcp": "gke-l7-rilb", "aws": AWS_GATEWAY_CLASS}
 GRPC_PREFIX = "/tensorflow.serving."  # every TF Serving gRPC method lives under it
 Manifest = dict[str, Any]
 
@@ -118,7 +119,7 @@ def health_check(f: FleetPlan, c: ColorPlan, t: TrafficPlan) -> Manifest:
                                      "config": {"type": "HTTP", "httpHealthCheck": {
                                          "port": tfserving.REST_PORT, "requestPath": path}}},
                          "targetRef": {"group": "", "kind": "Service", "name": c.service}}}
-    return {"apiVersion": "gateway.k8s.aws/v1beta1", "kind": "TargetGroupConfiguration",
+    return {"apiVersion": "gateway.k8s.aws/v1", "kind": "TargetGroupConfiguration",
             "metadata": meta(c.service, t.namespace, labels),
             "spec": {"targetReference": {"name": c.service},
                      "defaultConfiguration": {"targetType": "ip", "healthCheckConfig": {
