@@ -16,13 +16,13 @@ import pytest
 
 from infra.config.loader import load
 from infra.offline import engine
-from infra.offline.engine import Record
 from infra.offline.plan import check_objects, engine_config, project_name
 from infra.plan import aws_lbc as lbc
 from infra.plan.cloud import CloudPlan, Taint
 from infra.plan.images import VERSIONS_FILE
 from infra.plan.stack import StackPlan, plan_stack
 from tests.conftest import REPO
+from tests.program.records import Run, of_type, one_of_type
 
 STACK = "prod-aws"
 ACCOUNT = "111122223333"  # stacks/Pulumi.prod-aws.yaml
@@ -311,7 +311,6 @@ def test_gateway_class_is_valid_for_the_alb_controller() -> None:
 # --------------------------------------------------------------------------- mock engine
 
 
-Run = tuple[StackPlan, engine.RunResult]
 
 
 @pytest.fixture(scope="module")
@@ -339,14 +338,7 @@ def run(plan: StackPlan) -> Run:
     return plan, engine.run(program, project=project_name(REPO), stack=STACK, config=values, secret_keys=secret)
 
 
-def _of(run: Run, typ: str) -> list[Record]:
-    return [r for r in run[1].records if r.type == typ]
-
-
-def _one(run: Run, typ: str) -> Record:
-    found = _of(run, typ)
-    assert len(found) == 1, (typ, [r.name for r in found])
-    return found[0]
+_of, _one = of_type, one_of_type
 
 
 def _urn(run: Run, typ: str, name: str) -> str:

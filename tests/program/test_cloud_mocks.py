@@ -8,25 +8,15 @@ from typing import Any
 
 import pytest
 
-from infra.offline import engine
-from infra.offline.engine import Record
 from infra.offline.plan import run_offline
 from infra.plan import catalog
-from infra.plan.stack import StackPlan
 from tests.conftest import REPO, STACKS
+from tests.program.records import Run, of_type, one_of_type
 
 GCP_STACKS = [s for s in STACKS if s != "prod-aws"]
-Run = tuple[StackPlan, engine.RunResult]
 
 
-def _of(run: Run, typ: str) -> list[Record]:
-    return [r for r in run[1].records if r.type == typ]
-
-
-def _one(run: Run, typ: str) -> Record:
-    found = _of(run, typ)
-    assert len(found) == 1, (typ, [r.name for r in found])
-    return found[0]
+_of, _one = of_type, one_of_type
 
 
 @pytest.fixture(scope="module", params=STACKS)
