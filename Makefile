@@ -52,8 +52,9 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
-	$(BIN)/pytest -n auto -q
+# The TensorFlow suite (tests/tf) runs in its own venv through test-tf (modelkit/modelkit.mk).
+test: lint typecheck test-tf
+	$(BIN)/pytest -n auto -q --ignore=tests/tf
 
 lock: setup
 	{ echo "# Full pin set (pip freeze of .venv). Regenerate with: make lock"; \

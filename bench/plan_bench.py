@@ -19,6 +19,7 @@ Targets (issue 3): per-resource cost <= 2x the floor; 100 models < 60 s and < 1 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 from pathlib import Path
@@ -31,6 +32,11 @@ import tempfile
 import time
 
 REPO = Path(__file__).resolve().parents[1]
+IMPORTS = ("pulumi_gcp.compute", "pulumi_gcp.container", "pulumi_gcp.kms", "pulumi_gcp.serviceaccount",
+           "pulumi_gcp.projects", "pulumi_gcp.storage", "pulumi_gcp.organizations", "pulumi_random",
+           "pulumi_kubernetes.core.v1", "pulumi_kubernetes.apps.v1", "pulumi_kubernetes.helm.v3",
+           "pulumi_kubernetes.apiextensions", "pulumi_kubernetes.networking.v1", "pulumi_kubernetes.policy.v1",
+           "pulumi_kubernetes.autoscaling.v2")
 
 
 def _model_yaml(i: int) -> str:
@@ -66,6 +72,7 @@ def _stack_yaml(n: int) -> str:
     project: bench-project
   tfplat:cluster:
     version: "1.34"
+    endpoint: {{public: true, authorized_cidrs: [203.0.113.0/24]}}
   tfplat:node_pools:
     system: {{role: system, machine_type: e2-standard-4, min_nodes: 1, max_nodes: 3}}
     cpu: {{machine_type: n2-standard-8, min_nodes: 1, max_nodes: 50}}
@@ -93,6 +100,13 @@ def run_case(root: Path) -> dict[str, float]:
     from infra.offline import engine
     from infra.offline.plan import offline_plan
 
+    # The provider SDKs' package imports are a one-time cost per process (importing
+    # pulumi_gcp.compute alone loads hundreds of modules); measured on their own so the
+    # per-resource figure is the steady-state cost of the plan.
+    start = time.perf_counter()
+    for module in IMPORTS:
+        importlib.import_module(module)
+    import_s = time.perf_counter() - start
     start = time.perf_counter()
     outcome = offline_plan(root, "bench", root / "build")
     plan_s = time.perf_counter() - start
@@ -115,8 +129,8 @@ def run_case(root: Path) -> dict[str, float]:
         floor = engine.run(fn, project="tfplat", stack="bench", config={})
         floors.append(time.perf_counter() - start)
         assert len(floor.records) == count
-    return {"resources": count, "plan_s": plan_s, "floor_a_s": floors[0], "floor_b_s": floors[1],
-            "peak_mb": peak_kb / 1024}
+    return {"resources": count, "plan_s": plan_s, "import_s": import_s, "floor_a_s": floors[0],
+            "floor_b_s": floors[1], "peak_mb": peak_kb / 1024}
 
 
 def main() -> int:
@@ -129,8 +143,8 @@ def main() -> int:
         print(json.dumps(run_case(Path(args.case))))
         return 0
 
-    print(f"{'models':>6} {'resources':>9} {'plan s':>7} {'ms/res':>7} {'A ms/res':>9} {'x A':>5} "
-          f"{'B ms/res':>9} {'x B':>5} {'peak MB':>8}")
+    print(f"{'models':>6} {'resources':>9} {'imports s':>9} {'plan s':>7} {'ms/res':>7} {'A ms/res':>9} "
+          f"{'x A':>5} {'B ms/res':>9} {'x B':>5} {'peak MB':>8}")
     ok = True
     with tempfile.TemporaryDirectory(prefix="tfplat-bench-") as tmp:
         for n in args.sizes:
@@ -147,10 +161,11 @@ def main() -> int:
             per_a = statistics.median(r["floor_a_s"] for r in runs) / count * 1000
             per_b = statistics.median(r["floor_b_s"] for r in runs) / count * 1000
             peak = max(r["peak_mb"] for r in runs)
-            print(f"{n:>6} {count:>9} {plan_s:>7.2f} {per:>7.2f} {per_a:>9.2f} {per / per_a:>5.1f} "
-                  f"{per_b:>9.2f} {per / per_b:>5.2f} {peak:>8.0f}")
+            imports = statistics.median(r["import_s"] for r in runs)
+            print(f"{n:>6} {count:>9} {imports:>9.2f} {plan_s:>7.2f} {per:>7.2f} {per_a:>9.2f} "
+                  f"{per / per_a:>5.1f} {per_b:>9.2f} {per / per_b:>5.2f} {peak:>8.0f}")
             if n >= 100:
-                ok &= plan_s < 60 and peak < 1024
+                ok &= plan_s + imports < 60 and peak < 1024
             ok &= per / per_b <= 2.0 or n < 10  # one model is dominated by fixed start-up cost
     print("targets met: <= 2x floor B per resource; 100 models < 60 s and < 1 GB" if ok
           else "TARGETS MISSED (per-resource <= 2x floor B; 100 models < 60 s, < 1 GB)")

@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from infra.offline.crd_validate import CrdValidatorMissingError
-    from infra.offline.plan import InvalidPlanError, offline_plan
+    from infra.offline.plan import InvalidPlanError, PolicyViolationError, offline_plan
     from infra.offline.rulecheck import PromtoolMissingError
 
     root = project_root()
@@ -29,6 +29,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         print(f"error: a validator the plan needs is missing: {err}\n"
               "    fix: run `make setup` (node/npm for tools/crd-validate; Debian package "
               "`prometheus` for promtool)", file=sys.stderr)
+        return EXIT_FAIL
+    except PolicyViolationError as err:
+        print(f"error: stack {args.stack} breaks {len(err.violations)} mandatory polic"
+              f"{'y' if len(err.violations) == 1 else 'ies'} (policies/, docs/policies.md); "
+              f"files kept in {out / args.stack}:", file=sys.stderr)
+        for v in err.violations:
+            print(f"  {v.render()}", file=sys.stderr)
         return EXIT_FAIL
     except InvalidPlanError as err:
         print(f"error: rendered objects of stack {args.stack} fail the Kubernetes schema "

@@ -335,7 +335,7 @@ def check_observability_and_edge(doc: YamlDoc, stack: StackSpec,
             issues.append(_at(doc, (*epath, "signing", "public_keys"),
                               f"the signing key {edge.key_id} has no pinned public key",
                               f"add public_keys.{edge.key_id}: <base64 Ed25519 public key> "
-                              "(`tfplat edge keygen` prints both halves)"))
+                              "(`tfplat-model edge keygen` prints both halves)"))
         if not (edge.private_key or edge.kms_key):
             issues.append(_at(doc, (*epath, "signing"), "no signing key material",
                               "set signing.private_key as a Pulumi secret, or signing.kms_key"))

@@ -16,6 +16,14 @@ from infra.offline.validate import Invalid, is_builtin, validate_builtin
 from infra.plan.stack import StackPlan, plan_stack
 
 
+class PolicyViolationError(Exception):
+    """Mandatory policy violations at the stack's tier (policies/, same code as CrossGuard)."""
+
+    def __init__(self, violations: list[Any]) -> None:
+        self.violations = violations
+        super().__init__("\n".join(v.render() for v in violations))
+
+
 class InvalidPlanError(Exception):
     """Rendered objects failed schema validation (a platform bug or an unsupported setting)."""
 
@@ -83,7 +91,16 @@ def offline_plan(root: Path, stack: str, out_dir: Path) -> PlanOutcome:
     files = render.write_build(out_dir, stack, project_name(root), result)
     if problems:
         raise InvalidPlanError(problems)
+    from policies.tfplat_policies import check_records, check_stack_file, exemptions
+
+    records = render.resources_document(stack, project_name(root), result)["resources"]
+    violations = check_records(records, environment=plan.stack.environment) + check_stack_file(root, stack)
+    blocking = [v for v in violations if v.enforcement == "mandatory"]
+    if blocking:
+        raise PolicyViolationError(blocking)
     notes = tuple(sorted({f"image {f.image.ref} is pinned by tag only; run `make pin-images` to add its digest"
                           for f in plan.fleets if not f.image.pinned_by_digest}))
+    notes += tuple(f"policy (advisory at {plan.stack.environment}): {v.render()}" for v in violations)
+    notes += tuple(f"policy exemption: {e}" for e in exemptions(records))
     return PlanOutcome(stack=stack, plan=plan, result=result, files=files,
                        summary=render.summary(stack, result, plan.fleets), notes=notes)

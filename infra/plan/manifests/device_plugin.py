@@ -21,9 +21,16 @@ def daemonset(image: Image, gpu_types: Iterable[str]) -> dict[str, Any]:
     labels = {names.LABEL_NAME: NAME, names.LABEL_PART_OF: names.PART_OF,
               names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "device-plugin"}
     selector = {names.LABEL_NAME: NAME}
+    annotations = {
+        "tfplat.dev/policy-exemptions": "workload-non-root,workload-probes",
+        "tfplat.dev/policy-exemption-reason": (
+            "the device plugin registers a socket in the kubelet's root-owned "
+            "/var/lib/kubelet/device-plugins and exposes no health endpoint (the kubelet "
+            "drops its devices when the plugin dies)"),
+    }
     return {
         "apiVersion": "apps/v1", "kind": "DaemonSet",
-        "metadata": meta(NAME, NAMESPACE, labels),
+        "metadata": meta(NAME, NAMESPACE, labels, annotations),
         "spec": {
             "selector": {"matchLabels": selector},
             "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},

@@ -16,6 +16,7 @@ from infra.plan import names, tfserving
 from infra.plan.manifests.serving import Manifest, meta
 from infra.plan.monitoring import alertmanager, values
 from infra.plan.monitoring import metrics as m
+from infra.plan.monitoring.alerts import dashboard_uid
 from infra.plan.monitoring.plan import MonitoringPlan
 from infra.plan.monitoring.scope import FleetScope
 
@@ -91,9 +92,12 @@ def prometheus_rule(plan: MonitoringPlan, scope: FleetScope) -> Manifest:
     }
 
 
-def dashboard_config_map(plan: MonitoringPlan, uid: str, board: Mapping[str, Any]) -> Manifest:
+def dashboard_config_map(plan: MonitoringPlan, uid: str, board: Mapping[str, Any],
+                         model: str | None = None) -> Manifest:
     labels = _labels("dashboard", plan.environment)
     labels[DASHBOARD_LABEL] = "1"
+    if model is not None:
+        labels["tfplat.dev/model"] = model  # what the model-dashboard policy looks for
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": meta(f"{uid}-dashboard", plan.namespace, labels),
@@ -149,4 +153,5 @@ def monitoring_objects(plan: MonitoringPlan) -> list[Manifest]:
 
 
 def dashboard_objects(plan: MonitoringPlan) -> list[Manifest]:
-    return [dashboard_config_map(plan, uid, board) for uid, board in plan.dashboards.items()]
+    models = {dashboard_uid(scope.model): scope.model for scope in plan.scopes}
+    return [dashboard_config_map(plan, uid, board, models.get(uid)) for uid, board in plan.dashboards.items()]

@@ -1,0 +1,1 @@
+"""The tfplat-model command line."""

@@ -1,0 +1,1 @@
+"""Edge artifacts: TFLite conversion, measurement, manifests, signing and publishing."""

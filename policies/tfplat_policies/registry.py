@@ -1,0 +1,22 @@
+"""Every tfplat policy, in the order docs/policies.md lists them."""
+
+from __future__ import annotations
+
+from . import buckets, clusters, fleets, observability, pools, secrets, stack_config, workloads
+from .enforcement import TIER_POLICY
+from .model import Policy
+
+POLICIES: tuple[Policy, ...] = (
+    *buckets.POLICIES,
+    *clusters.POLICIES,
+    *pools.POLICIES,
+    *workloads.POLICIES,
+    *fleets.POLICIES,
+    *observability.POLICIES,
+    *secrets.POLICIES,
+    stack_config.POLICY,
+    TIER_POLICY,
+)
+
+BY_ID: dict[str, Policy] = {p.id: p for p in POLICIES}
+assert len(BY_ID) == len(POLICIES), "policy ids must be unique"
