@@ -149,6 +149,51 @@ class EksCluster(pulumi.ComponentResource):
         self.register_outputs({"name": cluster.name, "endpoint": cluster.endpoint})
 
 
+def private_s3_bucket(name: str, bucket_name: str, *, kms_key: str | None, noncurrent_days: int, protect: bool,
+                      tags: dict[str, str], parent: pulumi.Resource,
+                      service_reader: tuple[str, pulumi.Output[str]] | None = None) -> aws.s3.Bucket:
+    """Bucket `<name>-bucket` with every guard (`<name>-<guard>`): public access blocked,
+    bucket-owner-enforced, versioned, encrypted (KMS key or SSE-S3), noncurrent versions
+    expire, TLS-only policy. `service_reader` = (service principal, source ARN) lets exactly
+    that one caller read objects (CloudFront through origin access control)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    bucket = aws.s3.Bucket(f"{name}-bucket", bucket=bucket_name, force_destroy=False, tags=tags,
+                           opts=pulumi.ResourceOptions(parent=parent, protect=protect))
+    block = aws.s3.BucketPublicAccessBlock(f"{name}-public-access", bucket=bucket.id, block_public_acls=True,
+                                           block_public_policy=True, ignore_public_acls=True,
+                                           restrict_public_buckets=True, opts=child)
+    aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id,
+                                   rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
+    aws.s3.BucketVersioning(f"{name}-versioning", bucket=bucket.id,
+                            versioning_configuration={"status": "Enabled"}, opts=child)
+    sse: dict[str, Any] = ({"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key} if kms_key
+                           else {"sse_algorithm": "AES256"})
+    rule: Any = {"apply_server_side_encryption_by_default": sse, "bucket_key_enabled": bool(kms_key)}
+    aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-encryption", bucket=bucket.id, rules=[rule], opts=child)
+    aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=[{
+        "id": "expire-noncurrent", "status": "Enabled", "filter": {},
+        "noncurrent_version_expiration": {"noncurrent_days": noncurrent_days},
+        "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=child)
+
+    def policy(args: list[str]) -> str:
+        arn, source = args
+        statements: list[dict[str, Any]] = [
+            {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+             "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]
+        if service_reader is not None:
+            statements.append({"Sid": "ServiceReads", "Effect": "Allow",
+                               "Principal": {"Service": service_reader[0]}, "Action": "s3:GetObject",
+                               "Resource": f"{arn}/*", "Condition": {"StringEquals": {"AWS:SourceArn": source}}})
+        return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+    source = service_reader[1] if service_reader is not None else ""
+    # After the public access block: a policy granting one service's source ARN is not public.
+    aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id,
+                        policy=pulumi.Output.all(bucket.arn, source).apply(policy),
+                        opts=pulumi.ResourceOptions(parent=parent, depends_on=[block]))
+    return bucket
+
+
 class S3ModelStore(pulumi.ComponentResource):
     """The model bucket (public access blocked, bucket-owner-enforced, versioned, encrypted,
     TLS only, old versions expire) and the serving role, read-only on it, associated with
@@ -158,28 +203,9 @@ class S3ModelStore(pulumi.ComponentResource):
         super().__init__("tfplat:aws:ModelStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         b = plan.model_bucket
-        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=b.name, force_destroy=False, tags={"tfplat:stack": plan.prefix},
-                               opts=pulumi.ResourceOptions(parent=self, protect=plan.deletion_protection))
-        aws.s3.BucketPublicAccessBlock(f"{name}-public-access", bucket=bucket.id, block_public_acls=True,
-                                       block_public_policy=True, ignore_public_acls=True,
-                                       restrict_public_buckets=True, opts=child)
-        aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id,
-                                       rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
-        aws.s3.BucketVersioning(f"{name}-versioning", bucket=bucket.id,
-                                versioning_configuration={"status": "Enabled"}, opts=child)
-        sse: dict[str, Any] = ({"sse_algorithm": "aws:kms", "kms_master_key_id": b.kms_key} if b.kms_key
-                               else {"sse_algorithm": "AES256"})
-        rule: Any = {"apply_server_side_encryption_by_default": sse, "bucket_key_enabled": bool(b.kms_key)}
-        aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-encryption", bucket=bucket.id, rules=[rule], opts=child)
-        aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=[{
-            "id": "expire-noncurrent", "status": "Enabled", "filter": {},
-            "noncurrent_version_expiration": {"noncurrent_days": b.noncurrent_version_days},
-            "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=child)
-        aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id, policy=bucket.arn.apply(lambda arn: json.dumps({
-            "Version": "2012-10-17", "Statement": [{
-                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]})),
-            opts=child)
+        bucket = private_s3_bucket(name, b.name, kms_key=b.kms_key,
+                                   noncurrent_days=b.noncurrent_version_days, protect=plan.deletion_protection,
+                                   tags={"tfplat:stack": plan.prefix}, parent=self)
 
         role = aws.iam.Role(f"{name}-serving", name=plan.serving_identity,
                             assume_role_policy=_assume("pods.eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession")),

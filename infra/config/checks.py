@@ -336,6 +336,10 @@ def check_observability_and_edge(doc: YamlDoc, stack: StackSpec,
                               f"the signing key {edge.key_id} has no pinned public key",
                               f"add public_keys.{edge.key_id}: <base64 Ed25519 public key> "
                               "(`tfplat-model edge keygen` prints both halves)"))
+        if stack.cloud == "gcp" and edge.cdn_enabled and not edge.cdn_hostname:
+            issues.append(_at(doc, (*epath, "cdn", "hostname"), "Cloud CDN needs the DNS name devices use",
+                              "set cdn.hostname (a Google-managed certificate is issued for it), "
+                              "or cdn.enabled: false to serve from the bucket only"))
         if not (edge.private_key or edge.kms_key):
             issues.append(_at(doc, (*epath, "signing"), "no signing key material",
                               "set signing.private_key as a Pulumi secret, or signing.kms_key"))

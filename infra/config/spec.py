@@ -375,6 +375,7 @@ class EdgeSpec:
     enabled: bool
     cdn_enabled: bool
     signed_urls: bool
+    cdn_hostname: str | None
     key_id: str | None
     private_key: str | None  # secret
     kms_key: str | None
@@ -474,6 +475,7 @@ def _edge(e: Mapping[str, Any]) -> EdgeSpec:
     sg = e["signing"]
     return EdgeSpec(
         enabled=e["enabled"], cdn_enabled=e["cdn"]["enabled"], signed_urls=e["cdn"]["signed_urls"],
+        cdn_hostname=e["cdn"]["hostname"],
         key_id=sg["key_id"], private_key=sg.get("private_key"), kms_key=sg["kms_key"],
         public_keys=frozen_map(sg["public_keys"]),
         channels=frozen_map({k: EdgeChannel(model=k, stable=v["stable"], canary=v["canary"],

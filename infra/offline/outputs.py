@@ -71,6 +71,14 @@ COMPUTED: dict[str, Callable[[str, Mapping[str, Any]], dict[str, Any]]] = {
     "gcp:compute/subnetwork:Subnetwork": lambda n, i: {
         ID: f"projects/{i.get('project')}/regions/{i.get('region')}/subnetworks/{i.get('name', n)}"},
     "aws:eks/cluster:Cluster": _aws_eks,
+    "aws:cloudfront/distribution:Distribution": lambda n, i: {
+        "domainName": f"d{_hex(n, n=13)}.cloudfront.net",
+        "arn": f"arn:aws:cloudfront::{_aws_account()}:distribution/E{_hex(n, n=13).upper()}"},
+    "gcp:compute/globalAddress:GlobalAddress": lambda n, i: {"address": f"203.0.113.{int(_hex(n, n=2), 16) % 250 + 1}"},
+    "gcp:compute/backendBucket:BackendBucket": lambda n, i: {
+        "selfLink": f"https://www.googleapis.com/compute/v1/projects/{i.get('project')}/global/backendBuckets/"
+                    f"{i.get('name', n)}"},
+    "random:index/randomBytes:RandomBytes": lambda n, i: {"base64": "[generated]", "hex": "[generated]"},
     # Never a real password: a marker so the rendered Secret shows the key it will hold.
     "random:index/randomPassword:RandomPassword": lambda n, i: {"result": "[generated]"},
     "aws:iam/role:Role": lambda n, i: {"arn": f"arn:aws:iam::{_aws_account()}:role/{i.get('name', n)}"},

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from infra.offline.engine import Record
 from infra.offline.plan import run_offline
 from infra.plan import catalog
 from tests.conftest import REPO, STACKS
@@ -17,6 +18,11 @@ GCP_STACKS = [s for s in STACKS if s != "prod-aws"]
 
 
 _of, _one = of_type, one_of_type
+
+
+def _named(run: Run, typ: str, name: str) -> Record:
+    (found,) = [r for r in _of(run, typ) if r.name == name]
+    return found
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -112,12 +118,12 @@ def _one_sa(run: Run, suffix: str) -> str:
 
 def test_gcs_bucket_and_workload_identity(gcp_run: Run) -> None:
     plan, _ = gcp_run
-    b = _one(gcp_run, "gcp:storage/bucket:Bucket")
+    b = _named(gcp_run, "gcp:storage/bucket:Bucket", "models-bucket")
     assert b.inputs["name"] == plan.model_bucket
     assert b.inputs["uniformBucketLevelAccess"] is True and b.inputs["publicAccessPrevention"] == "enforced"
     assert b.inputs["versioning"]["enabled"] is True
     assert b.inputs["lifecycleRules"][0]["condition"]["daysSinceNoncurrentTime"] == 30
-    iam = _one(gcp_run, "gcp:storage/bucketIAMMember:BucketIAMMember").inputs
+    iam = _named(gcp_run, "gcp:storage/bucketIAMMember:BucketIAMMember", "models-serving-read").inputs
     serving = _one_sa(gcp_run, "serving")
     assert (iam["role"], iam["member"]) == ("roles/storage.objectViewer", f"serviceAccount:{serving}")
     bindings = {r.inputs["member"] for r in _of(gcp_run, "gcp:serviceaccount/iAMMember:IAMMember")
@@ -164,15 +170,16 @@ def test_eks_node_groups_from_the_catalog(aws_run: Run) -> None:
 
 def test_s3_bucket_and_pod_identity(aws_run: Run) -> None:
     plan, _ = aws_run
-    assert _one(aws_run, "aws:s3/bucket:Bucket").inputs["bucket"] == plan.model_bucket
-    block = _one(aws_run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert _named(aws_run, "aws:s3/bucket:Bucket", "models-bucket").inputs["bucket"] == plan.model_bucket
+    block = _named(aws_run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "models-public-access").inputs
     assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                           "restrictPublicBuckets"))
-    own = _one(aws_run, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+    own = _named(aws_run, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "models-ownership").inputs
     assert own["rule"]["objectOwnership"] == "BucketOwnerEnforced"
-    assert _one(aws_run, "aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"]["status"] \
-        == "Enabled"
-    sse = _one(aws_run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    versioning = _named(aws_run, "aws:s3/bucketVersioning:BucketVersioning", "models-versioning")
+    assert versioning.inputs["versioningConfiguration"]["status"] == "Enabled"
+    sse = _named(aws_run, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                 "models-encryption")
     assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
     role = next(r for r in _of(aws_run, "aws:iam/role:Role") if r.inputs["name"] == plan.serving_identity)
     trust = json.loads(role.inputs["assumeRolePolicy"])

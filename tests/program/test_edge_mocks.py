@@ -1,0 +1,87 @@
+"""Edge bucket and CDN under the mock engine, for every shipped stack."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.offline.plan import run_offline
+from infra.plan.edge import BLOB_TTL_S, POINTER_TTL_S
+from tests.conftest import REPO, STACKS
+from tests.program.records import Run, of_type, one_of_type
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def run(request: pytest.FixtureRequest) -> Run:
+    return run_offline(REPO, request.param)
+
+
+def _cloud(stack: str) -> str:
+    text = (REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text()
+    return "aws" if "tfplat:cloud: aws" in text else "gcp"
+
+
+@pytest.fixture(scope="module", params=[s for s in STACKS if _cloud(s) == "aws"])
+def aws_run(request: pytest.FixtureRequest) -> Run:
+    return run_offline(REPO, request.param)
+
+
+@pytest.fixture(scope="module", params=[s for s in STACKS if _cloud(s) == "gcp"])
+def gcp_run(request: pytest.FixtureRequest) -> Run:
+    return run_offline(REPO, request.param)
+
+
+def _edge(run: Run, typ: str) -> list[object]:
+    return [r for r in of_type(run, typ) if r.name.startswith("edge-")]
+
+
+def test_edge_exports_pin_keys_and_channels(run: Run) -> None:
+    plan, result = run
+    edge = result.outputs["edge"]
+    assert edge["keyId"] == plan.stack.edge.key_id
+    assert edge["publicKeys"] == dict(plan.stack.edge.public_keys)
+    assert edge["channels"]["mobilenet"]["stable"] == plan.stack.edge.channels["mobilenet"].stable
+    assert edge["cdnUrl"].startswith("https://")
+    rendered = json.dumps(result.outputs) + json.dumps([r.inputs for r in result.records])
+    assert "private_key" not in rendered  # the signing key never reaches a resource or output
+
+
+def test_aws_cloudfront_reads_the_private_bucket_through_oac(aws_run: Run) -> None:
+    run = aws_run
+    dist = one_of_type(run, "aws:cloudfront/distribution:Distribution").inputs
+    (oac,) = _edge(run, "aws:cloudfront/originAccessControl:OriginAccessControl")
+    assert oac.inputs["signingBehavior"] == "always"  # type: ignore[attr-defined]
+    assert dist["origins"][0]["originAccessControlId"]
+    assert dist["defaultCacheBehavior"]["viewerProtocolPolicy"] == "redirect-to-https"
+    (blobs,) = dist["orderedCacheBehaviors"]
+    assert blobs["pathPattern"] == "blobs/*"
+    policies = {r.name: r.inputs for r in of_type(run, "aws:cloudfront/cachePolicy:CachePolicy")}
+    assert policies["edge-cache-blobs"]["defaultTtl"] == BLOB_TTL_S
+    assert policies["edge-cache-pointers"]["defaultTtl"] == POINTER_TTL_S
+    bucket_policy = json.loads(next(r.inputs["policy"] for r in of_type(run, "aws:s3/bucketPolicy:BucketPolicy")
+                                    if r.name == "edge-tls-only"))
+    reader = next(s for s in bucket_policy["Statement"] if s["Effect"] == "Allow")
+    assert reader["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert reader["Condition"]["StringEquals"]["AWS:SourceArn"].startswith("arn:aws:cloudfront::")
+    block = next(r for r in of_type(run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+                 if r.name == "edge-public-access")
+    assert block.inputs["restrictPublicBuckets"] is True
+
+
+def test_gcp_cloud_cdn_on_a_private_bucket_with_signed_urls(gcp_run: Run) -> None:
+    run = gcp_run
+    plan, _ = run
+    bucket = next(r for r in of_type(run, "gcp:storage/bucket:Bucket") if r.name == "edge-bucket")
+    assert bucket.inputs["publicAccessPrevention"] == "enforced"
+    backend = one_of_type(run, "gcp:compute/backendBucket:BackendBucket").inputs
+    assert backend["enableCdn"] is True and backend["cdnPolicy"]["cacheMode"] == "USE_ORIGIN_HEADERS"
+    assert one_of_type(run, "gcp:compute/backendBucketSignedUrlKey:BackendBucketSignedUrlKey").inputs["keyValue"] \
+        == "[secret]"
+    fill = next(r for r in of_type(run, "gcp:storage/bucketIAMMember:BucketIAMMember")
+                if r.name == "edge-cdn-fill-read")
+    assert fill.inputs["member"].endswith("@cloud-cdn-fill.iam.gserviceaccount.com")
+    cert = one_of_type(run, "gcp:compute/managedSslCertificate:ManagedSslCertificate").inputs
+    assert cert["managed"]["domains"] == [plan.stack.edge.cdn_hostname]
+    rule = one_of_type(run, "gcp:compute/globalForwardingRule:GlobalForwardingRule").inputs
+    assert rule["portRange"] == "443"
