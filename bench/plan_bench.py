@@ -57,6 +57,9 @@ serving:
   resources:
     cpu: "1"
     memory: 2Gi
+  autoscaling:
+    min_replicas: 2    # the synthetic stack is prod: the policies want 2 or more
+    max_replicas: 4
 """
 
 

@@ -51,8 +51,16 @@ def _export(root: Path, rev: str, dest: Path) -> None:
                               stderr=subprocess.PIPE, check=False)
     if proc.returncode != 0:
         raise GitError(f"git archive {rev}: {proc.stderr.decode().strip()}")
+    def safe(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+        # A committed symlink that points outside the tree (e.g. an absolute .venv link) is
+        # skipped rather than followed; nothing the plan needs lives behind one.
+        try:
+            return tarfile.data_filter(member, path)
+        except tarfile.FilterError:
+            return None
+
     with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
+        tar.extractall(dest, filter=safe)
     # The CRD validator's node_modules are not in git; reuse the running checkout's.
     from infra.offline.crd_validate import TOOL_DIR
 

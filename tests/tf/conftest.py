@@ -154,9 +154,12 @@ def write_stack(env: Env, *, stable: int, canary: int | None = None, percent: in
     keys = public_keys if public_keys is not None else {env.key_id: env.key.public_b64}
     key_lines = "".join(f"        {k}: {v}\n" for k, v in keys.items())
     canary_text = "null" if canary is None else str(canary)
-    text = (REPO / "stacks" / "Pulumi.staging.yaml").read_text() + (
+    # Staging's own tfplat:edge block (its last key) is replaced by the test's.
+    base = (REPO / "stacks" / "Pulumi.staging.yaml").read_text().split("  tfplat:edge:")[0]
+    text = base + (
         "  tfplat:edge:\n"
         "    enabled: true\n"
+        "    cdn: {enabled: false}   # the tests publish straight to a moto bucket\n"
         "    signing:\n"
         f"      key_id: {key_id or env.key_id}\n"
         "      private_key:\n"
