@@ -10,6 +10,7 @@ import pulumi
 from infra.plan.images import eks_addons, image
 from infra.plan.kubeconfig import eks_kubeconfig, gke_kubeconfig
 from infra.plan.manifests.device_plugin import daemonset
+from infra.plan.manifests.device_plugin import network_policy as device_plugin_network_policy
 from infra.plan.stack import StackPlan
 
 
@@ -71,6 +72,7 @@ def build_cloud(plan: StackPlan) -> CloudResult:
         plugin = image("nvidia-device-plugin")
         assert plugin is not None
         register(daemonset(plugin, gpu_types), pulumi.ResourceOptions(provider=provider))
+        register(device_plugin_network_policy(), pulumi.ResourceOptions(provider=provider))
     gateway_ready: list[pulumi.Resource] = []
     if stack.cloud == "aws" and plan.traffic.enabled:
         from infra.components.aws_lbc import AwsLoadBalancerController
