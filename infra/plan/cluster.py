@@ -26,13 +26,17 @@ def name_prefix(stack: StackSpec) -> str:
     return f"tfplat-{stack.name}"
 
 
-def model_bucket_name(stack: StackSpec) -> str:
+def bucket_name(stack: StackSpec, purpose: str) -> str:
     """Globally unique and deterministic: the GCP project or AWS account id is in it."""
     if stack.cloud == "gcp":
         assert stack.gcp is not None
-        return f"{stack.gcp.project}-{stack.name}-models"
+        return f"{stack.gcp.project}-{stack.name}-{purpose}"
     assert stack.aws is not None
-    return f"tfplat-{stack.name}-models-{stack.aws.account_id}"
+    return f"tfplat-{stack.name}-{purpose}-{stack.aws.account_id}"
+
+
+def model_bucket_name(stack: StackSpec) -> str:
+    return bucket_name(stack, "models")
 
 
 def serving_identity_name(stack: StackSpec) -> str:

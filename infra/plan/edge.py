@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from infra.config.spec import StackSpec
-from infra.plan.cluster import name_prefix
+from infra.plan.cluster import bucket_name, name_prefix
 
 BLOB_PREFIX = "blobs/"
 BLOB_TTL_S = 31_536_000  # one year
@@ -39,11 +39,7 @@ class EdgePlan:
 
 
 def edge_bucket_name(stack: StackSpec) -> str:
-    if stack.cloud == "gcp":
-        assert stack.gcp is not None
-        return f"{stack.gcp.project}-{stack.name}-edge"
-    assert stack.aws is not None
-    return f"tfplat-{stack.name}-edge-{stack.aws.account_id}"
+    return bucket_name(stack, "edge")
 
 
 def plan_edge(stack: StackSpec) -> EdgePlan | None:
