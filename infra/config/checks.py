@@ -340,9 +340,14 @@ def check_observability_and_edge(doc: YamlDoc, stack: StackSpec,
             issues.append(_at(doc, (*epath, "cdn", "hostname"), "Cloud CDN needs the DNS name devices use",
                               "set cdn.hostname (a Google-managed certificate is issued for it), "
                               "or cdn.enabled: false to serve from the bucket only"))
-        if not (edge.private_key or edge.kms_key):
+        if edge.kms_key:
+            issues.append(_at(doc, (*epath, "signing", "kms_key"),
+                              "signing with a KMS key is not supported yet (tfplat-model signs with an Ed25519 key)",
+                              "remove kms_key and set signing.private_key as a Pulumi secret "
+                              "(`tfplat-model edge keygen` prints a key pair)", edge.kms_key))
+        elif not edge.private_key:
             issues.append(_at(doc, (*epath, "signing"), "no signing key material",
-                              "set signing.private_key as a Pulumi secret, or signing.kms_key"))
+                              "set signing.private_key as a Pulumi secret (`tfplat-model edge keygen`)"))
     for name, ch in edge.channels.items():
         base = (*epath, "channels", name)
         model = models.get(name)
