@@ -14,9 +14,24 @@ CRD_STAMP := $(CRD_TOOL)/node_modules/.installed
 # The TensorFlow side (model tooling, edge artifacts) has its own venv: modelkit/modelkit.mk
 -include modelkit/modelkit.mk
 
-.PHONY: setup plan plan-all validate diff test lint typecheck lock clean pin-images
+.PHONY: setup system-tools plan plan-all validate diff test lint typecheck lock clean pin-images
 
-setup: $(STAMP) $(CRD_STAMP)
+setup: $(STAMP) $(CRD_STAMP) system-tools
+
+# promtool checks every plan's alert rules. Installed with apt where we can (CI runs as
+# root on Debian/Ubuntu); elsewhere setup stops and says how to get it.
+PROMTOOL ?= promtool
+system-tools:
+	@command -v $(PROMTOOL) >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; \
+	  else \
+	    echo "error: promtool is needed (it checks the alert rules of every plan)"; \
+	    echo "    fix: Debian/Ubuntu: sudo apt-get install prometheus; macOS: brew install prometheus"; \
+	    exit 1; \
+	  fi; }
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
