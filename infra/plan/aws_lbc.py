@@ -24,12 +24,10 @@ from pathlib import Path
 import re
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from infra.plan import names
 from infra.plan.charts import Chart, chart
 from infra.plan.cloud import CloudPlan, Taint
-from infra.plan.images import VERSIONS_FILE
+from infra.plan.images import VERSIONS_FILE, read_versions
 from infra.plan.manifests.serving import meta
 
 # --------------------------------------------------------------------------- names
@@ -107,8 +105,7 @@ def _parse_crd(key: str, entry: Any, path: Path) -> CrdPin:
 @cache
 def crd_pins(path: Path = VERSIONS_FILE) -> Mapping[str, CrdPin]:
     """Every pinned CRD bundle by key. Raises CrdPinError on a missing or loose entry."""
-    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    section = data.get("crds") if isinstance(data, Mapping) else None
+    section = read_versions(path).get("crds")
     if not isinstance(section, Mapping):
         raise CrdPinError(f"{path}: no crds: section")
     pins = {str(k): _parse_crd(str(k), v, path) for k, v in sorted(section.items())}

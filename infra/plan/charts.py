@@ -14,9 +14,7 @@ from pathlib import Path
 import re
 from typing import Any
 
-from ruamel.yaml import YAML
-
-from infra.plan.images import VERSIONS_FILE
+from infra.plan.images import VERSIONS_FILE, read_versions
 
 KUBE_PROMETHEUS_STACK = "kube-prometheus-stack"
 DCGM_EXPORTER = "dcgm-exporter"
@@ -56,8 +54,7 @@ def _parse(key: str, entry: Any, path: Path) -> Chart:
 @cache
 def charts(path: Path = VERSIONS_FILE) -> Mapping[str, Chart]:
     """Every pinned chart by key. Raises ChartPinError on a malformed entry."""
-    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    section = data.get("charts") if isinstance(data, Mapping) else None
+    section = read_versions(path).get("charts")
     if not isinstance(section, Mapping):
         raise ChartPinError(f"{path}: no charts: section")
     return {str(k): _parse(str(k), v, path) for k, v in sorted(section.items())}

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml import YAML
 
@@ -35,9 +36,15 @@ class Image:
 
 
 @cache
+def read_versions(path: Path = VERSIONS_FILE) -> Mapping[str, Any]:
+    """images/versions.yaml parsed once per process (images, charts, CRDs, EKS add-ons read
+    their sections of it); callers only read the result."""
+    data: Any = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, Mapping) else {}
+
+
 def _pins(path: Path = VERSIONS_FILE) -> Mapping[str, Mapping[str, str | None]]:
-    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    images: Mapping[str, Mapping[str, str | None]] = data["images"]
+    images: Mapping[str, Mapping[str, str | None]] = read_versions(path)["images"]
     return images
 
 
@@ -69,6 +76,5 @@ def serving_image_key(accelerator_kind: str) -> str:
 
 def eks_addons(kubernetes_version: str) -> Mapping[str, str] | None:
     """Pinned EKS add-on versions for a Kubernetes minor version (None if not pinned)."""
-    data = YAML(typ="safe").load(VERSIONS_FILE.read_text(encoding="utf-8"))
-    addons: Mapping[str, Mapping[str, str]] = data.get("eks_addons", {})
+    addons: Mapping[str, Mapping[str, str]] = read_versions().get("eks_addons", {})
     return addons.get(kubernetes_version)
