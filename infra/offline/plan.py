@@ -63,11 +63,12 @@ def _program() -> None:
     main()
 
 
-def run_offline(root: Path, stack: str) -> tuple[StackPlan, engine.RunResult]:
+def run_offline(root: Path, stack: str, *, project: str | None = None) -> tuple[StackPlan, engine.RunResult]:
     """Load (raises ConfigError), plan, and run the program under mocks."""
     plan = plan_stack(load(root, stack))
     values, secret = engine_config(root, stack)
-    result = engine.run(_program, project=project_name(root), stack=stack, config=values, secret_keys=secret)
+    result = engine.run(_program, project=project or project_name(root), stack=stack, config=values,
+                        secret_keys=secret)
     return plan, result
 
 
@@ -85,15 +86,17 @@ def check_objects(objects: list[dict[str, Any]], version: str) -> list[Invalid]:
 
 
 def offline_plan(root: Path, stack: str, out_dir: Path) -> PlanOutcome:
-    plan, result = run_offline(root, stack)
+    project = project_name(root)
+    plan, result = run_offline(root, stack, project=project)
     objects = render.kubernetes_objects(result.records)
     problems = check_objects(objects, plan.stack.cluster.version)
-    files = render.write_build(out_dir, stack, project_name(root), result)
+    document = render.resources_document(stack, project, result)
+    files = render.write_build(out_dir, stack, document, objects)
     if problems:
         raise InvalidPlanError(problems)
     from policies.tfplat_policies import check_records, check_stack_file, exemptions
 
-    records = render.resources_document(stack, project_name(root), result)["resources"]
+    records = document["resources"]
     violations = check_records(records, environment=plan.stack.environment) + check_stack_file(root, stack)
     blocking = [v for v in violations if v.enforcement == "mandatory"]
     if blocking:

@@ -100,13 +100,14 @@ def dump_yaml(obj: Any) -> str:
     return yaml.dump(obj, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=1000)
 
 
-def write_build(out_dir: Path, stack: str, project: str, result: RunResult,
-                extra_files: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Write build/<stack>/ atomically (old contents replaced); returns {relpath: text}."""
-    files: dict[str, str] = {"resources.json": dump_json(resources_document(stack, project, result))}
-    for obj in kubernetes_objects(result.records):
+def write_build(out_dir: Path, stack: str, document: Mapping[str, Any],
+                objects: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Write build/<stack>/ atomically (old contents replaced): the resources document
+    (resources_document) and the Kubernetes objects (kubernetes_objects); returns
+    {relpath: text}."""
+    files: dict[str, str] = {"resources.json": dump_json(document)}
+    for obj in objects:
         files[f"manifests/{manifest_path(obj)}"] = dump_yaml(obj)
-    files.update(extra_files or {})
     target = out_dir / stack
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{stack}-", dir=out_dir))

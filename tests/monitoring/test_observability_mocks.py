@@ -196,7 +196,8 @@ def test_secrets_from_the_stack_never_reach_inputs_or_manifests(repo_copy: Path)
     everything = json.dumps([r.inputs for r in result.records]) + json.dumps(result.outputs)
     for value in PLAINTEXT.values():
         assert value not in everything
-    files = render.write_build(repo_copy / "build", "prod", "tfplat", result)
+    files = render.write_build(repo_copy / "build", "prod", render.resources_document("prod", "tfplat", result),
+                               render.kubernetes_objects(result.records))
     for text in files.values():
         for value in PLAINTEXT.values():
             assert value not in text
