@@ -15,9 +15,8 @@ from typing import Any
 
 import pulumi
 
+from infra.plan.cloud import NONCURRENT_VERSION_DAYS
 from infra.plan.edge import BLOB_PREFIX, BLOB_TTL_S, MANIFEST_TTL_S, POINTER_TTL_S, EdgePlan
-
-NONCURRENT_DAYS = 30
 
 
 def _origin(domain: str, origin_id: str, oac_id: pulumi.Output[str]) -> Any:
@@ -75,8 +74,8 @@ class EdgeDistribution(pulumi.ComponentResource):
             default_cache_behavior=default,
             ordered_cache_behaviors=ordered, restrictions=restrictions, viewer_certificate=viewer,
             opts=child)
-        private_s3_bucket(name, plan.bucket, kms_key=None, noncurrent_days=NONCURRENT_DAYS, protect=plan.protect,
-                          tags={"tfplat:stack": plan.prefix}, parent=self,
+        private_s3_bucket(name, plan.bucket, kms_key=None, noncurrent_days=NONCURRENT_VERSION_DAYS,
+                          protect=plan.protect, tags={"tfplat:stack": plan.prefix}, parent=self,
                           service_reader=("cloudfront.amazonaws.com", dist.arn))
         self.exports.update({"cdnDomain": dist.domain_name, "cdnUrl": dist.domain_name.apply(lambda d: f"https://{d}")})
 
@@ -84,14 +83,11 @@ class EdgeDistribution(pulumi.ComponentResource):
         import pulumi_gcp as gcp
         import pulumi_random as random
 
+        from infra.components.gcp import private_gcs_bucket
+
         child = pulumi.ResourceOptions(parent=self)
-        bucket = gcp.storage.Bucket(
-            f"{name}-bucket", name=plan.bucket, project=project, location=plan.region.upper(),
-            uniform_bucket_level_access=True, public_access_prevention="enforced",
-            versioning={"enabled": True}, force_destroy=False,
-            lifecycle_rules=[{"action": {"type": "Delete"},
-                              "condition": {"days_since_noncurrent_time": NONCURRENT_DAYS}}],
-            opts=pulumi.ResourceOptions(parent=self, protect=plan.protect))
+        bucket = private_gcs_bucket(name, plan.bucket, project=project, location=plan.region, kms_key=None,
+                                    noncurrent_days=NONCURRENT_VERSION_DAYS, protect=plan.protect, parent=self)
         self.exports["bucket"] = bucket.name
         if not plan.cdn_enabled:
             return

@@ -188,6 +188,19 @@ class GkeCluster(pulumi.ComponentResource):
         self.register_outputs({"name": cluster.name, "endpoint": cluster.endpoint})
 
 
+def private_gcs_bucket(name: str, bucket_name: str, *, project: str, location: str, kms_key: str | None,
+                       noncurrent_days: int, protect: bool, parent: pulumi.Resource) -> gcp.storage.Bucket:
+    """Bucket `<name>-bucket`: uniform access, public access prevention enforced, versioned,
+    noncurrent versions expire, optional CMEK (the twin of aws.private_s3_bucket)."""
+    return gcp.storage.Bucket(
+        f"{name}-bucket", name=bucket_name, project=project, location=location.upper(),
+        uniform_bucket_level_access=True, public_access_prevention="enforced",
+        versioning={"enabled": True}, force_destroy=False,
+        lifecycle_rules=[{"action": {"type": "Delete"}, "condition": {"days_since_noncurrent_time": noncurrent_days}}],
+        encryption={"default_kms_key_name": kms_key} if kms_key else None,
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect))
+
+
 class GcsModelStore(pulumi.ComponentResource):
     """The model bucket (private, versioned, old versions expire, optional CMEK) and the
     serving identity: read-only on it, usable by the serving KSAs via Workload Identity."""
@@ -197,14 +210,9 @@ class GcsModelStore(pulumi.ComponentResource):
         super().__init__("tfplat:gcp:ModelStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         b = plan.model_bucket
-        bucket = gcp.storage.Bucket(
-            f"{name}-bucket", name=b.name, project=settings.project, location=b.location.upper(),
-            uniform_bucket_level_access=True, public_access_prevention="enforced",
-            versioning={"enabled": True}, force_destroy=False,
-            lifecycle_rules=[{"action": {"type": "Delete"},
-                              "condition": {"days_since_noncurrent_time": b.noncurrent_version_days}}],
-            encryption={"default_kms_key_name": b.kms_key} if b.kms_key else None,
-            opts=pulumi.ResourceOptions(parent=self, protect=plan.deletion_protection))
+        bucket = private_gcs_bucket(name, b.name, project=settings.project, location=b.location, kms_key=b.kms_key,
+                                    noncurrent_days=b.noncurrent_version_days, protect=plan.deletion_protection,
+                                    parent=self)
         gsa = gcp.serviceaccount.Account(f"{name}-serving", account_id=plan.serving_identity,
                                          project=settings.project,
                                          display_name=f"TF Serving pods of {plan.cluster_name}", opts=child)
