@@ -73,13 +73,10 @@ def build(plan: StackPlan) -> None:
         Observability(plan, k8s)
     for key, value in cloud.exports.items():
         pulumi.export(key, value)
-    from infra.plan.edge import plan_edge
-
-    edge = plan_edge(plan.stack)
-    if edge is not None:
+    if plan.edge is not None:
         from infra.components.edge import EdgeDistribution
 
-        dist = EdgeDistribution("edge", edge, project=plan.stack.gcp.project if plan.stack.gcp else None)
+        dist = EdgeDistribution("edge", plan.edge, project=plan.stack.gcp.project if plan.stack.gcp else None)
         pulumi.export("edge", dist.exports)
     pulumi.export("models", {f.name: {"live": f.rollout.live,
                                       "versions": {c.color: c.version for c in f.colors},

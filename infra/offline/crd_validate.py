@@ -8,6 +8,7 @@ upstream CRDs (@kubernetes-models/*, pinned in its package-lock.json).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 import json
 from pathlib import Path
 import shutil
@@ -26,10 +27,15 @@ class CrdValidatorMissingError(RuntimeError):
     pass
 
 
-def _validate_local(objects: Mapping[str, Mapping[str, Any]]) -> list[Invalid]:
-    """Kinds whose schema lives in tools/crd-validate/schemas/ (no published package)."""
+@cache
+def _local_validator(path: Path) -> Any:
     from jsonschema import Draft202012Validator
 
+    return Draft202012Validator(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _validate_local(objects: Mapping[str, Mapping[str, Any]]) -> list[Invalid]:
+    """Kinds whose schema lives in tools/crd-validate/schemas/ (no published package)."""
     problems = []
     for where, obj in sorted(objects.items()):
         group, _, version = obj["apiVersion"].partition("/")
@@ -37,7 +43,7 @@ def _validate_local(objects: Mapping[str, Mapping[str, Any]]) -> list[Invalid]:
         if not path.exists():
             problems.append(Invalid(where, "kind", f"no schema known for {obj['apiVersion']} {obj['kind']}"))
             continue
-        validator = Draft202012Validator(json.loads(path.read_text(encoding="utf-8")))
+        validator = _local_validator(path)
         for err in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
             problems.append(Invalid(where, ".".join(str(p) for p in err.absolute_path), err.message))
     return problems

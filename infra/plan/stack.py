@@ -8,6 +8,7 @@ from infra.config.loader import LoadedConfig
 from infra.config.spec import StackSpec
 from infra.plan.cloud import CloudPlan, plan_cloud
 from infra.plan.cluster import gcp_serving_email, model_bucket_name, serving_identity_name
+from infra.plan.edge import EdgePlan, plan_edge
 from infra.plan.fleet import FleetPlan, matching_pools, plan_fleet
 from infra.plan.manifests.traffic import TrafficPlan, plan_traffic
 
@@ -20,6 +21,7 @@ class StackPlan:
     serving_identity: str
     cloud: CloudPlan
     traffic: TrafficPlan
+    edge: EdgePlan | None  # None: no edge distribution in this stack
 
     def identity_annotations(self) -> dict[str, str]:
         """Annotations binding a serving KSA to the cloud identity.
@@ -41,4 +43,4 @@ def plan_stack(loaded: LoadedConfig) -> StackPlan:
     return StackPlan(stack=stack, fleets=fleets, model_bucket=model_bucket_name(stack),
                      serving_identity=serving_identity_name(stack),
                      cloud=plan_cloud(stack, tuple(f.service_account for f in fleets)),
-                     traffic=plan_traffic(stack))
+                     traffic=plan_traffic(stack), edge=plan_edge(stack))

@@ -17,3 +17,8 @@ def one_of_type(run: Run, typ: str) -> Record:
     found = of_type(run, typ)
     assert len(found) == 1, (typ, [r.name for r in found])
     return found[0]
+
+
+def named(run: Run, typ: str, name: str) -> Record:
+    (found,) = [r for r in of_type(run, typ) if r.name == name]
+    return found

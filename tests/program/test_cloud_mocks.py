@@ -8,21 +8,15 @@ from typing import Any
 
 import pytest
 
-from infra.offline.engine import Record
 from infra.offline.plan import run_offline
 from infra.plan import catalog
 from tests.conftest import REPO, STACKS
-from tests.program.records import Run, of_type, one_of_type
+from tests.program.records import Run, named, of_type, one_of_type
 
 GCP_STACKS = [s for s in STACKS if s != "prod-aws"]
 
 
-_of, _one = of_type, one_of_type
-
-
-def _named(run: Run, typ: str, name: str) -> Record:
-    (found,) = [r for r in _of(run, typ) if r.name == name]
-    return found
+_of, _one, _named = of_type, one_of_type, named
 
 
 @pytest.fixture(scope="module", params=STACKS)

@@ -9,7 +9,7 @@ import pytest
 from infra.offline.plan import run_offline
 from infra.plan.edge import BLOB_TTL_S, POINTER_TTL_S
 from tests.conftest import REPO, STACKS
-from tests.program.records import Run, of_type, one_of_type
+from tests.program.records import Run, named, of_type, one_of_type
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -59,27 +59,24 @@ def test_aws_cloudfront_reads_the_private_bucket_through_oac(aws_run: Run) -> No
     policies = {r.name: r.inputs for r in of_type(run, "aws:cloudfront/cachePolicy:CachePolicy")}
     assert policies["edge-cache-blobs"]["defaultTtl"] == BLOB_TTL_S
     assert policies["edge-cache-pointers"]["defaultTtl"] == POINTER_TTL_S
-    bucket_policy = json.loads(next(r.inputs["policy"] for r in of_type(run, "aws:s3/bucketPolicy:BucketPolicy")
-                                    if r.name == "edge-tls-only"))
+    bucket_policy = json.loads(named(run, "aws:s3/bucketPolicy:BucketPolicy", "edge-tls-only").inputs["policy"])
     reader = next(s for s in bucket_policy["Statement"] if s["Effect"] == "Allow")
     assert reader["Principal"] == {"Service": "cloudfront.amazonaws.com"}
     assert reader["Condition"]["StringEquals"]["AWS:SourceArn"].startswith("arn:aws:cloudfront::")
-    block = next(r for r in of_type(run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-                 if r.name == "edge-public-access")
+    block = named(run, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "edge-public-access")
     assert block.inputs["restrictPublicBuckets"] is True
 
 
 def test_gcp_cloud_cdn_on_a_private_bucket_with_signed_urls(gcp_run: Run) -> None:
     run = gcp_run
     plan, _ = run
-    bucket = next(r for r in of_type(run, "gcp:storage/bucket:Bucket") if r.name == "edge-bucket")
+    bucket = named(run, "gcp:storage/bucket:Bucket", "edge-bucket")
     assert bucket.inputs["publicAccessPrevention"] == "enforced"
     backend = one_of_type(run, "gcp:compute/backendBucket:BackendBucket").inputs
     assert backend["enableCdn"] is True and backend["cdnPolicy"]["cacheMode"] == "USE_ORIGIN_HEADERS"
     assert one_of_type(run, "gcp:compute/backendBucketSignedUrlKey:BackendBucketSignedUrlKey").inputs["keyValue"] \
         == "[secret]"
-    fill = next(r for r in of_type(run, "gcp:storage/bucketIAMMember:BucketIAMMember")
-                if r.name == "edge-cdn-fill-read")
+    fill = named(run, "gcp:storage/bucketIAMMember:BucketIAMMember", "edge-cdn-fill-read")
     assert fill.inputs["member"].endswith("@cloud-cdn-fill.iam.gserviceaccount.com")
     cert = one_of_type(run, "gcp:compute/managedSslCertificate:ManagedSslCertificate").inputs
     assert cert["managed"]["domains"] == [plan.stack.edge.cdn_hostname]

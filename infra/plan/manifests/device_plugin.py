@@ -17,9 +17,13 @@ NAME = "nvidia-device-plugin"
 NAMESPACE = "kube-system"
 
 
+def _labels() -> dict[str, str]:
+    return {names.LABEL_NAME: NAME, names.LABEL_PART_OF: names.PART_OF,
+            names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "device-plugin"}
+
+
 def daemonset(image: Image, gpu_types: Iterable[str]) -> dict[str, Any]:
-    labels = {names.LABEL_NAME: NAME, names.LABEL_PART_OF: names.PART_OF,
-              names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "device-plugin"}
+    labels = _labels()
     selector = {names.LABEL_NAME: NAME}
     reason = ("the device plugin registers a socket in the kubelet's root-owned "
               "/var/lib/kubelet/device-plugins and exposes no health endpoint (the kubelet "
@@ -71,8 +75,7 @@ def daemonset(image: Image, gpu_types: Iterable[str]) -> dict[str, Any]:
 
 def network_policy() -> dict[str, Any]:
     """The plugin talks to the kubelet over a unix socket only: no network in or out."""
-    labels = {names.LABEL_NAME: NAME, names.LABEL_PART_OF: names.PART_OF,
-              names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_COMPONENT: "device-plugin"}
+    labels = _labels()
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": meta(NAME, NAMESPACE, labels),
             "spec": {"podSelector": {"matchLabels": {names.LABEL_NAME: NAME}},
