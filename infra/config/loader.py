@@ -115,8 +115,11 @@ def _engine_doc(display: str, file_doc: YamlDoc | None, values: Mapping[str, str
                 pass
         config[key] = raw
     data: dict[str, Any] = {"config": config}
-    lines = file_doc.lines if file_doc is not None else {}
-    return YamlDoc(display, data, lines, frozenset())
+    if file_doc is None:
+        return YamlDoc(display, data, {}, frozenset())
+    # The stack file's lines and its `secure:` paths still say where a value is written and
+    # whether it is written as ciphertext (the engine has decrypted every value).
+    return YamlDoc(display, data, file_doc.lines, file_doc.secret_paths)
 
 
 def load(root: Path, stack: str, *, stack_text: str | None = None,
@@ -151,7 +154,7 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
         doc, secrets = file_doc, frozenset()
         issues += parse_issues
         if doc is not None:
-            secrets = frozenset(str(p[1]) for p in doc.secret_paths if len(p) > 1 and p[0] == "config")
+            secrets = doc.secret_config_keys()
     if doc is None:
         raise ConfigError(issues)
 

@@ -36,6 +36,10 @@ class YamlDoc:
     lines: Mapping[Path_, int] = field(default_factory=dict)
     secret_paths: frozenset[Path_] = frozenset()
 
+    def secret_config_keys(self) -> frozenset[str]:
+        """Top-level config keys holding a `secure:` value (how Pulumi marks them secret)."""
+        return frozenset(str(p[1]) for p in self.secret_paths if len(p) > 1 and p[0] == "config")
+
     def line_of(self, path: Path_) -> int | None:
         """Line of the deepest known key on `path` (errors inside a value point at its key)."""
         for end in range(len(path), -1, -1):

@@ -53,7 +53,7 @@ def engine_config(root: Path, stack: str) -> tuple[dict[str, str], frozenset[str
     assert doc is not None, "load() already reported unreadable stack files"
     values = {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True)
               for k, v in doc.data["config"].items()}
-    secret = frozenset(str(p[1]) for p in doc.secret_paths if len(p) > 1 and p[0] == "config")
+    secret = doc.secret_config_keys()
     return values, secret
 
 

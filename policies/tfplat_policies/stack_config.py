@@ -28,12 +28,10 @@ def _dotted(path: ConfigPath) -> str:
     return str(head) + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest)
 
 
-def plaintext_secrets(marked: Iterable[ConfigPath], secret_paths: Collection[ConfigPath]) -> list[ConfigPath]:
-    """Marked paths (under "config") that neither are nor sit inside a `secure:` value."""
-    return [p for p in marked if not any(p[:n] in secret_paths for n in range(2, len(p) + 1))]
-
-
 def findings(marked: Iterable[ConfigPath], secret_paths: Collection[ConfigPath], stack: str) -> list[Finding]:
+    # The loader's own rule (offline only: this check reads the stack file with infra).
+    from infra.config.checks import plaintext_secrets
+
     out = []
     for path in plaintext_secrets(marked, secret_paths):
         key = _dotted(path[1:])
@@ -48,6 +46,7 @@ def check_stack_file(root: Path, stack: str, *, environment: str | None = None,
     """Violations of config-secrets-encrypted in stacks/Pulumi.<stack>.yaml, at the stack's tier
     (tfplat:environment unless `environment` is given). An unreadable file gives none: the
     config loader reports it."""
+    from infra.config.checks import plaintext_secrets
     from infra.config.loader import stack_file
     from infra.config.schema import marked_paths
     from infra.config.yamlio import read_yaml

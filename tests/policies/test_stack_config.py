@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.config.checks import plaintext_secrets
 from policies.tfplat_policies import check_stack_file
-from policies.tfplat_policies.stack_config import plaintext_secrets
 from tests.conftest import REPO, STACKS
 
 SECURE_KEY = """          pagerduty_routing_key:
