@@ -78,10 +78,7 @@ def build(plan: StackPlan) -> None:
 
         dist = EdgeDistribution("edge", plan.edge, project=plan.stack.gcp.project if plan.stack.gcp else None)
         pulumi.export("edge", dist.exports)
-    pulumi.export("models", {f.name: {"live": f.rollout.live,
-                                      "versions": {c.color: c.version for c in f.colors},
-                                      "weights": {c.color: c.weight for c in f.colors}}
-                             for f in plan.fleets})
+    pulumi.export("models", {f.name: f.rollout_state() for f in plan.fleets})
 
 
 def main() -> None:

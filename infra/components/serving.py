@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pulumi
 
@@ -54,9 +53,4 @@ class ServingFleet(pulumi.ComponentResource):
                 register(route, pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=after)))
         self.deployments = deployments
         self.live_service = live
-        outputs: dict[str, Any] = {
-            "live": fleet.rollout.live,
-            "versions": {c.color: c.version for c in fleet.colors},
-            "weights": {c.color: c.weight for c in fleet.colors},
-        }
-        self.register_outputs(outputs)
+        self.register_outputs(fleet.rollout_state())

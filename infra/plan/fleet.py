@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from infra.config.spec import COLORS, Color, ModelRollout, ModelSpec, NodePoolSpec, StackSpec, frozen_map
 from infra.plan import catalog, names, tfserving
@@ -76,6 +77,12 @@ class FleetPlan:
 
     def color(self, color: Color) -> ColorPlan | None:
         return next((c for c in self.colors if c.color == color), None)
+
+    def rollout_state(self) -> dict[str, Any]:
+        """What the stack exports per model (tfplat diff reads it): live color, versions, weights."""
+        return {"live": self.rollout.live,
+                "versions": {c.color: c.version for c in self.colors},
+                "weights": {c.color: c.weight for c in self.colors}}
 
     @property
     def live_color(self) -> ColorPlan:
