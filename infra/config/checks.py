@@ -26,15 +26,6 @@ AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$")
 STACK_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,13}[a-z0-9])?$")
 
 
-def catalog_gpu_of(machine_type: str, cloud: str) -> str | None:
-    """"<n> x <gpu>" if the catalog knows `machine_type` as a GPU shape on `cloud`."""
-    for gpu in catalog.gpu_types().values():
-        for count, types in gpu.node_shapes(cloud).items():
-            if machine_type in types:
-                return f"{count} x {gpu.name}"
-    return None
-
-
 def _at(doc: YamlDoc, path: tuple[str | int, ...], message: str, hint: str,
         value: object = ...) -> ConfigIssue:
     extra = {} if value is ... else {"value": value}
@@ -118,12 +109,12 @@ def _pool_issues(doc: YamlDoc, stack: StackSpec, pool: NodePoolSpec) -> list[Con
             issues.append(_at(doc, (*base, "machine_type"), "a pool without an accelerator needs a machine type",
                               f"set machine_type (e.g. {example})"))
         else:
-            carried = catalog_gpu_of(pool.machine_type, stack.cloud)
+            carried = catalog.gpu_of_machine_type(pool.machine_type, stack.cloud)
             if carried:
-                issues.append(_at(doc, (*base, "machine_type"), f"this machine type carries {carried} GPUs",
-                                  f"declare them: accelerator: {{type: {carried.split(' x ')[1]}, "
-                                  f"count: {carried.split(' x ')[0]}}} (GPU pools get drivers and the "
-                                  "nvidia.com/gpu taint)", pool.machine_type))
+                gpu, count = carried
+                issues.append(_at(doc, (*base, "machine_type"), f"this machine type carries {count} x {gpu} GPUs",
+                                  f"declare them: accelerator: {{type: {gpu}, count: {count}}} (GPU pools get "
+                                  "drivers and the nvidia.com/gpu taint)", pool.machine_type))
         return issues
     if pool.role == "system":
         issues.append(_at(doc, (*base, "role"), "a system pool cannot have an accelerator",

@@ -236,8 +236,9 @@ def _gpu_or_error(accelerator: str) -> GpuType:
     raise CatalogError(f"unknown GPU accelerator {accelerator!r}", hint)
 
 
-def _owner_of(machine_type: str, cloud: str) -> tuple[str, int] | None:
-    # Used only to make "wrong machine type" errors say what the type really is.
+def gpu_of_machine_type(machine_type: str, cloud: str) -> tuple[str, int] | None:
+    """(GPU name, GPUs per node) if `machine_type` is a GPU shape of the catalog on `cloud`:
+    error messages say what a wrongly chosen type really carries."""
     for gpu in _GPUS:
         for count, types in gpu.node_shapes(cloud).items():
             if machine_type in types:
@@ -271,7 +272,7 @@ def resolve_gpu_pool(
     valid = shapes[count]
     chosen = valid[0] if machine_type is None else machine_type
     if chosen not in valid:
-        owner = _owner_of(chosen, cloud)
+        owner = gpu_of_machine_type(chosen, cloud)
         why = "" if owner is None else f" ({chosen} carries {owner[1]} x {owner[0]})"
         raise CatalogError(
             f"machine type {chosen!r} does not fit {count} x {accelerator}"
