@@ -13,6 +13,8 @@ from typing import Any
 
 import pulumi
 
+from infra.plan.manifests import is_builtin
+
 Manifest = dict[str, Any]
 
 # API groups whose SDK module is not the group's first label.
@@ -27,14 +29,14 @@ def _snake(name: str) -> str:
 
 def _sdk_class(api_version: str, kind: str) -> Any | None:
     """The SDK class of a built-in kind; None for CRD kinds (no SDK module or class)."""
+    if not is_builtin(api_version):
+        return None  # CRD kinds: monitoring.coreos.com, gateway.networking.k8s.io, ...
     group, _, version = api_version.rpartition("/")
-    if group and "." in group and not group.endswith(".k8s.io"):
-        return None  # e.g. monitoring.coreos.com
     module = _GROUP_MODULES.get(group, group.split(".")[0])
     try:
         mod = importlib.import_module(f"pulumi_kubernetes.{module}.{version}")
     except ImportError:
-        return None  # e.g. gateway.networking.k8s.io has no SDK module
+        return None  # a built-in group this SDK version does not know
     return getattr(mod, kind, None)
 
 

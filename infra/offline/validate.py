@@ -20,6 +20,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+from infra.plan.manifests import is_builtin
+
+__all__ = ["Invalid", "UnknownKindError", "available_versions", "is_builtin", "validate_builtin"]
+
 
 @dataclass(frozen=True)
 class Invalid:
@@ -74,11 +78,6 @@ def _json_path(parts: Iterable[object]) -> str:
     for p in parts:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out
-
-
-def is_builtin(api_version: str) -> bool:
-    group = api_version.rpartition("/")[0]
-    return group == "" or "." not in group or (group.endswith(".k8s.io") and not group.startswith("gateway."))
 
 
 def validate_builtin(objects: Mapping[str, Mapping[str, Any]], version: str) -> list[Invalid]:
