@@ -82,8 +82,10 @@ def bench_root(tmp: Path, key: signing.KeyPair) -> Path:
     root = tmp / "root"
     shutil.copytree(REPO / "models", root / "models", ignore=shutil.ignore_patterns("samples"))
     shutil.copytree(REPO / "stacks", root / "stacks")
-    text = (REPO / "stacks" / "Pulumi.staging.yaml").read_text() + (
-        "  tfplat:edge:\n    enabled: true\n    signing:\n      key_id: bench\n"
+    # Staging's own tfplat:edge block (its last key) is replaced by the bench's.
+    base = (REPO / "stacks" / "Pulumi.staging.yaml").read_text().split("  tfplat:edge:")[0]
+    text = base + (
+        "  tfplat:edge:\n    enabled: true\n    cdn: {enabled: false}\n    signing:\n      key_id: bench\n"
         "      private_key:\n        secure: v1:YmVuY2g=\n"
         f"      public_keys:\n        bench: {key.public_b64}\n"
         "    channels:\n      mobilenet: {stable: 1}\n")
