@@ -62,8 +62,7 @@ def _read_location(location: str) -> tuple[bytes, str]:
         uri = storage.parse_uri(location, what="edge.samples")
         with tempfile.TemporaryDirectory() as tmp:
             target = Path(tmp) / "samples.npz"
-            s3 = storage.client(uri.scheme)
-            s3.download_file(uri.bucket, uri.key, str(target))
+            storage.download_file(uri, target)
             return target.read_bytes(), location
     path = resolve_path(location)
     if not path.is_file():

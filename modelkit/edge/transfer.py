@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 import hashlib
 import json
 from pathlib import Path
+import sys
 import threading
 from typing import Any
 
-from modelkit.device.client import blob_key
+from modelkit.device.client import CHANNELS, blob_key, channel_key, manifest_key
 from modelkit.edge.paths import MANIFEST_FILE
 from modelkit.errors import UserError
-from modelkit.storage import ObjectUri, client
+from modelkit.storage import ObjectUri, client, transfer
 
 CACHE_BLOB = "public, max-age=31536000, immutable"  # content-addressed: never changes
 CACHE_MANIFEST = "public, max-age=300"  # re-signed on key rotation, otherwise fixed per version
@@ -61,16 +62,31 @@ class Blob:
 
 
 class Bucket:
-    """The edge bucket (or a prefix of it), through boto3."""
+    """The edge bucket (or a prefix of it), through one S3 client shared by every thread."""
 
     def __init__(self, root: ObjectUri, endpoint_url: str | None = None) -> None:
         self.root = root
         self.s3 = client(root.scheme, endpoint_url=endpoint_url)
+        self._ahead: dict[str, Future[bytes | None]] = {}
+        self._reader: ThreadPoolExecutor | None = None
 
     def key(self, rel: str) -> str:
         return f"{self.root.key}/{rel}" if self.root.key else rel
 
+    def read_ahead(self, rels: Iterable[str]) -> None:
+        """Start reading documents publish() reads first (pointers, manifests), so they arrive
+        while the config loads. get() hands each early result out once; later reads (after a
+        write, say) go to the bucket again."""
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=4, thread_name_prefix="read-ahead")
+        for rel in rels:
+            self._ahead[rel] = self._reader.submit(self._get, rel)
+
     def get(self, rel: str) -> bytes | None:
+        early = self._ahead.pop(rel, None)
+        return early.result() if early is not None else self._get(rel)
+
+    def _get(self, rel: str) -> bytes | None:
         try:
             return bytes(self.s3.get_object(Bucket=self.root.bucket, Key=self.key(rel))["Body"].read())
         except self.s3.exceptions.NoSuchKey:
@@ -103,7 +119,7 @@ class Bucket:
             if digest.hex() != sha256:
                 return False
             # The server checks what arrived against the content address itself: S3 with the
-            # sha256 (instead of the CRC32 boto3 would compute), GCS's XML API with Content-MD5.
+            # sha256 (instead of the CRC32 botocore would compute), GCS's XML API with Content-MD5.
             if self.root.scheme == "s3":
                 extra["ChecksumSHA256"] = base64.b64encode(digest).decode()
             else:
@@ -117,8 +133,8 @@ class Bucket:
             return False
         config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
                                 max_concurrency=8)
-        self.s3.upload_file(str(path), self.root.bucket, self.key(rel), Config=config, Callback=progress,
-                            ExtraArgs=extra)
+        transfer(self.s3, config).upload_file(str(path), self.root.bucket, self.key(rel), callback=progress,
+                                              extra_args=extra)
         return True
 
 
@@ -148,14 +164,29 @@ def local_payload(folder: Path) -> tuple[dict[str, Any], tuple[Blob, ...]]:
     return payload, tuple(blobs)
 
 
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int) -> Any:
+    """A byte progress bar on a terminal. Elsewhere (CI) none, and tqdm is not even imported:
+    its import costs about as much CPU as creating the S3 client, right before the first upload."""
+    if not sys.stderr.isatty():
+        return _NoProgress()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc="blobs")
+
+
 def upload_blobs(bucket: Bucket, blobs: Iterable[Blob], stats: Stats, workers: int,
                  after_blob: Callable[[str], None] | None = None) -> None:
     """Every blob not yet in the bucket, in parallel; a local file is re-hashed before it goes up."""
-    from tqdm import tqdm  # here, not at the top: publish starts faster (CI runs it on every change)
-
     unique = {b.sha256: b for b in blobs}.values()
-    bar = tqdm(total=sum(b.size for b in unique if b.path is not None), unit="B", unit_scale=True,
-               desc="blobs", disable=None)
+    bar = _progress(sum(b.size for b in unique if b.path is not None))
 
     def one(blob: Blob) -> str:
         rel = blob_key(blob.sha256)
@@ -193,7 +224,7 @@ def upload_blobs(bucket: Bucket, blobs: Iterable[Blob], stats: Stats, workers: i
 
 class BlobPrefetch:
     """Uploads the blobs of a model's build folder in the background while the stack config
-    loads, so the network work overlaps the CPU work of start-up.
+    loads, so the network work overlaps the CPU work of start-up; also starts the first reads.
 
     Safe at any time: blobs are inert until a manifest names them, and manifests and pointers
     still go up only after publish() has checked the config and the signing key. If publishing
@@ -203,11 +234,17 @@ class BlobPrefetch:
     def __init__(self, bucket: Bucket, build_root: Path, model: str, workers: int = 8) -> None:
         self.stats = Stats()
         self._blobs: list[Blob] = []
+        versions: list[int] = []
         for manifest in sorted((build_root / model).glob(f"*/{MANIFEST_FILE}")):
             try:
                 self._blobs += local_payload(manifest.parent)[1]
             except (UserError, ValueError, KeyError, OSError):
                 continue  # publish() reports it if the channels need this version
+            if manifest.parent.name.isdigit():
+                versions.append(int(manifest.parent.name))
+        # The first reads of publish(): both pointers and the published manifests of the
+        # built versions (to compare with what would go up).
+        bucket.read_ahead([*(channel_key(model, c) for c in CHANNELS), *(manifest_key(model, v) for v in versions)])
         self._cancel = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(bucket, workers), daemon=True)
