@@ -53,6 +53,7 @@ def build(plan: StackPlan) -> None:
     from infra.components.serving import ServingFleet
     from infra.plan.manifests.serving import namespace
     from infra.plan.manifests.traffic import gateway as gateway_manifest
+    from infra.plan.manifests.traffic import load_balancer_configuration
 
     cloud = build_cloud(plan)
     # Every Kubernetes object goes through the provider built from this stack's cluster.
@@ -62,8 +63,14 @@ def build(plan: StackPlan) -> None:
     traffic = plan.traffic
     gateway = None
     if traffic.enabled:
+        before_gateway = [ns, *cloud.gateway_ready]
+        if traffic.cloud == "aws":
+            # The controller reads the ALB's settings (scheme, HTTPS certificate) when it
+            # first reconciles the Gateway: they exist before it does.
+            before_gateway.append(register(load_balancer_configuration(traffic), pulumi.ResourceOptions.merge(
+                k8s, pulumi.ResourceOptions(depends_on=[ns, *cloud.gateway_ready]))))
         gateway = register(gateway_manifest(traffic), pulumi.ResourceOptions.merge(
-            k8s, pulumi.ResourceOptions(depends_on=[ns, *cloud.gateway_ready])))
+            k8s, pulumi.ResourceOptions(depends_on=before_gateway)))
     for fleet in plan.fleets:
         ServingFleet(fleet, identity_annotations=annotations, traffic=traffic, gateway=gateway,
                      depends_on=[ns], opts=k8s)

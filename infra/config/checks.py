@@ -225,12 +225,7 @@ def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
                 issues.append(_at(doc, ("config", "tfplat:gcp", "zones", i),
                                   f"is not a zone of region {stack.region}",
                                   f"use zones such as {stack.region}-a", zone))
-    gw = stack.serving.gateway
-    if stack.cloud == "aws" and gw.enabled and gw.tls_secret:
-        issues.append(_at(doc, ("config", "tfplat:serving", "gateway", "tls_secret"),
-                          "the AWS Load Balancer Controller does not take certificates from Kubernetes Secrets",
-                          "remove tls_secret on AWS stacks: the ALB serves REST; gRPC clients use the model's "
-                          "in-cluster Service (see docs/aws-load-balancer-controller.md)", gw.tls_secret))
+    issues.extend(_gateway_tls(doc, stack))
     endpoint = stack.cluster.endpoint
     if endpoint.public and not endpoint.authorized_cidrs:
         issues.append(_at(doc, ("config", "tfplat:cluster", "endpoint"),
@@ -367,3 +362,37 @@ def check_observability_and_edge(doc: YamlDoc, stack: StackSpec,
             issues.append(_at(doc, (*base, "canary_percent"), "a canary share needs a canary version",
                               "set canary: <version>, or canary_percent: 0", ch.canary_percent))
     return issues
+
+
+def _gateway_tls(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
+    """Each cloud's gateway takes its HTTPS certificate from one place: GKE from a Kubernetes
+    Secret (tls_secret), the AWS Load Balancer Controller only from ACM (certificate_arn).
+    An ALB can only use an ACM certificate of its own account and region."""
+    gw = stack.serving.gateway
+    base = ("config", "tfplat:serving", "gateway")
+    if not gw.enabled:
+        return []
+    out: list[ConfigIssue] = []
+    if stack.cloud == "aws" and gw.tls_secret:
+        out.append(_at(doc, (*base, "tls_secret"),
+                       "the AWS Load Balancer Controller does not take certificates from Kubernetes Secrets",
+                       "replace tls_secret with certificate_arn: <ACM certificate ARN> "
+                       "(see docs/aws-load-balancer-controller.md)", gw.tls_secret))
+    if stack.cloud == "gcp" and gw.certificate_arn:
+        out.append(_at(doc, (*base, "certificate_arn"), "is an AWS ACM certificate; GKE gateways take a Secret",
+                       "replace certificate_arn with tls_secret: <kubernetes.io/tls Secret in the serving "
+                       "namespace>", gw.certificate_arn))
+    if stack.cloud == "aws" and gw.certificate_arn and stack.aws is not None:
+        # arn:<partition>:acm:<region>:<account>:certificate/<id> (the schema checked the shape)
+        _, _, _, region, account, _ = gw.certificate_arn.split(":", 5)
+        if region != stack.region:
+            out.append(_at(doc, (*base, "certificate_arn"),
+                           f"is in region {region}, but an ALB in {stack.region} can only use ACM certificates "
+                           f"of its own region", f"request or import the certificate in {stack.region} and use "
+                           "its ARN", gw.certificate_arn))
+        if account != stack.aws.account_id:
+            out.append(_at(doc, (*base, "certificate_arn"),
+                           f"belongs to account {account}, not the stack's account {stack.aws.account_id}",
+                           f"use a certificate of account {stack.aws.account_id} (ACM certificates cannot be "
+                           "shared with another account's load balancers)", gw.certificate_arn))
+    return out

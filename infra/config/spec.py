@@ -295,7 +295,8 @@ class GatewaySpec:
     enabled: bool
     class_name: str | None
     hostname: str | None
-    tls_secret: str | None
+    tls_secret: str | None  # GCP: the HTTPS listener's certificate, a Kubernetes Secret
+    certificate_arn: str | None  # AWS: the HTTPS listener's certificate, in ACM
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,7 +2,9 @@
 
 kubernetes-validate knows built-in kinds only. Gateway API routes and Prometheus operator
 objects are checked by tools/crd-validate (node), whose validators are generated from the
-upstream CRDs (@kubernetes-models/*, pinned in its package-lock.json).
+upstream CRDs (@kubernetes-models/*, pinned in its package-lock.json). Those validators
+carry the OpenAPI part of a CRD only; the Gateway listener rules that the API server
+enforces with CEL (x-kubernetes-validations) are re-stated in `gateway_listener_rules`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,32 @@ LOCAL_SCHEMA_GROUPS = frozenset({"gateway.k8s.aws"})
 
 class CrdValidatorMissingError(RuntimeError):
     pass
+
+
+def gateway_listener_rules(where: str, gateway: Mapping[str, Any]) -> list[Invalid]:
+    """The CEL rules of Gateway API v1 `Gateway.spec.listeners` (and ListenerTLSConfig), with
+    the API server's messages. An apply that breaks one fails only at `pulumi up` otherwise."""
+    problems = []
+    listeners = gateway.get("spec", {}).get("listeners", [])
+    names = [x.get("name") for x in listeners]
+    if len(names) != len(set(names)):
+        problems.append(Invalid(where, "spec.listeners", "Listener name must be unique within the Gateway"))
+    keys = [(x.get("port"), x.get("protocol"), x.get("hostname", "")) for x in listeners]
+    if len(keys) != len(set(keys)):
+        problems.append(Invalid(where, "spec.listeners",
+                                "Combination of port, protocol and hostname must be unique for each listener"))
+    for i, x in enumerate(listeners):
+        path = f"spec.listeners.{i}"
+        tls = x.get("tls")
+        if x.get("protocol") in ("HTTP", "TCP", "UDP") and tls is not None:
+            problems.append(Invalid(where, path, "tls must not be specified for protocols ['HTTP', 'TCP', 'UDP']"))
+        if x.get("protocol") in ("TCP", "UDP") and "hostname" in x:
+            problems.append(Invalid(where, path, "hostname must not be specified for protocols ['TCP', 'UDP']"))
+        if tls is not None and tls.get("mode", "Terminate") == "Terminate" \
+                and not tls.get("certificateRefs") and not tls.get("options"):
+            problems.append(Invalid(where, f"{path}.tls",
+                                    "certificateRefs or options must be specified when mode is Terminate"))
+    return problems
 
 
 @cache
@@ -62,4 +90,6 @@ def validate_custom(objects: Mapping[str, Mapping[str, Any]]) -> list[Invalid]:
         raise CrdValidatorMissingError(f"tools/crd-validate failed: {proc.stderr.strip()}")
     problems = [Invalid(p["where"], p["path"], p["message"]) for p in json.loads(proc.stdout)]
     local = {w: o for w, o in objects.items() if o["apiVersion"].split("/")[0] in LOCAL_SCHEMA_GROUPS}
-    return problems + _validate_local(local)
+    cel = [p for w, o in sorted(objects.items()) if o["apiVersion"] == "gateway.networking.k8s.io/v1"
+           and o["kind"] == "Gateway" for p in gateway_listener_rules(w, o)]
+    return problems + _validate_local(local) + cel

@@ -31,7 +31,8 @@ def test_a_plaintext_secret_in_the_stack_file_fails_at_the_stacks_tier(repo_copy
     assert violation.policy == "config-secrets-encrypted"
     assert violation.enforcement == "mandatory"  # tfplat:environment: prod
     assert violation.name == "tfplat:monitoring.alertmanager.receivers.oncall.pagerduty_routing_key"
-    assert violation.urn == "stacks/Pulumi.prod-aws.yaml:49"
+    key_line = text[:text.index(SECURE_KEY)].count("\n") + 1  # the line that names the key
+    assert violation.urn == f"stacks/Pulumi.prod-aws.yaml:{key_line}"
     assert violation.message == ("tfplat:monitoring.alertmanager.receivers.oncall.pagerduty_routing_key is a secret "
                                  "stored in plain text in the stack file")
     assert violation.fix.endswith("pulumi config set --secret --path "
