@@ -174,7 +174,44 @@ def cmd_edge_fetch(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError.one(file="(command line)", field="--trusted-key", message=f"not a usable public key ({exc})",
                             fix="use the base64 public key `tfplat-model edge keygen` printed") from exc
+    token, source = _url_token(args.url_token_file)
+    if token:
+        try:
+            client.set_url_token(token)
+        except ValueError as exc:
+            raise UserError.one(file=source, field="", message=f"not a usable URL token: {exc}",
+                                fix="mint one covering --base-url (`tfplat-model edge sign-url-prefix`)") from exc
     result = client.update()
     print(json.dumps({"status": result.status, "error": result.error,
                       "installed": result.installed.__dict__ if result.installed else None}, indent=2))
     return EXIT_OK if result.error is None else EXIT_FAIL
+
+
+URL_TOKEN_ENV = "TFPLAT_EDGE_URL_TOKEN"
+
+
+def _url_token(path: str | None) -> tuple[str | None, str]:
+    """The device's URL token from --url-token-file or $TFPLAT_EDGE_URL_TOKEN (None: no token)."""
+    import os
+
+    if path:
+        try:
+            return Path(path).read_text(encoding="ascii").strip(), path
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError.one(file=path, field="", message=f"cannot read the URL token ({exc})",
+                                fix="pass the file `tfplat-model edge sign-url-prefix` output went to") from exc
+    return os.environ.get(URL_TOKEN_ENV) or None, f"${URL_TOKEN_ENV}"
+
+
+def cmd_edge_sign_url_prefix(args: argparse.Namespace) -> int:
+    import time
+
+    from modelkit.edge import cdn
+
+    prefix, key_name = cdn.check_prefix(args.prefix), cdn.check_key_name(args.key_name)
+    expires = cdn.expiry(int(time.time()), expires_in=args.expires_in, expires_at=args.expires_at)
+    key, _source = cdn.load_key(args.key_file)
+    print(cdn.sign_url_prefix(prefix, key_name=key_name, key=key, expires=expires))
+    print(f"# admits GET/HEAD under {prefix} until {datetime.fromtimestamp(expires, UTC).isoformat()} "
+          f"(key {key_name}); devices append it to every request (EdgeClient(url_token=...))", file=sys.stderr)
+    return EXIT_OK

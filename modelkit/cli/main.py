@@ -1,4 +1,4 @@
-"""tfplat-model: TensorFlow model tooling (inspect, warmup, samples, edge build/publish/keygen/fetch).
+"""tfplat-model: TensorFlow model tooling (inspect, warmup, samples, edge build/publish/keygen/fetch/sign-url-prefix).
 
 Exit status: 0 success, 1 a check failed (signature mismatch, a variant rejected, a device
 update refused), 2 a mistake in config, arguments or environment (message: file, field,
@@ -87,7 +87,21 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--stack", help="pin the public keys of this stack's tfplat:edge.signing.public_keys")
     p.add_argument("--prefer", default="int8,float16,dynamic_range,float32",
                    help="variants this device runs, best first (default int8,float16,dynamic_range,float32)")
+    p.add_argument("--url-token-file", help="Cloud CDN signed URL prefix token to append to every request "
+                                            "(default: $TFPLAT_EDGE_URL_TOKEN; see edge sign-url-prefix)")
     p.set_defaults(func=c.cmd_edge_fetch)
+
+    p = edge.add_parser("sign-url-prefix", help="mint a Cloud CDN signed URL prefix token for devices "
+                                                "(key from a file or the environment, never the command line)")
+    p.add_argument("--prefix", required=True, help="URL prefix the token admits, e.g. https://edge.example.com/")
+    p.add_argument("--key-name", required=True, help="the backend bucket's URL-signing key name "
+                                                     "(tfplat names it tfplat-<stack>-edge-key)")
+    p.add_argument("--key-file", help="file holding the key (default: $TFPLAT_CDN_URL_SIGNING_KEY_FILE or "
+                                      "$TFPLAT_CDN_URL_SIGNING_KEY)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--expires-in", default="1d", help="lifetime: seconds, or a number with s/m/h/d (default 1d)")
+    when.add_argument("--expires-at", type=int, help="expiry in unix seconds")
+    p.set_defaults(func=c.cmd_edge_sign_url_prefix)
     return parser
 
 

@@ -14,6 +14,9 @@ What it guarantees:
 - The last known good model stays in use whenever anything fails.
 - Canary: a device follows the canary channel when the hash of (model, device id) falls
   in the canary share, so the same devices stay in the canary for a given rollout.
+- Behind GCP Cloud CDN with signed URLs, a signed URL prefix token (minted elsewhere, with
+  the key that never reaches a device) is appended to every request; it only opens the
+  door, it is never trusted for content: every check above still applies.
 
 Bucket layout (relative to the base URL):
     blobs/sha256/<hex>                    model files, content-addressed, immutable
@@ -33,6 +36,7 @@ import json
 import os
 from pathlib import Path
 import tempfile
+import time
 from typing import TYPE_CHECKING, Any
 
 # cryptography and urllib load on first use: the publisher imports this module for the
@@ -138,9 +142,41 @@ def http_fetch(url: str, max_bytes: int, timeout_s: float = 30.0) -> bytes:
         with urllib.request.urlopen(url, timeout=timeout_s) as resp:
             return bytes(resp.read(max_bytes + 1))
     except urllib.error.HTTPError as exc:
+        # The query (a URL token's signature) stays out of messages and logs.
+        where = f"{url.split('?', 1)[0]}: HTTP {exc.code}"
         if exc.code in (403, 404):  # S3 answers 403 for a missing key without list rights
-            raise FileNotFoundError(url) from exc
-        raise
+            raise FileNotFoundError(where) from None
+        raise OSError(where) from None
+
+
+@dataclass(frozen=True)
+class UrlToken:
+    """A Cloud CDN signed URL prefix: the query string to append to every URL under `prefix`."""
+
+    prefix: str
+    expires: int  # unix seconds
+    key_name: str
+    query: str
+
+
+URL_TOKEN_FIELDS = ("URLPrefix", "Expires", "KeyName", "Signature")
+
+
+def parse_url_token(token: str) -> UrlToken:
+    """Check a token's shape (the CDN checks its signature) and read its prefix and expiry."""
+    query = token.strip().removeprefix("?")
+    pairs = [p.partition("=") for p in query.split("&")]
+    if [name for name, _, _ in pairs] != list(URL_TOKEN_FIELDS) or not all(v for _, _, v in pairs):
+        raise ValueError(f"a URL token is {'=...&'.join(URL_TOKEN_FIELDS)}=... (got fields "
+                         f"{', '.join(name for name, _, _ in pairs)})")
+    values = {name: value for name, _, value in pairs}
+    try:
+        encoded = values["URLPrefix"]
+        prefix = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        expires = int(values["Expires"])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"a URL token's URLPrefix is base64url and its Expires an integer ({exc})") from None
+    return UrlToken(prefix=prefix, expires=expires, key_name=values["KeyName"], query=query)
 
 
 # --------------------------------------------------------------------------- client
@@ -185,7 +221,7 @@ class EdgeClient:
     def __init__(self, *, base_url: str, model: str, device_id: str, store: Path,
                  trusted_keys: Mapping[str, str], preference: Sequence[str] = DEFAULT_PREFERENCE,
                  max_document_bytes: int = 1 << 20, max_blob_bytes: int = 1 << 30,
-                 fetch: Fetch | None = None) -> None:
+                 fetch: Fetch | None = None, url_token: str | None = None) -> None:
         if not trusted_keys:
             raise ValueError("pin at least one public key")
         self.base_url = base_url.rstrip("/")
@@ -195,6 +231,16 @@ class EdgeClient:
         self.preference = tuple(preference)
         self.max_document_bytes, self.max_blob_bytes = max_document_bytes, max_blob_bytes
         self._fetch = fetch or http_fetch
+        self.url_token: UrlToken | None = None
+        if url_token:
+            self.set_url_token(url_token)
+
+    def set_url_token(self, token: str) -> None:
+        """Use a (new) Cloud CDN signed URL prefix token; it must cover the whole layout."""
+        parsed = parse_url_token(token)
+        if not f"{self.base_url}/".startswith(parsed.prefix):
+            raise ValueError(f"the URL token is for {parsed.prefix}, which does not cover {self.base_url}/")
+        self.url_token = parsed
 
     # ---- local state: what is installed, and the newest pointer time seen per channel
     def _state(self) -> dict[str, Any]:
@@ -209,16 +255,20 @@ class EdgeClient:
         return Installed(**cur) if cur else None
 
     def _get(self, key: str, limit: int) -> bytes:
-        body = self._fetch(f"{self.base_url}/{key}", limit)
+        url = f"{self.base_url}/{key}"
+        if self.url_token is not None:
+            if time.time() >= self.url_token.expires:
+                raise VerificationError(f"the URL token expired at {self.url_token.expires} (unix time); "
+                                        "get a new one from the provisioning service")
+            url = f"{url}?{self.url_token.query}"
+        body = self._fetch(url, limit)
         if len(body) > limit:
             raise VerificationError(f"{key}: larger than {limit} bytes")
         return body
 
-    def _pointer(self, channel: str, seen: Mapping[str, str]) -> dict[str, Any] | None:
-        try:
-            raw = self._get(channel_key(self.model, channel), self.max_document_bytes)
-        except FileNotFoundError:
-            return None
+    def _pointer(self, channel: str, seen: Mapping[str, str]) -> dict[str, Any]:
+        """The channel's verified pointer; FileNotFoundError when there is none."""
+        raw = self._get(channel_key(self.model, channel), self.max_document_bytes)
         ptr = open_envelope(raw, CHANNEL_TYPE, self.keys)
         if ptr.get("model") != self.model or ptr.get("channel") != channel:
             raise VerificationError(f"channel {channel}: pointer is for {ptr.get('model')}/{ptr.get('channel')}")
@@ -231,11 +281,15 @@ class EdgeClient:
     def choose(self) -> tuple[str, dict[str, Any], dict[str, str]]:
         """(channel, pointer, updated seen-times) this device should follow now."""
         seen = dict(self._state().get("seen", {}))
-        stable = self._pointer("stable", seen)
-        if stable is None:
-            raise VerificationError(f"no stable channel for {self.model}")
+        try:
+            stable = self._pointer("stable", seen)
+        except FileNotFoundError as exc:
+            raise VerificationError(f"no stable channel for {self.model} ({exc})") from exc
         seen["stable"] = stable["issued_at"]
-        canary = self._pointer("canary", seen)
+        try:
+            canary: dict[str, Any] | None = self._pointer("canary", seen)
+        except FileNotFoundError:
+            canary = None  # never published: follow stable
         if canary is not None:
             seen["canary"] = canary["issued_at"]
             if canary.get("version") is not None and follows_canary(self.model, self.device_id,
