@@ -20,6 +20,7 @@ KUBE_PROMETHEUS_STACK = "kube-prometheus-stack"
 DCGM_EXPORTER = "dcgm-exporter"
 JAEGER = "jaeger"
 OTEL_COLLECTOR = "opentelemetry-collector"
+CLUSTER_AUTOSCALER = "cluster-autoscaler"  # EKS only (infra.plan.aws_autoscaler)
 
 _EXACT = re.compile(r"^\d+\.\d+\.\d+$")
 
