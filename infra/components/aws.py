@@ -1,7 +1,7 @@
 """AWS: VPC with private subnets and NAT, an EKS cluster with KMS-encrypted secrets and a
-restricted endpoint, pinned add-ons, managed node groups from the plan, the model bucket,
-and the serving identity (an IAM role bound to the serving service accounts through EKS
-Pod Identity)."""
+restricted endpoint, pinned add-ons, managed node groups from the plan (shaped for the
+cluster autoscaler), the model bucket, and the serving identity (an IAM role bound to the
+serving service accounts through EKS Pod Identity)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config.spec import AwsSettings
+from infra.plan.aws_autoscaler import node_labels, node_template_tags
 from infra.plan.cloud import CloudPlan, PoolPlan, aws_subnets
 
 POLICY = "arn:aws:iam::aws:policy/"
@@ -78,15 +79,13 @@ def _node_group_args(p: PoolPlan, subnets: Mapping[str, pulumi.Input[str]]) -> d
     return {
         "instance_types": [p.machine_type], "ami_type": p.ami_type,
         "capacity_type": "SPOT" if p.spot else "ON_DEMAND", "disk_size": p.disk_size_gb,
-        "subnet_ids": zone_subnets, "labels": dict(p.labels),
+        "subnet_ids": zone_subnets, "labels": node_labels(p),
         "taints": [{"key": t.key, "value": t.value, "effect": "NO_SCHEDULE"} for t in p.taints],
         "scaling_config": {"min_size": p.min_nodes, "max_size": p.max_nodes, "desired_size": p.min_nodes},
         "update_config": {"max_unavailable": 1},
-        "tags": {"tfplat:pool": p.pool,
-                 # Lets the cluster autoscaler scale a group from zero with the right shape.
-                 **{f"k8s.io/cluster-autoscaler/node-template/label/{k}": v for k, v in p.labels.items()},
-                 **{f"k8s.io/cluster-autoscaler/node-template/taint/{t.key}": f"{t.value}:NoSchedule"
-                    for t in p.taints}},
+        # The node-template tags let the cluster autoscaler build a node of a group at zero
+        # (it reads them, with the labels and taints, through eks:DescribeNodegroup).
+        "tags": {"tfplat:pool": p.pool, **node_template_tags(p)},
     }
 
 

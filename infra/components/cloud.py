@@ -73,6 +73,13 @@ def build_cloud(plan: StackPlan) -> CloudResult:
         assert plugin is not None
         register(daemonset(plugin, gpu_types), pulumi.ResourceOptions(provider=provider))
         register(device_plugin_network_policy(), pulumi.ResourceOptions(provider=provider))
+    if stack.cloud == "aws":
+        from infra.components.aws_autoscaler import ClusterAutoscaler
+
+        # EKS node groups only have bounds; the autoscaler moves them with pending pods
+        # (GKE node pools autoscale on their own).
+        ClusterAutoscaler("cluster-autoscaler", cp, eks, k8s_provider=provider,
+                          opts=pulumi.ResourceOptions(depends_on=[eks]))
     gateway_ready: list[pulumi.Resource] = []
     if stack.cloud == "aws" and plan.traffic.enabled:
         from infra.components.aws_lbc import AwsLoadBalancerController

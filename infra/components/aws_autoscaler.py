@@ -1,0 +1,69 @@
+"""The Kubernetes Cluster Autoscaler on EKS, so pending pods get nodes and idle nodes go.
+
+Everything decided here comes from infra.plan.aws_autoscaler; this module only creates
+resources, in the order the autoscaler needs them:
+
+    IAM role, inline policy, Pod Identity association --> Helm release (the autoscaler)
+
+EKS Pod Identity injects credentials only into pods created after the association exists,
+so the release waits for it (and for the policy, or the first pods would start without
+permissions and back off).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components.aws import EksCluster
+from infra.plan import aws_autoscaler as ca
+from infra.plan.aws_lbc import ClusterScope, policy_json
+from infra.plan.cloud import CloudPlan
+
+HELM_TIMEOUT_S = 600  # two small pods on the system pool
+
+
+class ClusterAutoscaler(pulumi.ComponentResource):
+    """The Kubernetes Cluster Autoscaler and its AWS identity.
+
+    Children, all with parent=self: an IAM role trusted by EKS Pod Identity for the
+    autoscaler's service account only, its inline policy (infra.plan.aws_autoscaler.
+    autoscaler_policy, scoped by the cluster's ARN), the Pod Identity association (after
+    the cluster's pod identity agent add-on), and the pinned chart as a Helm release in
+    kube-system running the image of the cluster's Kubernetes minor.
+    """
+
+    def __init__(self, name: str, plan: CloudPlan, cluster: EksCluster, *,
+                 k8s_provider: pulumi.ProviderResource, opts: pulumi.ResourceOptions) -> None:
+        super().__init__("tfplat:aws:ClusterAutoscaler", name, None, opts)
+        import pulumi_kubernetes as k8s
+
+        pins = ca.autoscaler_pins(plan.kubernetes_version)
+        child = pulumi.ResourceOptions(parent=self)
+
+        role = aws.iam.Role(f"{name}-role", name=ca.role_name(plan.prefix),
+                            description=f"Cluster autoscaler of {plan.cluster_name}",
+                            assume_role_policy=json.dumps(ca.pod_identity_trust(plan.cluster_name)),
+                            tags={"tfplat:stack": plan.prefix}, opts=child)
+        # The ARN carries partition, region and account, which scope the write statements.
+        policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=cluster.cluster.arn.apply(
+            lambda arn: policy_json(ca.autoscaler_policy(ClusterScope.from_cluster_arn(arn)))), opts=child)
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-pod-identity", cluster_name=cluster.cluster.name, namespace=ca.NAMESPACE,
+            service_account=ca.SERVICE_ACCOUNT, role_arn=role.arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster.pod_identity_agent]))
+
+        c = pins.chart
+        self.release = k8s.helm.v3.Release(
+            name,
+            k8s.helm.v3.ReleaseArgs(
+                name=ca.RELEASE_NAME, chart=c.chart, version=c.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=c.repository),
+                namespace=ca.NAMESPACE, create_namespace=False,
+                values=ca.helm_values(plan, pins.image),
+                cleanup_on_fail=True, timeout=HELM_TIMEOUT_S),
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[association, policy]))
+        self.role_arn = role.arn
+        self.register_outputs({"role": role.arn, "chart": f"{c.chart}-{c.version}", "image": pins.image.tag})
