@@ -8,7 +8,9 @@ value, fix), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import atexit
 from collections.abc import Sequence
+import gc
 import sys
 
 from modelkit.edge.paths import DEFAULT_BUILD_ROOT
@@ -109,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from infra.config.errors import ConfigError
     from modelkit.errors import UserError
 
+    # The interpreter's last garbage collections, at exit, walk every object still alive:
+    # after `edge publish` that is botocore's parsed service model, 0.05-0.15 s spent after
+    # the work is done. Frozen objects are skipped by those walks; atexit handlers still
+    # run and files are still flushed (only cyclic garbage left at exit goes uncollected,
+    # and the process is ending).
+    atexit.register(gc.freeze)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
