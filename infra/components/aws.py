@@ -1,11 +1,11 @@
-"""AWS: VPC with private subnets and NAT, an EKS cluster with KMS-encrypted secrets and a
-restricted endpoint, pinned add-ons, managed node groups from the plan (shaped for the
-cluster autoscaler), the model bucket, and the serving identity (an IAM role bound to the
-serving service accounts through EKS Pod Identity)."""
+"""AWS: VPC with private subnets, NAT and flow logs, an EKS cluster with KMS-encrypted
+secrets and a restricted endpoint, pinned add-ons, managed node groups from the plan (shaped
+for the cluster autoscaler), the model bucket, and the serving identity (an IAM role bound to
+the serving service accounts through EKS Pod Identity)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 import json
 from typing import Any
 
@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config.spec import AwsSettings
+from infra.plan import flow_logs
 from infra.plan.aws_autoscaler import node_labels, node_template_tags
 from infra.plan.cloud import CloudPlan, PoolPlan, aws_subnets
 
@@ -27,7 +28,9 @@ def _assume(service: str, actions: Sequence[str] = ("sts:AssumeRole",)) -> str:
 
 class AwsNetwork(pulumi.ComponentResource):
     """VPC, one private and one public subnet per zone, NAT per zone in prod (one
-    otherwise); or the existing VPC and private subnets named in config."""
+    otherwise), and flow logs of all traffic to a private bucket that keeps them a year
+    (infra.plan.flow_logs); or the existing VPC and private subnets named in config, whose
+    owner keeps their flow logs."""
 
     def __init__(self, name: str, plan: CloudPlan, settings: AwsSettings, *, ha_nat: bool,
                  opts: pulumi.ResourceOptions) -> None:
@@ -43,6 +46,7 @@ class AwsNetwork(pulumi.ComponentResource):
         tags = {"Name": plan.prefix, "tfplat:stack": plan.prefix}
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=settings.vpc_cidr, enable_dns_support=True,
                           enable_dns_hostnames=True, tags=tags, opts=child)
+        self.flow_log_bucket = self._flow_logs(name, plan, settings, vpc, tags)
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=child)
         public_rt = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id, tags={**tags, "Name": f"{plan.prefix}-public"},
                                        routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}], opts=child)
@@ -71,7 +75,24 @@ class AwsNetwork(pulumi.ComponentResource):
                                           route_table_id=rt.id, opts=child)
             self.private_subnets[sn.zone] = private.id
         self.vpc_id = vpc.id
-        self.register_outputs({"vpc": vpc.id})
+        self.register_outputs({"vpc": vpc.id, "flowLogs": self.flow_log_bucket.bucket})
+
+    def _flow_logs(self, name: str, plan: CloudPlan, settings: AwsSettings, vpc: aws.ec2.Vpc,
+                   tags: dict[str, str]) -> aws.s3.Bucket:
+        region, account = plan.region, settings.account_id
+        bucket, policy = _private_s3_bucket(
+            f"{name}-flow-logs", flow_logs.bucket_name(plan.prefix, account), kms_key=None,
+            noncurrent_days=flow_logs.NONCURRENT_DAYS, expire_days=flow_logs.RETENTION_DAYS,
+            protect=plan.deletion_protection, tags=tags, parent=self,
+            extra_statements=lambda arn: flow_logs.delivery_statements(arn, region, account))
+        aws.ec2.FlowLog(f"{name}-flow-logs", vpc_id=vpc.id, traffic_type=flow_logs.TRAFFIC_TYPE,
+                        log_destination_type="s3", log_destination=bucket.arn,
+                        destination_options={"file_format": flow_logs.FILE_FORMAT,
+                                             "hive_compatible_partitions": True, "per_hour_partition": True},
+                        max_aggregation_interval=flow_logs.AGGREGATION_INTERVAL_S,
+                        tags={**tags, "Name": f"{plan.prefix}-flow-logs"},
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
+        return bucket
 
 
 def _node_group_args(p: PoolPlan, subnets: Mapping[str, pulumi.Input[str]]) -> dict[str, Any]:
@@ -155,6 +176,20 @@ def private_s3_bucket(name: str, bucket_name: str, *, kms_key: str | None, noncu
     bucket-owner-enforced, versioned, encrypted (KMS key or SSE-S3), noncurrent versions
     expire, TLS-only policy. `service_reader` = (service principal, source ARN) lets exactly
     that one caller read objects (CloudFront through origin access control)."""
+    bucket, _ = _private_s3_bucket(name, bucket_name, kms_key=kms_key, noncurrent_days=noncurrent_days,
+                                   protect=protect, tags=tags, parent=parent, service_reader=service_reader)
+    return bucket
+
+
+def _private_s3_bucket(name: str, bucket_name: str, *, kms_key: str | None, noncurrent_days: int, protect: bool,
+                       tags: dict[str, str], parent: pulumi.Resource,
+                       service_reader: tuple[str, pulumi.Output[str]] | None = None,
+                       expire_days: int | None = None,
+                       extra_statements: Callable[[str], list[dict[str, Any]]] | None = None,
+                       ) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
+    """private_s3_bucket, plus: current objects expire after `expire_days` (logs), the
+    policy gets `extra_statements(bucket ARN)`, and the policy is returned too, for
+    whatever must not start before it applies."""
     child = pulumi.ResourceOptions(parent=parent)
     bucket = aws.s3.Bucket(f"{name}-bucket", bucket=bucket_name, force_destroy=False, tags=tags,
                            opts=pulumi.ResourceOptions(parent=parent, protect=protect))
@@ -169,10 +204,14 @@ def private_s3_bucket(name: str, bucket_name: str, *, kms_key: str | None, noncu
                            else {"sse_algorithm": "AES256"})
     rule: Any = {"apply_server_side_encryption_by_default": sse, "bucket_key_enabled": bool(kms_key)}
     aws.s3.BucketServerSideEncryptionConfiguration(f"{name}-encryption", bucket=bucket.id, rules=[rule], opts=child)
-    aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=[{
+    rules: list[Any] = [{
         "id": "expire-noncurrent", "status": "Enabled", "filter": {},
         "noncurrent_version_expiration": {"noncurrent_days": noncurrent_days},
-        "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}], opts=child)
+        "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}]
+    if expire_days is not None:
+        rules.append({"id": "expire-current", "status": "Enabled", "filter": {},
+                      "expiration": {"days": expire_days}})
+    aws.s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id, rules=rules, opts=child)
 
     def policy(args: list[str]) -> str:
         arn, source = args
@@ -183,14 +222,16 @@ def private_s3_bucket(name: str, bucket_name: str, *, kms_key: str | None, noncu
             statements.append({"Sid": "ServiceReads", "Effect": "Allow",
                                "Principal": {"Service": service_reader[0]}, "Action": "s3:GetObject",
                                "Resource": f"{arn}/*", "Condition": {"StringEquals": {"AWS:SourceArn": source}}})
+        if extra_statements is not None:
+            statements += extra_statements(arn)
         return json.dumps({"Version": "2012-10-17", "Statement": statements})
 
     source = service_reader[1] if service_reader is not None else ""
     # After the public access block: a policy granting one service's source ARN is not public.
-    aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id,
-                        policy=pulumi.Output.all(bucket.arn, source).apply(policy),
-                        opts=pulumi.ResourceOptions(parent=parent, depends_on=[block]))
-    return bucket
+    bucket_policy = aws.s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id,
+                                        policy=pulumi.Output.all(bucket.arn, source).apply(policy),
+                                        opts=pulumi.ResourceOptions(parent=parent, depends_on=[block]))
+    return bucket, bucket_policy
 
 
 class S3ModelStore(pulumi.ComponentResource):
