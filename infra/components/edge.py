@@ -27,7 +27,7 @@ class EdgeDistribution(pulumi.ComponentResource):
     def __init__(self, name: str, plan: EdgePlan, *, project: str | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tfplat:edge:Distribution", name, None, opts)
-        self.exports: dict[str, Any] = {"bucket": plan.bucket, "keyId": plan.key_id,
+        self.exports: dict[str, Any] = {"bucket": plan.bucket, "keyId": plan.key_id, "kmsKey": plan.kms_key,
                                         "publicKeys": dict(plan.public_keys), "channels": dict(plan.channels)}
         if plan.cloud == "aws":
             self._aws(name, plan)

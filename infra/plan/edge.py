@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+import re
 
 from infra.config.spec import StackSpec
 from infra.plan.cluster import bucket_name, name_prefix
@@ -21,6 +22,20 @@ BLOB_PREFIX = "blobs/"
 BLOB_TTL_S = 31_536_000  # one year
 MANIFEST_TTL_S = 300
 POINTER_TTL_S = 60
+
+# tfplat:edge.signing.kms_key: the ARN of an existing AWS KMS key (or of an alias of one) that
+# signs manifests and pointers in KMS (KeySpec ECC_NIST_EDWARDS25519, KeyUsage SIGN_VERIFY).
+# The region is part of the ARN, so the publisher calls KMS where the key lives.
+AWS_KMS_KEY_ARN = re.compile(
+    r"^arn:aws(?:-cn|-us-gov)?:kms:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):(?P<account>\d{12}):"
+    r"(?:key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+    r"|alias/[A-Za-z0-9/_-]{1,256})$")
+
+
+def kms_key_region(arn: str) -> str | None:
+    """The region of an AWS KMS key ARN; None if `arn` is not one."""
+    match = AWS_KMS_KEY_ARN.match(arn)
+    return match.group("region") if match else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +48,7 @@ class EdgePlan:
     signed_urls: bool
     cdn_hostname: str | None
     key_id: str | None
+    kms_key: str | None  # AWS KMS key ARN that signs (None: a private key held as a Pulumi secret)
     public_keys: Mapping[str, str]
     channels: Mapping[str, Mapping[str, object]]
     protect: bool
@@ -49,7 +65,7 @@ def plan_edge(stack: StackSpec) -> EdgePlan | None:
     return EdgePlan(
         cloud=stack.cloud, prefix=name_prefix(stack), bucket=edge_bucket_name(stack), region=stack.region,
         cdn_enabled=e.cdn_enabled, signed_urls=e.signed_urls, cdn_hostname=e.cdn_hostname, key_id=e.key_id,
-        public_keys=e.public_keys,
+        kms_key=e.kms_key, public_keys=e.public_keys,
         channels={m: {"stable": c.stable, "canary": c.canary, "canary_percent": c.canary_percent}
                   for m, c in e.channels.items()},
         protect=stack.cluster.deletion_protection)

@@ -112,9 +112,9 @@ def cmd_edge_publish(args: argparse.Namespace) -> int:
         from modelkit.edge import signing
 
         edge, stack_file = load_stack_edge(args.stack)
-        key, source = signing.load_private_key(args.signing_key_file)
+        signer = signing.signer_for(edge, stack_file, args.signing_key_file)
         publisher = publish.Publisher(bucket=bucket, model=args.model, edge=edge, stack_file=stack_file,
-                                      key=key, key_source=source, workers=args.workers)
+                                      signer=signer, workers=args.workers)
     except BaseException:
         prefetch.cancel()
         raise

@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, action="append", default=[],
                    help="also publish this built version (no channel points at it yet); repeatable")
     p.add_argument("--signing-key-file", help="PEM file (default: $TFPLAT_EDGE_SIGNING_KEY_FILE or "
-                                              "$TFPLAT_EDGE_SIGNING_KEY)")
+                                              "$TFPLAT_EDGE_SIGNING_KEY); a stack with "
+                                              "tfplat:edge.signing.kms_key signs in AWS KMS instead")
     p.add_argument("--endpoint-url", help="object storage endpoint (default: AWS, or GCS for gs://)")
     p.add_argument("--workers", type=int, default=8, help="parallel blob uploads (default 8)")
     p.add_argument("--replace", action="store_true", help="overwrite a published version whose content differs")

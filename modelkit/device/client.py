@@ -70,10 +70,19 @@ class VerificationError(Exception):
 # --------------------------------------------------------------------------- envelopes
 
 
-def signed_message(payload_type: str, payload: bytes) -> bytes:
+def signed_message(payload_type: str, payload: bytes, digest: str | None = None) -> bytes:
     """The bytes a signature covers. The type is bound in, so a signed channel pointer can
-    never pass as a manifest (or the reverse)."""
-    return b"tfplat-edge-v1\x00" + payload_type.encode() + b"\x00" + payload
+    never pass as a manifest (or the reverse).
+
+    digest None (v1): the payload itself. digest "sha512" (v2): its SHA-512, for signers that
+    take short messages only (AWS KMS signs at most 4096 bytes, less than a manifest can be).
+    Both are pure Ed25519 (RFC 8032) signatures; the prefixes keep the two apart.
+    """
+    if digest is None:
+        return b"tfplat-edge-v1\x00" + payload_type.encode() + b"\x00" + payload
+    if digest == "sha512":
+        return b"tfplat-edge-v2\x00" + payload_type.encode() + b"\x00" + hashlib.sha512(payload).digest()
+    raise ValueError(f"unknown envelope digest {digest!r} (this client knows sha512)")
 
 
 def canonical_json(data: Any) -> bytes:
@@ -97,15 +106,16 @@ def open_envelope(raw: bytes, payload_type: str, trusted_keys: Mapping[str, Ed25
         env = json.loads(raw)
         kind, key_id, payload = env["payload_type"], env["key_id"], env["payload"]
         sig = base64.b64decode(env["signature"], validate=True)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise VerificationError(f"not a signed document ({exc.__class__.__name__})") from exc
+        message = signed_message(kind, payload.encode(), env.get("digest"))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise VerificationError(f"not a signed document ({exc.__class__.__name__}: {exc})") from exc
     if kind != payload_type:
         raise VerificationError(f"document type {kind!r}, expected {payload_type!r}")
     key = trusted_keys.get(key_id)
     if key is None:
         raise VerificationError(f"signed by unknown key id {key_id!r} (pinned: {', '.join(sorted(trusted_keys))})")
     try:
-        key.verify(sig, signed_message(kind, payload.encode()))
+        key.verify(sig, message)
     except InvalidSignature as exc:
         raise VerificationError(f"bad signature (key id {key_id})") from exc
     data = json.loads(payload)

@@ -35,7 +35,7 @@ from modelkit.device.client import (
     public_key_from_b64,
 )
 from modelkit.edge.paths import MANIFEST_FILE, version_dir
-from modelkit.edge.signing import envelope, public_b64
+from modelkit.edge.signing import Signer, envelope
 from modelkit.edge.transfer import (
     CACHE_BLOB,
     CACHE_CHANNEL,
@@ -52,8 +52,6 @@ from modelkit.errors import UserError
 __all__ = ["CACHE_BLOB", "CACHE_CHANNEL", "CACHE_MANIFEST", "BlobPrefetch", "Bucket", "Publisher", "Stats", "publish"]
 
 if TYPE_CHECKING:  # not imported at run time: publish starts uploading before the config loads
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from infra.config.spec import EdgeSpec
 
 
@@ -68,9 +66,9 @@ class StagedVersion:
 
 class Publisher:
     def __init__(self, *, bucket: Bucket, model: str, edge: EdgeSpec, stack_file: str,
-                 key: Ed25519PrivateKey, key_source: str, workers: int = 8) -> None:
+                 signer: Signer, workers: int = 8) -> None:
         self.bucket, self.model, self.edge, self.stack_file = bucket, model, edge, stack_file
-        self.key, self.workers = key, workers
+        self.signer, self.workers = signer, workers
         self.stats = Stats()
         field_base = "config.tfplat:edge"
         if not edge.enabled:
@@ -83,16 +81,17 @@ class Publisher:
                                 fix=f"add tfplat:edge.channels.{model}: {{stable: <version>}}")
         key_id = edge.key_id or ""
         pinned = edge.public_keys.get(key_id)
-        if pinned != public_b64(key):
+        if pinned != signer.public_b64:
             raise UserError.one(
                 file=stack_file, field=f"{field_base}.signing.public_keys.{key_id}", value=pinned,
-                message=f"the signing key from {key_source} is not the key pinned for key id {key_id!r}",
-                fix="pass the private key of that key id, or pin its public key (`tfplat-model edge keygen`)")
+                message=f"the signing key from {signer.source} is not the key pinned for key id {key_id!r} "
+                        f"(its public key is {signer.public_b64})",
+                fix="sign with the key of that key id, or pin this key's public key under it")
         self.key_id = key_id
         self.trusted = {kid: public_key_from_b64(b64) for kid, b64 in edge.public_keys.items()}
 
     def sign(self, payload: dict[str, Any], payload_type: str) -> bytes:
-        return envelope(payload, payload_type, self.key, self.key_id)
+        return envelope(payload, payload_type, self.signer, self.key_id)
 
     def _verify(self, raw: bytes, payload_type: str, rel: str) -> tuple[dict[str, Any], str]:
         try:
@@ -110,13 +109,16 @@ class Publisher:
         if (folder / MANIFEST_FILE).is_file():
             payload, blobs = local_payload(folder)
             if remote is not None and not replace:
-                published, _ = self._verify(remote, MANIFEST_TYPE, rel)
+                published, signed_by = self._verify(remote, MANIFEST_TYPE, rel)
                 if published != payload:
                     raise UserError.one(
                         file=str(folder / MANIFEST_FILE), field="", value=self.bucket.key(rel),
                         message=f"version {version} is already published with different content; "
                                 "published versions are immutable",
                         fix="publish a new model version, or pass --replace to overwrite it on purpose")
+                if signed_by == self.key_id:  # same payload, current key: keep it (no signing call)
+                    return StagedVersion(version=version, payload=payload, blobs=blobs, signed=remote,
+                                         published=remote)
             return StagedVersion(version=version, payload=payload, blobs=blobs,
                                  signed=self.sign(payload, MANIFEST_TYPE), published=remote)
         if remote is None:

@@ -1,8 +1,12 @@
 """Ed25519 signing keys for edge manifests and channel pointers.
 
-The private key never lives in the repository: it is a Pulumi secret
-(tfplat:edge.signing.private_key) that CI hands to `edge publish` through an environment
-variable or a file. Only public keys (base64 of the 32 raw bytes) appear in stack files.
+Two kinds of signer, both pure Ed25519 (RFC 8032), so devices verify either the same way:
+- a private key that is a Pulumi secret (tfplat:edge.signing.private_key), handed to
+  `edge publish` through an environment variable or a file (LocalSigner);
+- an AWS KMS key (tfplat:edge.signing.kms_key), whose private half never leaves KMS
+  (modelkit.edge.kms.AwsKmsSigner).
+The private key never lives in the repository. Only public keys (base64 of the 32 raw
+bytes) appear in stack files.
 """
 
 from __future__ import annotations
@@ -11,13 +15,49 @@ import base64
 from dataclasses import dataclass
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from modelkit.device.client import canonical_json, signed_message
 from modelkit.errors import UserError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from infra.config.spec import EdgeSpec
+
+
+class Signer(Protocol):
+    """Signs envelope messages with one Ed25519 key."""
+
+    @property
+    def source(self) -> str:
+        """Where the key is, for messages (never the key itself)."""
+
+    @property
+    def public_b64(self) -> str:
+        """The public key as stack files pin it (base64 of the 32 raw bytes)."""
+
+    @property
+    def digest(self) -> str | None:
+        """None: the message is the payload (envelope v1); "sha512": its digest (v2)."""
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class LocalSigner:
+    """A private key held by this process (from a Pulumi secret); signs v1 envelopes."""
+
+    key: Ed25519PrivateKey
+    source: str = "a local key"
+    digest: str | None = None
+
+    @property
+    def public_b64(self) -> str:
+        return public_b64(self.key)
+
+    def sign(self, message: bytes) -> bytes:
+        return self.key.sign(message)
 
 KEY_ENV = "TFPLAT_EDGE_SIGNING_KEY"  # the PEM itself
 KEY_FILE_ENV = "TFPLAT_EDGE_SIGNING_KEY_FILE"  # or a path to it
@@ -84,11 +124,31 @@ def load_private_key_pem(data: bytes, source: str) -> Ed25519PrivateKey:
     return key
 
 
-def envelope(payload: dict[str, object], payload_type: str, key: Ed25519PrivateKey, key_id: str) -> bytes:
+def envelope(payload: dict[str, object], payload_type: str, key: Ed25519PrivateKey | Signer, key_id: str) -> bytes:
     """A signed document. Ed25519 is deterministic: same payload and key, same bytes, so an
     unchanged re-publish finds identical objects and uploads nothing."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    signer: Signer = LocalSigner(key) if isinstance(key, Ed25519PrivateKey) else key
     text = canonical_json(payload).decode()
-    sig = key.sign(signed_message(payload_type, text.encode()))
-    env = {"key_id": key_id, "payload": text, "payload_type": payload_type,
-           "signature": base64.b64encode(sig).decode()}
+    sig = signer.sign(signed_message(payload_type, text.encode(), signer.digest))
+    env: dict[str, object] = {"key_id": key_id, "payload": text, "payload_type": payload_type,
+                              "signature": base64.b64encode(sig).decode()}
+    if signer.digest is not None:
+        env["digest"] = signer.digest
     return canonical_json(env) + b"\n"
+
+
+def signer_for(edge: EdgeSpec, stack_file: str, key_file: str | None) -> Signer:
+    """The stack's signer: its KMS key (signing.kms_key) if it names one, else the private key
+    from --signing-key-file / the environment."""
+    if edge.kms_key:
+        if key_file:
+            raise UserError.one(file="(command line)", field="--signing-key-file", value=key_file,
+                                message=f"{stack_file} signs with the KMS key {edge.kms_key}, not a key file",
+                                fix="drop --signing-key-file (or remove signing.kms_key from the stack)")
+        from modelkit.edge.kms import AwsKmsSigner
+
+        return AwsKmsSigner(edge.kms_key, stack_file=stack_file)
+    key, source = load_private_key(key_file)
+    return LocalSigner(key, source)

@@ -149,11 +149,15 @@ def builds(env: Env) -> dict[int, edge_build.BuildResult]:
 
 
 def write_stack(env: Env, *, stable: int, canary: int | None = None, percent: int = 0,
-                key_id: str | None = None, public_keys: dict[str, str] | None = None) -> str:
-    """stacks/Pulumi.edgetest.yaml: staging plus a tfplat:edge section; returns the stack name."""
+                key_id: str | None = None, public_keys: dict[str, str] | None = None,
+                kms_key: str | None = None) -> str:
+    """stacks/Pulumi.edgetest.yaml: staging plus a tfplat:edge section; returns the stack name.
+    With kms_key the stack signs in KMS (no private key secret)."""
     keys = public_keys if public_keys is not None else {env.key_id: env.key.public_b64}
     key_lines = "".join(f"        {k}: {v}\n" for k, v in keys.items())
     canary_text = "null" if canary is None else str(canary)
+    key_material = (f"      kms_key: {kms_key}\n" if kms_key else
+                    "      private_key:\n        secure: v1:c2VjcmV0\n")
     # Staging's own tfplat:edge block (its last key) is replaced by the test's.
     base = (REPO / "stacks" / "Pulumi.staging.yaml").read_text().split("  tfplat:edge:")[0]
     text = base + (
@@ -162,8 +166,7 @@ def write_stack(env: Env, *, stable: int, canary: int | None = None, percent: in
         "    cdn: {enabled: false}   # the tests publish straight to a moto bucket\n"
         "    signing:\n"
         f"      key_id: {key_id or env.key_id}\n"
-        "      private_key:\n"
-        "        secure: v1:c2VjcmV0\n"
+        f"{key_material}"
         "      public_keys:\n"
         f"{key_lines}"
         "    channels:\n"
@@ -227,10 +230,11 @@ def s3() -> Iterator[S3]:
 
 
 def publisher(env: Env, bucket: str, *, workers: int = 8, scheme: str = "s3",
-              key: signing.KeyPair | None = None) -> pub.Publisher:
+              key: signing.KeyPair | None = None, signer: signing.Signer | None = None) -> pub.Publisher:
     edge, stack_file = load_stack_edge("edgetest", env.root)
     return pub.Publisher(bucket=pub.Bucket(parse_uri(f"{scheme}://{bucket}/edge")), model="tiny", edge=edge,
-                         stack_file=stack_file, key=private_key(key or env.key), key_source="test", workers=workers)
+                         stack_file=stack_file, signer=signer or signing.LocalSigner(private_key(key or env.key)),
+                         workers=workers)
 
 
 def private_key(pair: KeyPair) -> Ed25519PrivateKey:

@@ -1,0 +1,92 @@
+"""Signing in AWS KMS: the Ed25519 private key never leaves KMS.
+
+The stack names the key (tfplat:edge.signing.kms_key, the ARN of a key or alias with KeySpec
+ECC_NIST_EDWARDS25519 and KeyUsage SIGN_VERIFY). The publisher reads its public key once
+(GetPublicKey) and refuses to publish unless the stack pins exactly that key for
+signing.key_id, then asks KMS to sign each envelope message: SigningAlgorithm
+ED25519_SHA_512 with MessageType RAW is pure Ed25519 (RFC 8032), so devices verify it as
+any other signature. KMS signs at most 4096 bytes, and a manifest can be longer, so KMS
+signs v2 envelopes (the message carries the payload's SHA-512; see signed_message).
+
+The publisher's identity needs kms:GetPublicKey and kms:Sign on the key.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+from modelkit.errors import UserError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+KEY_SPEC = "ECC_NIST_EDWARDS25519"
+ALGORITHM = "ED25519_SHA_512"
+FIELD = "config.tfplat:edge.signing.kms_key"
+
+
+class AwsKmsSigner:
+    """Signs through AWS KMS Sign; `client` is a botocore KMS client (default: one for the
+    key's region, with the usual credential chain)."""
+
+    digest = "sha512"
+
+    def __init__(self, key_arn: str, *, stack_file: str, client: Any = None) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        from infra.plan.edge import kms_key_region
+
+        self.key_arn, self.stack_file = key_arn, stack_file
+        self.source = f"AWS KMS key {key_arn}"
+        region = kms_key_region(key_arn)
+        if region is None:  # the loader checks this; a caller passing a key directly may not
+            raise self._error("not an AWS KMS key ARN", "use arn:aws:kms:<region>:<account>:key/<key id>")
+        if client is None:
+            from botocore.config import Config
+            from botocore.session import get_session
+
+            client = get_session().create_client(
+                "kms", region_name=region, config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+        self.client = client
+        try:
+            info = client.get_public_key(KeyId=key_arn)
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(f"cannot read the key's public key ({exc})",
+                              "check the ARN and that the publisher may call kms:GetPublicKey and kms:Sign on it "
+                              "(docs/edge.md, 'Signing in AWS KMS')") from exc
+        usable = (info.get("KeySpec") == KEY_SPEC and info.get("KeyUsage") == "SIGN_VERIFY"
+                  and ALGORITHM in info.get("SigningAlgorithms", []))
+        if not usable:
+            raise self._error(f"not an Ed25519 signing key (KeySpec {info.get('KeySpec')}, "
+                              f"KeyUsage {info.get('KeyUsage')})",
+                              f"create one: aws kms create-key --key-spec {KEY_SPEC} --key-usage SIGN_VERIFY")
+        public = serialization.load_der_public_key(info["PublicKey"])
+        if not isinstance(public, Ed25519PublicKey):  # KeySpec said so; the DER must agree
+            raise self._error(f"its public key is {type(public).__name__}, not Ed25519",
+                              f"use a key with KeySpec {KEY_SPEC}")
+        self._public: Ed25519PublicKey = public
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.public_b64 = base64.b64encode(raw).decode()
+
+    def _error(self, message: str, fix: str) -> UserError:
+        return UserError.one(file=self.stack_file, field=FIELD, value=self.key_arn, message=message, fix=fix)
+
+    def sign(self, message: bytes) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+        from cryptography.exceptions import InvalidSignature
+
+        try:
+            signature = bytes(self.client.sign(KeyId=self.key_arn, Message=message, MessageType="RAW",
+                                               SigningAlgorithm=ALGORITHM)["Signature"])
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(f"KMS did not sign ({exc})",
+                              "check that the publisher may call kms:Sign on the key, and that it is enabled") from exc
+        try:  # a signature devices would refuse never goes up
+            self._public.verify(signature, message)
+        except InvalidSignature as exc:
+            raise self._error("KMS returned a signature that its own public key does not verify",
+                              "check the key in KMS; meanwhile sign with signing.private_key") from exc
+        return signature
