@@ -28,9 +28,9 @@ def _assume(service: str, actions: Sequence[str] = ("sts:AssumeRole",)) -> str:
 
 class AwsNetwork(pulumi.ComponentResource):
     """VPC, one private and one public subnet per zone, NAT per zone in prod (one
-    otherwise), and flow logs of all traffic to a private bucket that keeps them a year
-    (infra.plan.flow_logs); or the existing VPC and private subnets named in config, whose
-    owner keeps their flow logs."""
+    otherwise), an S3 gateway endpoint for the private subnets, and flow logs of all
+    traffic to a private bucket that keeps them a year (infra.plan.flow_logs); or the
+    existing VPC and private subnets named in config, whose owner keeps their flow logs."""
 
     def __init__(self, name: str, plan: CloudPlan, settings: AwsSettings, *, ha_nat: bool,
                  opts: pulumi.ResourceOptions) -> None:
@@ -51,6 +51,7 @@ class AwsNetwork(pulumi.ComponentResource):
         public_rt = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id, tags={**tags, "Name": f"{plan.prefix}-public"},
                                        routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}], opts=child)
         nat_ids: list[pulumi.Output[str]] = []
+        private_rts: list[pulumi.Output[str]] = []
         for i, sn in enumerate(aws_subnets(settings.vpc_cidr, plan.zones)):
             public = aws.ec2.Subnet(
                 f"{name}-public-{sn.zone}", vpc_id=vpc.id, cidr_block=sn.public_cidr, availability_zone=sn.zone,
@@ -73,7 +74,14 @@ class AwsNetwork(pulumi.ComponentResource):
                                     tags={**tags, "Name": f"{plan.prefix}-private-{sn.zone}"}, opts=child)
             aws.ec2.RouteTableAssociation(f"{name}-private-{sn.zone}", subnet_id=private.id,
                                           route_table_id=rt.id, opts=child)
+            private_rts.append(rt.id)
             self.private_subnets[sn.zone] = private.id
+        # Model versions (the init container's S3 sync) and ECR image layers are S3 reads:
+        # through a gateway endpoint they skip the NAT gateways' per-GB charge and stay on
+        # AWS's network. Gateway endpoints cost nothing themselves.
+        aws.ec2.VpcEndpoint(f"{name}-s3", vpc_id=vpc.id, service_name=f"com.amazonaws.{plan.region}.s3",
+                            vpc_endpoint_type="Gateway", route_table_ids=private_rts,
+                            tags={**tags, "Name": f"{plan.prefix}-s3"}, opts=child)
         self.vpc_id = vpc.id
         self.register_outputs({"vpc": vpc.id, "flowLogs": self.flow_log_bucket.bucket})
 

@@ -35,8 +35,7 @@ from pathlib import Path
 import re
 from typing import Any
 
-from infra.plan.aws_lbc import ROLE_LABEL, SYSTEM_ROLE, ClusterScope
-from infra.plan.aws_lbc import _system_tolerations as system_tolerations  # one rule for both controllers
+from infra.plan.aws_lbc import ROLE_LABEL, SYSTEM_ROLE, ClusterScope, system_tolerations
 from infra.plan.charts import CLUSTER_AUTOSCALER, Chart, chart
 from infra.plan.cloud import CloudPlan, PoolPlan
 from infra.plan.images import VERSIONS_FILE, read_versions

@@ -296,7 +296,7 @@ def role_name(prefix: str) -> str:
 # --------------------------------------------------------------------------- helm values
 
 
-def _system_tolerations(plan: CloudPlan) -> list[dict[str, str]]:
+def system_tolerations(plan: CloudPlan) -> list[dict[str, str]]:
     taints: set[Taint] = set()
     for pool in plan.pools.values():
         if pool.role == SYSTEM_ROLE:
@@ -336,7 +336,7 @@ def helm_values(plan: CloudPlan, vpc_id: object) -> dict[str, Any]:
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
         "nodeSelector": {ROLE_LABEL: SYSTEM_ROLE},
-        "tolerations": _system_tolerations(plan),
+        "tolerations": system_tolerations(plan),
     }
 
 

@@ -76,3 +76,4 @@ def test_gcp_node_subnets_log_their_flows(stack: str) -> None:
     assert config["aggregationInterval"].startswith("INTERVAL_")
     # Proxy-only subnets cannot log flows (GCP rejects log_config there).
     assert "logConfig" not in subnets["network-proxy-only"]
+
