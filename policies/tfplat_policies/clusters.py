@@ -22,6 +22,11 @@ ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 ROUTE_TABLE_ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
 ROUTE = "aws:ec2/route:Route"
 POD_IDENTITY_AGENT = "eks-pod-identity-agent"
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+GCP_SUBNET = "gcp:compute/subnetwork:Subnetwork"
+#: Subnets that cannot log flows (GCP: proxy-only subnets carry no VM traffic).
+NO_FLOW_LOG_PURPOSES = frozenset({"REGIONAL_MANAGED_PROXY", "GLOBAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER"})
 CHANNELS = frozenset({"RAPID", "REGULAR", "STABLE", "EXTENDED"})
 DEFAULT_ROUTES = frozenset({"0.0.0.0/0", "::/0"})
 
@@ -121,6 +126,23 @@ def check_pod_identity_agent(resources: Sequence[Resource], settings: Settings) 
     return out
 
 
+def check_flow_logs(resources: Sequence[Resource], settings: Settings) -> list[Finding]:
+    out = []
+    logs = [r for r in resources if r.type == FLOW_LOG]
+    for vpc in (r for r in resources if r.type == VPC):
+        if not any(log.depends_on(vpc, "vpcId") for log in logs):
+            out.append(Finding(f"VPC {vpc.name!r} has no flow log: no record of which pods and nodes talked to what",
+                               f"restore the FlowLog of the network in {_EKS} (infra.plan.flow_logs)", vpc))
+    for subnet in (r for r in resources if r.type == GCP_SUBNET):
+        if subnet.props.get("purpose") in NO_FLOW_LOG_PURPOSES:
+            continue
+        config = subnet.props.get("logConfig")
+        if not is_unknown(config) and (not config or dig(config, "enable") is False):
+            out.append(Finding(f"subnet {subnet.name!r} does not log its flows",
+                               f"restore log_config on the subnetwork in {_GKE}", subnet))
+    return out
+
+
 def _public_route(route: object) -> bool:
     destination = dig(route, "cidrBlock") or dig(route, "ipv6CidrBlock") \
         or dig(route, "destinationCidrBlock") or dig(route, "destinationIpv6CidrBlock")
@@ -178,6 +200,11 @@ POLICIES = (
         id="eks-pod-identity-agent", severity="high", check=check_pod_identity_agent,
         description="Every EKS cluster runs the eks-pod-identity-agent add-on that serves pod identities.",
         remediation="Add the eks-pod-identity-agent add-on in the EKS component."),
+    StackPolicy(
+        id="network-flow-logs", severity="medium", check=check_flow_logs,
+        description="Cluster networks record their traffic: a flow log on every AWS VPC, log_config on every "
+                    "GCP subnet that carries VM traffic.",
+        remediation="Keep the flow logs the network components create; an existing network's owner must log it."),
     ResourcePolicy(
         id="cluster-secrets-encryption", severity="high", check=check_secrets_encryption,
         description="Kubernetes Secrets are envelope-encrypted with a KMS key (GKE databaseEncryption, "

@@ -1,5 +1,5 @@
 """cluster-private-nodes, eks-nodes-private-subnets, cluster-workload-identity, eks-pod-identity-agent,
-cluster-secrets-encryption, cluster-release-channel."""
+network-flow-logs, cluster-secrets-encryption, cluster-release-channel."""
 
 from __future__ import annotations
 
@@ -144,3 +144,25 @@ def test_release_channel_or_pinned_version() -> None:
     assert run("cluster-release-channel", GKE, pinned) == []
     assert messages(run("cluster-release-channel", EKS, patched(EKS_CLUSTER, {"version": DROP}))) == [
         "no Kubernetes version pinned: EKS would pick its default and upgrades would be untracked"]
+
+
+def test_every_vpc_and_vm_subnet_logs_its_flows() -> None:
+    vpc = res("aws:ec2/vpc:Vpc", "network-vpc", {"cidrBlock": "10.0.0.0/16"})
+    other = res("aws:ec2/vpc:Vpc", "other-vpc", {"cidrBlock": "10.1.0.0/16"})
+    log = res("aws:ec2/flowLog:FlowLog", "network-flow-logs", {"trafficType": "ALL"},
+              deps=(vpc.urn,), prop_deps={"vpcId": (vpc.urn,), "logDestination": ("bucket",)})
+    assert run_stack("network-flow-logs", [vpc, log]) == []
+    findings = run_stack("network-flow-logs", [vpc, other, log])
+    assert messages(findings) == ["VPC 'other-vpc' has no flow log: no record of which pods and nodes talked to what"]
+    assert findings[0].resource == other
+    # a flow log of another VPC does not count
+    elsewhere = res("aws:ec2/flowLog:FlowLog", "elsewhere", {}, deps=(other.urn,), prop_deps={"vpcId": (other.urn,)})
+    assert messages(run_stack("network-flow-logs", [vpc, elsewhere])) == [
+        "VPC 'network-vpc' has no flow log: no record of which pods and nodes talked to what"]
+    subnet = "gcp:compute/subnetwork:Subnetwork"
+    logged = res(subnet, "nodes", {"logConfig": {"aggregationInterval": "INTERVAL_5_MIN"}})
+    proxy = res(subnet, "proxy", {"purpose": "REGIONAL_MANAGED_PROXY"})
+    silent = res(subnet, "silent", {"ipCidrRange": "10.2.0.0/20"})
+    off = res(subnet, "off", {"logConfig": {"enable": False}})
+    assert messages(run_stack("network-flow-logs", [logged, proxy, silent, off])) == [
+        "subnet 'silent' does not log its flows", "subnet 'off' does not log its flows"]
