@@ -15,7 +15,7 @@ from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
 from infra.config.yamlio import YamlDoc
 from infra.plan import catalog
 from infra.plan.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones
-from infra.plan.edge import kms_key_region
+from infra.plan.edge import kms_provider
 from infra.plan.fleet import matching_pools
 from infra.plan.images import eks_addons, image, serving_image_key
 from infra.plan.rollout import RolloutError, check_rollout
@@ -339,13 +339,14 @@ def check_observability_and_edge(doc: YamlDoc, stack: StackSpec,
                               "set cdn.hostname (a Google-managed certificate is issued for it), "
                               "or cdn.enabled: false to serve from the bucket only"))
         if edge.kms_key:
-            if kms_key_region(edge.kms_key) is None:
+            if kms_provider(edge.kms_key) is None:
                 issues.append(_at(doc, (*epath, "signing", "kms_key"),
-                                  "not an AWS KMS key ARN (only AWS KMS keys can sign edge documents; "
-                                  "Cloud KMS is not supported)",
-                                  "use the ARN of an AWS KMS key, or of its alias, with KeySpec ECC_NIST_EDWARDS25519 "
-                                  "and KeyUsage SIGN_VERIFY: arn:aws:kms:<region>:<account>:key/<key id>; "
-                                  "or remove kms_key and set signing.private_key", edge.kms_key))
+                                  "neither an AWS KMS key ARN nor a Cloud KMS key version",
+                                  "AWS: the ARN of a key, or of its alias, with KeySpec ECC_NIST_EDWARDS25519 and "
+                                  "KeyUsage SIGN_VERIFY (arn:aws:kms:<region>:<account>:key/<key id>); GCP: a key "
+                                  "version with algorithm EC_SIGN_ED25519 (projects/<project>/locations/<location>/"
+                                  "keyRings/<ring>/cryptoKeys/<key>/cryptoKeyVersions/<n>); or remove kms_key and "
+                                  "set signing.private_key", edge.kms_key))
             if edge.private_key:
                 issues.append(_at(doc, (*epath, "signing", "private_key"),
                                   "signing.private_key and signing.kms_key are both set (the KMS key signs)",

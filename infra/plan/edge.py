@@ -23,9 +23,14 @@ BLOB_TTL_S = 31_536_000  # one year
 MANIFEST_TTL_S = 300
 POINTER_TTL_S = 60
 
-# tfplat:edge.signing.kms_key: the ARN of an existing AWS KMS key (or of an alias of one) that
-# signs manifests and pointers in KMS (KeySpec ECC_NIST_EDWARDS25519, KeyUsage SIGN_VERIFY).
-# The region is part of the ARN, so the publisher calls KMS where the key lives.
+# tfplat:edge.signing.kms_key names an existing key that signs manifests and pointers in KMS:
+# - AWS: the ARN of a key (or of an alias of one) with KeySpec ECC_NIST_EDWARDS25519 and
+#   KeyUsage SIGN_VERIFY; the region is part of the ARN, so the publisher calls KMS there;
+# - GCP: a Cloud KMS key *version* (asymmetric signing uses a version) with algorithm
+#   EC_SIGN_ED25519.
+GCP_KMS_KEY_VERSION = re.compile(
+    r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/keyRings/[A-Za-z0-9_-]{1,63}/"
+    r"cryptoKeys/[A-Za-z0-9_-]{1,63}/cryptoKeyVersions/[1-9][0-9]*$")
 AWS_KMS_KEY_ARN = re.compile(
     r"^arn:aws(?:-cn|-us-gov)?:kms:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):(?P<account>\d{12}):"
     r"(?:key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
@@ -38,6 +43,13 @@ def kms_key_region(arn: str) -> str | None:
     return match.group("region") if match else None
 
 
+def kms_provider(kms_key: str) -> str | None:
+    """"aws" or "gcp" for a well-formed signing.kms_key, else None."""
+    if AWS_KMS_KEY_ARN.match(kms_key):
+        return "aws"
+    return "gcp" if GCP_KMS_KEY_VERSION.match(kms_key) else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class EdgePlan:
     cloud: str
@@ -48,7 +60,7 @@ class EdgePlan:
     signed_urls: bool
     cdn_hostname: str | None
     key_id: str | None
-    kms_key: str | None  # AWS KMS key ARN that signs (None: a private key held as a Pulumi secret)
+    kms_key: str | None  # KMS key that signs (None: a private key held as a Pulumi secret)
     public_keys: Mapping[str, str]
     channels: Mapping[str, Mapping[str, object]]
     protect: bool

@@ -3,8 +3,8 @@
 Two kinds of signer, both pure Ed25519 (RFC 8032), so devices verify either the same way:
 - a private key that is a Pulumi secret (tfplat:edge.signing.private_key), handed to
   `edge publish` through an environment variable or a file (LocalSigner);
-- an AWS KMS key (tfplat:edge.signing.kms_key), whose private half never leaves KMS
-  (modelkit.edge.kms.AwsKmsSigner).
+- a key in AWS KMS or Google Cloud KMS (tfplat:edge.signing.kms_key), whose private half
+  never leaves it (modelkit.edge.kms).
 The private key never lives in the repository. Only public keys (base64 of the 32 raw
 bytes) appear in stack files.
 """
@@ -147,8 +147,11 @@ def signer_for(edge: EdgeSpec, stack_file: str, key_file: str | None) -> Signer:
             raise UserError.one(file="(command line)", field="--signing-key-file", value=key_file,
                                 message=f"{stack_file} signs with the KMS key {edge.kms_key}, not a key file",
                                 fix="drop --signing-key-file (or remove signing.kms_key from the stack)")
-        from modelkit.edge.kms import AwsKmsSigner
+        from infra.plan.edge import kms_provider
+        from modelkit.edge.kms import AwsKmsSigner, GcpKmsSigner
 
+        if kms_provider(edge.kms_key) == "gcp":
+            return GcpKmsSigner(edge.kms_key, stack_file=stack_file)
         return AwsKmsSigner(edge.kms_key, stack_file=stack_file)
     key, source = load_private_key(key_file)
     return LocalSigner(key, source)

@@ -1,4 +1,4 @@
-"""Signing edge documents in AWS KMS (tfplat:edge.signing.kms_key).
+"""Signing edge documents in a cloud KMS (tfplat:edge.signing.kms_key): AWS KMS, Google Cloud KMS.
 
 moto has no Ed25519 KMS keys, so KMS is botocore's Stubber on a real KMS client: botocore
 checks each request's parameter names and types against the real KMS service model, the
@@ -8,14 +8,21 @@ model's maximum, which botocore itself does not enforce), and the signatures com
 real Ed25519 key the test holds in KMS's place. Devices then verify what was published with
 the public key alone. An opt-in test (cloud marker, TFPLAT_CLOUD_TESTS=1 and
 TFPLAT_TEST_KMS_KEY_ARN) signs with a real KMS key.
+
+Cloud KMS has neither a local emulator nor a Stubber: a local HTTP server implements its two
+documented REST methods for one key version, with a real key, and refuses anything else
+(path, body fields, bearer token). An opt-in test (TFPLAT_TEST_GCP_KMS_KEY) uses a real one.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 import os
 from pathlib import Path
+import threading
 from typing import Any
 
 from botocore.session import get_session
@@ -36,7 +43,7 @@ from modelkit.device.client import (
 )
 from modelkit.edge import publish as pub
 from modelkit.edge import signing
-from modelkit.edge.kms import AwsKmsSigner
+from modelkit.edge.kms import AwsKmsSigner, GcpKmsSigner
 from modelkit.errors import UserError
 
 ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -202,3 +209,129 @@ def test_a_real_aws_kms_key_signs_what_devices_verify() -> None:
         "model": "tiny", "version": 1}
     # RFC 8032 signatures are deterministic, which an unchanged re-publish relies on.
     assert signing.envelope({"model": "tiny", "version": 1}, MANIFEST_TYPE, signer, KEY_ID) == raw
+
+
+# --------------------------------------------------------------------------- Google Cloud KMS
+
+VERSION = "projects/acme-ml-prod/locations/global/keyRings/edge/cryptoKeys/signing/cryptoKeyVersions/1"
+TOKEN = "ya29.test-token"
+
+
+class FakeCloudKms:
+    """Cloud KMS's REST API as documented (cryptoKeyVersions.getPublicKey and .asymmetricSign),
+    answering for one EC_SIGN_ED25519 key version with a real key; anything else is an error."""
+
+    def __init__(self, key: Ed25519PrivateKey, algorithm: str = "EC_SIGN_ED25519") -> None:
+        self.signed: list[bytes] = []
+        fake = self
+        pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def reply(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def authorized(self) -> bool:
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    self.reply(401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}})
+                    return False
+                return True
+
+            def do_GET(self) -> None:
+                if self.authorized():
+                    if self.path != f"/v1/{VERSION}/publicKey":
+                        self.reply(404, {"error": {"code": 404, "status": "NOT_FOUND"}})
+                        return
+                    self.reply(200, {"pem": pem, "algorithm": algorithm, "name": VERSION,
+                                     "protectionLevel": "HSM"})
+
+            def do_POST(self) -> None:
+                if self.authorized():
+                    body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                    if self.path != f"/v1/{VERSION}:asymmetricSign" or set(body) != {"data"}:
+                        self.reply(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT"}})
+                        return
+                    data = base64.b64decode(body["data"], validate=True)
+                    fake.signed.append(data)
+                    self.reply(200, {"signature": base64.b64encode(key.sign(data)).decode(), "name": VERSION,
+                                     "protectionLevel": "HSM"})
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def cloud_kms(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeCloudKms, Ed25519PrivateKey]]:
+    key = Ed25519PrivateKey.generate()
+    fake = FakeCloudKms(key)
+    monkeypatch.setenv("TFPLAT_GCP_KMS_ENDPOINT", fake.endpoint)
+    monkeypatch.setenv("TFPLAT_GCP_ACCESS_TOKEN", TOKEN)
+    yield fake, key
+    fake.server.shutdown()
+
+
+def test_cloud_kms_signed_documents_verify_on_a_device(env: Env, s3: S3, builds: object, tmp_path: Path,
+                                                      cloud_kms: tuple[FakeCloudKms, Ed25519PrivateKey]) -> None:
+    fake, key = cloud_kms
+    write_stack(env, stable=1, key_id=KEY_ID, kms_key=VERSION, public_keys={KEY_ID: signing.public_b64(key)})
+    bucket = s3.new_bucket()
+    try:
+        from modelkit.config import load_stack_edge
+
+        edge, stack_file = load_stack_edge("edgetest", env.root)
+        signer = signing.signer_for(edge, stack_file, None)
+        assert isinstance(signer, GcpKmsSigner) and signer.public_b64 == signing.public_b64(key)
+        pub.publish(publisher=publisher(env, bucket, signer=signer), build_root=env.build)
+        result = device(env, s3, bucket, tmp_path, keys={KEY_ID: signing.public_b64(key)}).update()
+        assert result.error is None and result.installed is not None and result.installed.version == 1
+        manifest = json.loads(obj(s3, bucket, manifest_key("tiny", 1)))
+        assert manifest["digest"] == "sha512"
+        assert signed_message(MANIFEST_TYPE, manifest["payload"].encode(), "sha512") in fake.signed
+    finally:
+        write_stack(env, stable=1)
+
+
+def test_cloud_kms_mistakes_are_user_errors(monkeypatch: pytest.MonkeyPatch,
+                                            cloud_kms: tuple[FakeCloudKms, Ed25519PrivateKey]) -> None:
+    fake, _ = cloud_kms
+    with pytest.raises(UserError, match="answered HTTP 404") as info:
+        GcpKmsSigner(VERSION.replace("/1", "/2"), stack_file="stacks/Pulumi.x.yaml")
+    assert "roles/cloudkms.signerVerifier" in info.value.render()
+    monkeypatch.setenv("TFPLAT_GCP_ACCESS_TOKEN", "expired")
+    with pytest.raises(UserError, match="answered HTTP 401"):
+        GcpKmsSigner(VERSION, stack_file="stacks/Pulumi.x.yaml")
+
+    other = FakeCloudKms(Ed25519PrivateKey.generate(), algorithm="EC_SIGN_P256_SHA256")
+    monkeypatch.setenv("TFPLAT_GCP_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("TFPLAT_GCP_KMS_ENDPOINT", other.endpoint)
+    try:
+        with pytest.raises(UserError, match="not an Ed25519 signing key version"):
+            GcpKmsSigner(VERSION, stack_file="stacks/Pulumi.x.yaml")
+    finally:
+        other.server.shutdown()
+
+    monkeypatch.delenv("TFPLAT_GCP_ACCESS_TOKEN")
+    monkeypatch.setattr("modelkit.edge.kms.METADATA_TOKEN_URL", f"{fake.endpoint}/no-metadata-server-here")
+    with pytest.raises(UserError, match="no Google Cloud access token") as info:
+        GcpKmsSigner(VERSION, stack_file="stacks/Pulumi.x.yaml")
+    assert "gcloud auth print-access-token" in info.value.render()
+
+
+@pytest.mark.cloud
+@pytest.mark.skipif(not (os.environ.get("TFPLAT_CLOUD_TESTS") == "1" and os.environ.get("TFPLAT_TEST_GCP_KMS_KEY")),
+                    reason="opt-in: TFPLAT_CLOUD_TESTS=1, TFPLAT_TEST_GCP_KMS_KEY (an EC_SIGN_ED25519 key version) "
+                           "and a token ($TFPLAT_GCP_ACCESS_TOKEN or a metadata server)")
+def test_a_real_cloud_kms_key_signs_what_devices_verify() -> None:
+    signer = GcpKmsSigner(os.environ["TFPLAT_TEST_GCP_KMS_KEY"], stack_file="(TFPLAT_TEST_GCP_KMS_KEY)")
+    raw = signing.envelope({"model": "tiny", "version": 1}, MANIFEST_TYPE, signer, KEY_ID)
+    assert open_envelope(raw, MANIFEST_TYPE, {KEY_ID: public_key_from_b64(signer.public_b64)}) == {
+        "model": "tiny", "version": 1}
