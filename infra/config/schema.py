@@ -138,7 +138,18 @@ def _explain(doc: YamlDoc, root: dict[str, Any], err: ValidationError,
                        value)]
     if kind == "uniqueItems":
         return [_issue(doc, prefix, path, "has duplicate entries", "list each entry once", value)]
-    return [_issue(doc, prefix, path, err.message, "see the schema in schemas/", value)]
+    if kind == "minLength":
+        message = "must not be empty" if wanted == 1 else f"must be at least {wanted} characters long"
+        described = _resolve(root, schema).get("description")
+        fallback = "give it a value" if wanted == 1 else f"use at least {wanted} characters"
+        fallback += f" ({described})" if described else ""
+        return [_issue(doc, prefix, path, message, _hint_for(root, schema, fallback), value)]
+    if kind == "maxLength":
+        return [_issue(doc, prefix, path, f"must be at most {wanted} characters long",
+                       _hint_for(root, schema, f"shorten it to {wanted} characters or fewer"), value)]
+    described = _resolve(root, schema).get("description")
+    fallback = f"see its description: {described}" if described else "see the schema in schemas/"
+    return [_issue(doc, prefix, path, err.message, _hint_for(root, schema, fallback), value)]
 
 
 def validate(doc: YamlDoc, schema_name: str, *, data: Any = None,
