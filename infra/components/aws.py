@@ -177,6 +177,30 @@ class EksCluster(pulumi.ComponentResource):
         self.register_outputs({"name": cluster.name, "endpoint": cluster.endpoint})
 
 
+def pod_identity_role(name: str, *, plan: CloudPlan, cluster: EksCluster, role_name: str, description: str,
+                      trust: Mapping[str, Any], namespace: str, service_account: str,
+                      policy: Callable[[str], str], parent: pulumi.Resource,
+                      ) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+    """An in-cluster controller's AWS identity through EKS Pod Identity: the role (`trust`),
+    its inline policy (`policy`, from the cluster's ARN, which carries the partition, region
+    and account that scope its statements) and the association of the role with
+    namespace/service_account, created after the pod identity agent add-on.
+
+    Returns the role and what the controller's pods must wait for: Pod Identity only gives
+    credentials to pods created after the association exists, and pods started before the
+    policy would start without permissions and back off."""
+    child = pulumi.ResourceOptions(parent=parent)
+    role = aws.iam.Role(f"{name}-role", name=role_name, description=description,
+                        assume_role_policy=json.dumps(trust), tags={"tfplat:stack": plan.prefix}, opts=child)
+    role_policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=cluster.cluster.arn.apply(policy),
+                                     opts=child)
+    association = aws.eks.PodIdentityAssociation(
+        f"{name}-pod-identity", cluster_name=cluster.cluster.name, namespace=namespace,
+        service_account=service_account, role_arn=role.arn,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[cluster.pod_identity_agent]))
+    return role, [association, role_policy]
+
+
 def private_s3_bucket(name: str, bucket_name: str, *, kms_key: str | None, noncurrent_days: int, protect: bool,
                       tags: dict[str, str], parent: pulumi.Resource,
                       service_reader: tuple[str, pulumi.Output[str]] | None = None) -> aws.s3.Bucket:

@@ -12,12 +12,9 @@ permissions and back off).
 
 from __future__ import annotations
 
-import json
-
 import pulumi
-import pulumi_aws as aws
 
-from infra.components.aws import EksCluster
+from infra.components.aws import EksCluster, pod_identity_role
 from infra.plan import aws_autoscaler as ca
 from infra.plan.aws_lbc import ClusterScope, policy_json
 from infra.plan.cloud import CloudPlan
@@ -41,19 +38,11 @@ class ClusterAutoscaler(pulumi.ComponentResource):
         import pulumi_kubernetes as k8s
 
         pins = ca.autoscaler_pins(plan.kubernetes_version)
-        child = pulumi.ResourceOptions(parent=self)
-
-        role = aws.iam.Role(f"{name}-role", name=ca.role_name(plan.prefix),
-                            description=f"Cluster autoscaler of {plan.cluster_name}",
-                            assume_role_policy=json.dumps(ca.pod_identity_trust(plan.cluster_name)),
-                            tags={"tfplat:stack": plan.prefix}, opts=child)
-        # The ARN carries partition, region and account, which scope the write statements.
-        policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=cluster.cluster.arn.apply(
-            lambda arn: policy_json(ca.autoscaler_policy(ClusterScope.from_cluster_arn(arn)))), opts=child)
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity", cluster_name=cluster.cluster.name, namespace=ca.NAMESPACE,
-            service_account=ca.SERVICE_ACCOUNT, role_arn=role.arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster.pod_identity_agent]))
+        role, identity = pod_identity_role(
+            name, plan=plan, cluster=cluster, role_name=ca.role_name(plan.prefix),
+            description=f"Cluster autoscaler of {plan.cluster_name}", trust=ca.pod_identity_trust(plan.cluster_name),
+            namespace=ca.NAMESPACE, service_account=ca.SERVICE_ACCOUNT, parent=self,
+            policy=lambda arn: policy_json(ca.autoscaler_policy(ClusterScope.from_cluster_arn(arn))))
 
         c = pins.chart
         self.release = k8s.helm.v3.Release(
@@ -64,6 +53,6 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 namespace=ca.NAMESPACE, create_namespace=False,
                 values=ca.helm_values(plan, pins.image),
                 cleanup_on_fail=True, timeout=HELM_TIMEOUT_S),
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[association, policy]))
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=identity))
         self.role_arn = role.arn
         self.register_outputs({"role": role.arn, "chart": f"{c.chart}-{c.version}", "image": pins.image.tag})

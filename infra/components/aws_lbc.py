@@ -14,12 +14,9 @@ created after the association exists, so the release waits for that too.
 
 from __future__ import annotations
 
-import json
-
 import pulumi
-import pulumi_aws as aws
 
-from infra.components.aws import EksCluster
+from infra.components.aws import EksCluster, pod_identity_role
 from infra.components.kube import register
 from infra.plan import aws_lbc as lbc
 from infra.plan.cloud import CloudPlan
@@ -49,21 +46,14 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
         import pulumi_kubernetes as k8s
 
         pins = lbc.controller_pins()
-        child = pulumi.ResourceOptions(parent=self)
         in_cluster = pulumi.ResourceOptions(parent=self, provider=k8s_provider)
 
-        role = aws.iam.Role(f"{name}-role", name=lbc.role_name(plan.prefix),
-                            description=f"AWS Load Balancer Controller of {plan.cluster_name}",
-                            assume_role_policy=json.dumps(lbc.pod_identity_trust(plan.cluster_name)),
-                            tags={"tfplat:stack": plan.prefix}, opts=child)
-        # The ARN carries partition, region and account, which scope every statement.
-        policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=cluster.cluster.arn.apply(
-            lambda arn: lbc.policy_json(lbc.controller_policy(lbc.ClusterScope.from_cluster_arn(arn)))),
-            opts=child)
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-pod-identity", cluster_name=cluster.cluster.name, namespace=lbc.NAMESPACE,
-            service_account=lbc.SERVICE_ACCOUNT, role_arn=role.arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster.pod_identity_agent]))
+        role, identity = pod_identity_role(
+            name, plan=plan, cluster=cluster, role_name=lbc.role_name(plan.prefix),
+            description=f"AWS Load Balancer Controller of {plan.cluster_name}",
+            trust=lbc.pod_identity_trust(plan.cluster_name), namespace=lbc.NAMESPACE,
+            service_account=lbc.SERVICE_ACCOUNT, parent=self,
+            policy=lambda arn: lbc.policy_json(lbc.controller_policy(lbc.ClusterScope.from_cluster_arn(arn))))
 
         self.crds: list[pulumi.Resource] = [
             k8s.yaml.v2.ConfigFile(f"{name}-{pin.key}", file=pin.url, opts=in_cluster) for pin in pins.crds]
@@ -80,7 +70,7 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
                 skip_crds=False,
                 cleanup_on_fail=True, timeout=HELM_TIMEOUT_S),
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
-                                        depends_on=[*self.crds, association, policy]))
+                                        depends_on=[*self.crds, *identity]))
         self.gateway_class = register(lbc.gateway_class(), pulumi.ResourceOptions(
             parent=self, provider=k8s_provider, depends_on=self.crds))
 

@@ -36,6 +36,7 @@ import re
 from typing import Any
 
 from infra.plan.aws_lbc import ROLE_LABEL, SYSTEM_ROLE, ClusterScope, system_tolerations
+from infra.plan.aws_lbc import pod_identity_trust as lbc_trust
 from infra.plan.charts import CLUSTER_AUTOSCALER, Chart, chart
 from infra.plan.cloud import CloudPlan, PoolPlan
 from infra.plan.images import VERSIONS_FILE, read_versions
@@ -179,19 +180,9 @@ NODEGROUP_READ_ACTIONS = ("eks:DescribeNodegroup",)
 WRITE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
 
 
-def pod_identity_trust(cluster_name: str, namespace: str = NAMESPACE,
-                       service_account: str = SERVICE_ACCOUNT) -> dict[str, Any]:
-    """Trust for EKS Pod Identity (sts:TagSession: the agent passes session tags), limited by
-    those tags to one service account of one cluster. (infra.plan.aws_lbc holds the same
-    rule for its own account; it can delegate here.)"""
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "EksPodIdentity", "Effect": "Allow",
-        "Principal": {"Service": "pods.eks.amazonaws.com"},
-        "Action": ["sts:AssumeRole", "sts:TagSession"],
-        "Condition": {"StringEquals": {
-            "aws:RequestTag/eks-cluster-name": cluster_name,
-            "aws:RequestTag/kubernetes-namespace": namespace,
-            "aws:RequestTag/kubernetes-service-account": service_account}}}]}
+def pod_identity_trust(cluster_name: str) -> dict[str, Any]:
+    """Pod Identity trust for the autoscaler's service account only (the rule is aws_lbc's)."""
+    return lbc_trust(cluster_name, NAMESPACE, SERVICE_ACCOUNT)
 
 
 def autoscaler_policy(scope: ClusterScope) -> dict[str, Any]:

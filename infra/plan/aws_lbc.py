@@ -172,18 +172,19 @@ def _allow(sid: str, actions: list[str], resources: str | list[str] = "*",
     return out
 
 
-def pod_identity_trust(cluster_name: str) -> dict[str, Any]:
+def pod_identity_trust(cluster_name: str, namespace: str = NAMESPACE,
+                       service_account: str = SERVICE_ACCOUNT) -> dict[str, Any]:
     """Trust for EKS Pod Identity (sts:TagSession: the agent passes session tags), limited by
-    those tags to the controller's service account in this cluster, so another association
-    pointed at this role by mistake gets nothing."""
+    those tags to one service account (by default the controller's) in this cluster, so
+    another association pointed at the role by mistake gets nothing."""
     return {"Version": "2012-10-17", "Statement": [{
         "Sid": "EksPodIdentity", "Effect": "Allow",
         "Principal": {"Service": "pods.eks.amazonaws.com"},
         "Action": ["sts:AssumeRole", "sts:TagSession"],
         "Condition": {"StringEquals": {
             "aws:RequestTag/eks-cluster-name": cluster_name,
-            "aws:RequestTag/kubernetes-namespace": NAMESPACE,
-            "aws:RequestTag/kubernetes-service-account": SERVICE_ACCOUNT}}}]}
+            "aws:RequestTag/kubernetes-namespace": namespace,
+            "aws:RequestTag/kubernetes-service-account": service_account}}}]}
 
 
 def controller_policy(scope: ClusterScope) -> dict[str, Any]:
