@@ -15,6 +15,7 @@ from __future__ import annotations
 import pulumi
 
 from infra.components.aws import EksCluster, pod_identity_role
+from infra.components.kube import helm_release
 from infra.plan import aws_autoscaler as ca
 from infra.plan.aws_lbc import ClusterScope, policy_json
 from infra.plan.cloud import CloudPlan
@@ -35,8 +36,6 @@ class ClusterAutoscaler(pulumi.ComponentResource):
     def __init__(self, name: str, plan: CloudPlan, cluster: EksCluster, *,
                  k8s_provider: pulumi.ProviderResource, opts: pulumi.ResourceOptions) -> None:
         super().__init__("tfplat:aws:ClusterAutoscaler", name, None, opts)
-        import pulumi_kubernetes as k8s
-
         pins = ca.autoscaler_pins(plan.kubernetes_version)
         role, identity = pod_identity_role(
             name, plan=plan, cluster=cluster, role_name=ca.role_name(plan.prefix),
@@ -45,14 +44,9 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             policy=lambda arn: policy_json(ca.autoscaler_policy(ClusterScope.from_cluster_arn(arn))))
 
         c = pins.chart
-        self.release = k8s.helm.v3.Release(
-            name,
-            k8s.helm.v3.ReleaseArgs(
-                name=ca.RELEASE_NAME, chart=c.chart, version=c.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=c.repository),
-                namespace=ca.NAMESPACE, create_namespace=False,
-                values=ca.helm_values(plan, pins.image),
-                cleanup_on_fail=True, timeout=HELM_TIMEOUT_S),
+        self.release = helm_release(
+            name, c, release_name=ca.RELEASE_NAME, namespace=ca.NAMESPACE, values=ca.helm_values(plan, pins.image),
+            timeout_s=HELM_TIMEOUT_S,
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=identity))
         self.role_arn = role.arn
         self.register_outputs({"role": role.arn, "chart": f"{c.chart}-{c.version}", "image": pins.image.tag})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pulumi
 
 from infra.components.aws import EksCluster, pod_identity_role
-from infra.components.kube import register
+from infra.components.kube import helm_release, register
 from infra.plan import aws_lbc as lbc
 from infra.plan.cloud import CloudPlan
 
@@ -58,19 +58,13 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
         self.crds: list[pulumi.Resource] = [
             k8s.yaml.v2.ConfigFile(f"{name}-{pin.key}", file=pin.url, opts=in_cluster) for pin in pins.crds]
         c = pins.chart
-        self.release = k8s.helm.v3.Release(
-            name,
-            k8s.helm.v3.ReleaseArgs(
-                name=lbc.RELEASE_NAME, chart=c.chart, version=c.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=c.repository),
-                namespace=lbc.NAMESPACE, create_namespace=False,
-                values=lbc.helm_values(plan, vpc_id),
-                # The chart's own crds/ (TargetGroupBinding, IngressClassParams, ...) install
-                # with it; Helm skips any that exist, so the bundles above stay ours.
-                skip_crds=False,
-                cleanup_on_fail=True, timeout=HELM_TIMEOUT_S),
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider,
-                                        depends_on=[*self.crds, *identity]))
+        self.release = helm_release(
+            name, c, release_name=lbc.RELEASE_NAME, namespace=lbc.NAMESPACE, values=lbc.helm_values(plan, vpc_id),
+            timeout_s=HELM_TIMEOUT_S,
+            # The chart's own crds/ (TargetGroupBinding, IngressClassParams, ...) install
+            # with it; Helm skips any that exist, so the bundles above stay ours.
+            skip_crds=False,
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[*self.crds, *identity]))
         self.gateway_class = register(lbc.gateway_class(), pulumi.ResourceOptions(
             parent=self, provider=k8s_provider, depends_on=self.crds))
 

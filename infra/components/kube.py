@@ -7,12 +7,14 @@ as that class's arguments. Kinds from CRDs become `apiextensions.CustomResource`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import importlib
 import re
 from typing import Any
 
 import pulumi
 
+from infra.plan.charts import Chart
 from infra.plan.manifests import is_builtin
 
 Manifest = dict[str, Any]
@@ -59,3 +61,20 @@ def register(manifest: Manifest, opts: pulumi.ResourceOptions) -> pulumi.CustomR
                                                 opts=opts, **fields)
     resource: pulumi.CustomResource = cls(name, opts=opts, **{_snake(k): v for k, v in fields.items()})
     return resource
+
+
+def helm_release(resource_name: str, chart: Chart, *, release_name: str, namespace: str,
+                 values: Mapping[str, Any], timeout_s: int, opts: pulumi.ResourceOptions,
+                 skip_crds: bool | None = None) -> pulumi.CustomResource:
+    """A Helm release of a chart pinned in images/versions.yaml, into a namespace that
+    exists already; a failed install or upgrade is rolled back (cleanup_on_fail)."""
+    import pulumi_kubernetes as k8s
+
+    return k8s.helm.v3.Release(
+        resource_name,
+        k8s.helm.v3.ReleaseArgs(
+            name=release_name, chart=chart.chart, version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            namespace=namespace, create_namespace=False, values=dict(values),
+            cleanup_on_fail=True, timeout=timeout_s, skip_crds=skip_crds),
+        opts=opts)

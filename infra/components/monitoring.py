@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 
-from infra.components.kube import register
+from infra.components.kube import helm_release, register
 from infra.plan.manifests import monitoring as m
 from infra.plan.monitoring import alertmanager
 from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan, ReleasePlan, plan_monitoring
@@ -80,20 +80,6 @@ class Observability(pulumi.ComponentResource):
 
     def _release(self, mplan: MonitoringPlan, release: ReleasePlan,
                  opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
-        import pulumi_kubernetes as k8s
-
-        return k8s.helm.v3.Release(
-            release.name,
-            k8s.helm.v3.ReleaseArgs(
-                name=release.name,  # fixed release name: object names derive from it
-                chart=release.chart.chart,
-                version=release.chart.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.chart.repository),
-                namespace=mplan.namespace,
-                create_namespace=False,
-                values=dict(release.values),
-                cleanup_on_fail=True,
-                timeout=HELM_TIMEOUT_S,
-            ),
-            opts=opts,
-        )
+        # fixed release name: object names derive from it
+        return helm_release(release.name, release.chart, release_name=release.name, namespace=mplan.namespace,
+                            values=release.values, timeout_s=HELM_TIMEOUT_S, opts=opts)
