@@ -21,6 +21,21 @@ METRICS_PATH = "/monitoring/prometheus/metrics"
 MODEL_CONFIG_FILE = "models.config"
 BATCHING_FILE = "batching.config"
 MONITORING_FILE = "monitoring.config"
+SERVER_CONTAINER = "tensorflow-serving"
+FETCH_CONTAINER = "fetch-model"  # AWS: copies the version from S3 before the server starts
+# tensorflow_model_server's defaults (model_servers/server.h: max_num_load_retries,
+# load_retry_interval_micros): a version that cannot load is tried 1 + 5 times a minute
+# apart, then the server exits (it never started its HTTP port, so never its metrics).
+MAX_LOAD_RETRIES = 5
+LOAD_RETRY_INTERVAL_S = 60
+# Time a Deployment gets beyond the startup probe's load budget before Kubernetes marks
+# it ProgressDeadlineExceeded (scheduling, image pull, the first probe).
+PROGRESS_MARGIN_S = 120
+
+
+def progress_deadline_s(load_timeout_s: int) -> int:
+    """progressDeadlineSeconds of a color's Deployment."""
+    return load_timeout_s + PROGRESS_MARGIN_S
 
 
 def _q(text: str) -> str:

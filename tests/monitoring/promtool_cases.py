@@ -13,6 +13,7 @@ import math
 import re
 from typing import Any
 
+from infra.plan import names, tfserving
 from infra.plan.monitoring import alerts as a
 from infra.plan.monitoring import metrics as m
 from infra.plan.monitoring.scope import SATURATION_PERCENT, FleetScope
@@ -113,30 +114,8 @@ def cases(scope: FleetScope, spec: Any) -> list[Case]:
         {"series": _sel(m.REQUEST_COUNT.name, ok), "values": f"0+{200 * 10 - low_err}x30"},
         {"series": _sel(m.REQUEST_COUNT.name, bad), "values": f"0+{low_err}x30"}]))
 
-    live = {"namespace": scope.namespace, "endpoint": scope.live_service}
-    expect_live = {**live, "ready": "true"}  # absent() keeps the selector's equality matchers
-    out.append(Case("live Service has only unready endpoints", a.ALERT_NO_READY, "15m", [
-        {"series": _sel(m.ENDPOINT_ADDRESS.name, {**live, "ip": "10.8.0.12", "ready": "true"}), "values": "1 1 _x20"},
-        {"series": _sel(m.ENDPOINT_ADDRESS.name, {**live, "ip": "10.8.0.12", "ready": "false"}), "values": "_ _ 1x20"}],
-        [(expect_live, 1)]))
-    out.append(Case("no data about the live Service", a.ALERT_NO_READY, "15m", [
-        {"series": _sel(m.ENDPOINT_ADDRESS.name, {**live, "endpoint": "someone-else", "ip": "10.8.0.13",
-                                                   "ready": "true"}), "values": "1x20"}],
-        [(expect_live, 1)]))
-    out.append(Case("live Service has a ready endpoint", a.ALERT_NO_READY, "15m", [
-        {"series": _sel(m.ENDPOINT_ADDRESS.name, {**live, "ip": "10.8.0.12", "ready": "true"}), "values": "1x20"},
-        {"series": _sel(m.ENDPOINT_ADDRESS.name, {**live, "ip": "10.8.0.14", "ready": "false"}), "values": "1x20"}]))
-
-    fail = {**tfs_labels(scope, color, version), "status": "fail", "model_path": f"/models/{scope.model}/{version}"}
-    success = {**fail, "status": "success"}
-    expect = {"color": color, "version": str(version), "model_path": fail["model_path"]}
-    out.append(Case("load fails on a new pod", a.ALERT_LOAD_FAILED, "30m", [
-        {"series": _sel(m.LOAD_ATTEMPTS.name, fail), "values": "_x25 1x10"}], [(expect, 1)]))
-    out.append(Case("load fails again on a running pod", a.ALERT_LOAD_FAILED, "30m", [
-        {"series": _sel(m.LOAD_ATTEMPTS.name, fail), "values": "1x25 2x10"}], [(expect, 1)]))
-    out.append(Case("old failure, later loads fine", a.ALERT_LOAD_FAILED, "40m", [
-        {"series": _sel(m.LOAD_ATTEMPTS.name, fail), "values": "1x45"},
-        {"series": _sel(m.LOAD_ATTEMPTS.name, success), "values": "1x45"}]))
+    out += _no_ready_cases(scope)
+    out += _load_failed_cases(scope, color)
 
     dep = dict(scope.deployments)[color]
     cond = {"namespace": scope.namespace, "deployment": dep, "condition": "Progressing"}
@@ -151,19 +130,96 @@ def cases(scope: FleetScope, spec: Any) -> list[Case]:
          "values": "0x20"}]))
 
     if scope.accelerator in ("gpu", "tpu"):
-        metric = m.GPU_UTIL.name if scope.accelerator == "gpu" else m.TPU_DUTY_CYCLE.name
-        alert = a.ALERT_GPU_SATURATED if scope.accelerator == "gpu" else a.ALERT_TPU_SATURATED
-        pod = {"namespace": scope.namespace, "pod": _pod(scope, color), "container": "tensorflow-serving"}
-        other = {**pod, "pod": "someone-else-6d4cf56db6-x7k2p"}
-        busy = SATURATION_PERCENT + 5
-        out.append(Case("accelerator saturated", alert, "40m", [
-            {"series": _sel(metric, pod), "values": f"{busy}x40"},
-            {"series": _sel(metric, other), "values": "0x40"}], [({}, busy)]))
-        out.append(Case("accelerator busy but below threshold", alert, "40m", [
-            {"series": _sel(metric, pod), "values": f"{SATURATION_PERCENT - 20}x40"},
-            # another workload's saturated GPU is not this model's problem
-            {"series": _sel(metric, other), "values": "100x40"}]))
+        out += _saturation_cases(scope)
     return out
+
+
+def _no_ready_cases(scope: FleetScope) -> list[Case]:
+    grace_min = math.ceil(tfserving.progress_deadline_s(scope.load_timeout_s) / 60)
+    end = grace_min + 30  # minutes of data; every case is evaluated at its end
+    svc = {"namespace": scope.namespace, "service": scope.live_service, "uid": "5a1c"}
+    slice_ = {"namespace": scope.namespace, "endpointslice": f"{scope.live_service}-x7k2p"}
+    labels = {**slice_, m.ksm_label(m.SERVICE_NAME_LABEL): scope.live_service}
+    other = {**slice_, "endpointslice": "other-q8r4t", m.ksm_label(m.SERVICE_NAME_LABEL): "other"}
+    addr = {**slice_, "address": "10.8.0.12", "targetref_kind": "Pod", "targetref_name": _pod(scope, "blue"),
+            "targetref_namespace": scope.namespace, "serving": "true", "terminating": "false"}
+
+    def series(created_at: int, ready_until: int | None, other_ready: bool = False) -> list[dict[str, str]]:
+        exists = f"_x{created_at} 1x{end - created_at}" if created_at else f"1x{end}"
+        out = [{"series": _sel(m.SERVICE_CREATED.name, svc), "values": exists},
+               {"series": _sel(m.ENDPOINTSLICE_LABELS.name, labels), "values": exists},
+               {"series": _sel(m.ENDPOINTSLICE_LABELS.name, other), "values": f"1x{end}"}]
+        if ready_until is not None:
+            out.append({"series": _sel(m.ENDPOINTSLICE_ENDPOINTS.name, {**addr, "ready": "true"}),
+                        "values": f"1x{ready_until} _x{end - ready_until}"})
+        out.append({"series": _sel(m.ENDPOINTSLICE_ENDPOINTS.name, {**addr, "ready": "false"}),
+                    "values": f"_x{created_at + (ready_until or 0)} 1x{end - created_at - (ready_until or 0)}"})
+        if other_ready:  # another Service's ready endpoint does not count
+            out.append({"series": _sel(m.ENDPOINTSLICE_ENDPOINTS.name, {**addr, "endpointslice": "other-q8r4t",
+                                                                          "ready": "true"}), "values": f"1x{end}"})
+        return out
+
+    fires = [({"namespace": scope.namespace}, 0.0)]
+    at = f"{end}m"
+    return [
+        Case("live Service lost its last ready endpoint", a.ALERT_NO_READY, at, series(0, end - 10, True), fires),
+        Case("live Service keeps a ready endpoint", a.ALERT_NO_READY, at, series(0, end)),
+        # A first rollout: the Service is younger than its Deployment's progress deadline.
+        Case("new live Service still loading its first version", a.ALERT_NO_READY, at,
+             series(end - grace_min + 2, None)),
+        Case("new live Service past its progress deadline", a.ALERT_NO_READY, at,
+             series(end - grace_min - 6, None), fires),
+        Case("kube-state-metrics reports nothing (TargetDown's job)", a.ALERT_NO_READY, at, []),
+    ]
+
+
+def _load_failed_cases(scope: FleetScope, color: str) -> list[Case]:
+    pod = {"namespace": scope.namespace, "pod": _pod(scope, color), "uid": "9f3e"}
+    server = {**pod, "container": tfserving.SERVER_CONTAINER}
+    fetch = {**pod, "container": tfserving.FETCH_CONTAINER}
+    labels = {**pod, m.ksm_label(names.LABEL_VERSION): "8", m.ksm_label(names.LABEL_COLOR): color,
+              m.ksm_label(names.LABEL_MODEL): scope.model}
+    expect = [({"color": color, "version": "8"}, 1.0)]
+
+    def series(restarts: str, ready: str, init: str | None = None) -> list[dict[str, str]]:
+        out = [{"series": _sel(m.CONTAINER_RESTARTS.name, server), "values": restarts},
+               {"series": _sel(m.CONTAINER_READY.name, server), "values": ready},
+               {"series": _sel(m.POD_LABELS.name, labels), "values": "1x40"}]
+        if init is not None:
+            out.append({"series": _sel(m.INIT_CONTAINER_RESTARTS.name, fetch), "values": init})
+        return out
+
+    return [
+        Case("server restarts and never becomes ready", a.ALERT_LOAD_FAILED, "30m",
+             series("0x20 1x6 2x14", "0x40"), expect),
+        Case("model fetch keeps failing (AWS init container)", a.ALERT_LOAD_FAILED, "30m",
+             series("0x40", "0x40", init="0x22 1x5 2x13"), expect),
+        Case("a ready pod crashed while serving", a.ALERT_LOAD_FAILED, "30m",
+             series("0x22 1x18", "1x22 0x18")),
+        Case("a slow load that succeeds", a.ALERT_LOAD_FAILED, "30m", series("0x40", "0x25 1x15")),
+        Case("old restarts, ready for long", a.ALERT_LOAD_FAILED, "40m", series("0x5 3x35", "0x10 1x30")),
+    ]
+
+
+def _saturation_cases(scope: FleetScope) -> list[Case]:
+    metric = m.GPU_UTIL.name if scope.accelerator == "gpu" else m.TPU_DUTY_CYCLE.name
+    alert = a.ALERT_GPU_SATURATED if scope.accelerator == "gpu" else a.ALERT_TPU_SATURATED
+    live, idle = (c for c, _ in scope.deployments)
+    pod = {"namespace": scope.namespace, "pod": _pod(scope, live), "container": "tensorflow-serving"}
+    idle_pod = {**pod, "pod": _pod(scope, idle)}
+    other = {**pod, "pod": "someone-else-6d4cf56db6-x7k2p"}
+    busy = SATURATION_PERCENT + 5
+    return [
+        # The usual blue-green shape: the mean over both colors (48%) would hide it.
+        Case("live color saturated, idle color idle", alert, "40m", [
+            {"series": _sel(metric, pod), "values": f"{busy}x40"},
+            {"series": _sel(metric, idle_pod), "values": "1x40"},
+            {"series": _sel(metric, other), "values": "0x40"}], [({"color": live}, busy)]),
+        Case("accelerator busy but below threshold", alert, "40m", [
+            {"series": _sel(metric, pod), "values": f"{SATURATION_PERCENT - 20}x40"},
+            # another workload's saturated accelerator is not this model's problem
+            {"series": _sel(metric, other), "values": "100x40"}]),
+    ]
 
 
 def unit_test_file(rule_file: str, group: dict[str, Any], case_list: list[Case]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import yaml
 from infra.config.loader import load
 from infra.offline import rulecheck
 from infra.plan.monitoring import alerts as a
+from infra.plan.monitoring.latency import precision
 from infra.plan.monitoring.plan import plan_monitoring
 from infra.plan.monitoring.scope import FleetScope
 from infra.plan.stack import plan_stack
@@ -93,8 +94,11 @@ def test_latency_alert_uses_the_models_objective_and_config() -> None:
         assert errors["expr"].endswith(f"> {fleet.model.alerts.error_ratio_threshold:g}")
         assert errors["for"] == fleet.model.alerts.errors.for_
         no_ready = rules[a.ALERT_NO_READY]
-        assert f'endpoint="{fleet.live_service}",ready="true"' in no_ready["expr"]
+        assert f'label_kubernetes_io_service_name="{fleet.live_service}"' in no_ready["expr"]
+        assert "kube_endpoint_address" not in no_ready["expr"]  # not collected by kube-state-metrics 2.18
         assert "color" not in no_ready["labels"]
+        bounds = precision(fleet.model.serving.latency_objective_ms)
+        assert f"{bounds.upper_ms:.4g} ms" in latency["annotations"]["precision"]
 
 
 def test_a_switch_or_a_stage_changes_no_rule_and_no_dashboard() -> None:

@@ -68,6 +68,7 @@ def test_catalog_reader_is_not_blind() -> None:
 
 
 def test_catalog_entries_cite_their_source() -> None:
+    assert {x.name for x in m.CATALOG.values() if not x.verified} == {"duty_cycle", "memory_used", "memory_total"}
     for metric in m.CATALOG.values():
         assert metric.url.startswith("https://github.com/"), metric.name
         if metric.source == "tensorflow-serving":
@@ -96,7 +97,10 @@ def test_every_model_has_its_dashboard_and_the_fleet_an_overview(stack: str) -> 
         kind = fleet.model.serving.accelerator.kind
         assert ("GPU utilization" in titles) == (kind == "gpu")
         assert ("GPU memory used" in titles) == (kind == "gpu")
-        assert ("TPU duty cycle" in titles) == (kind == "tpu")
+        assert ("TPU duty cycle (unverified source)" in titles) == (kind == "tpu")
+        for panel in board["panels"]:
+            if panel["title"].startswith("TPU"):  # no first-party source for the plugin's endpoint
+                assert "UNVERIFIED" in panel["description"], panel["title"]
         ids = [p["id"] for p in board["panels"]]
         assert len(ids) == len(set(ids))
         latency = next(p for p in board["panels"] if p["title"].startswith("Latency"))

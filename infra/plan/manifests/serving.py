@@ -113,7 +113,7 @@ def _sync_container(f: FleetPlan, c: ColorPlan) -> dict[str, Any]:
     assert f.sync_image is not None
     target = f"{LOCAL_MODEL_ROOT}/{f.name}/{c.version}"
     return {
-        "name": "fetch-model",
+        "name": tfserving.FETCH_CONTAINER,
         "image": f.sync_image.ref,
         "imagePullPolicy": "Always",
         "command": ["aws", "s3", "cp", "--recursive", "--only-show-errors",
@@ -142,7 +142,7 @@ def deployment(f: FleetPlan, c: ColorPlan) -> Manifest:
         mounts.append({"name": "models", "mountPath": LOCAL_MODEL_ROOT, "readOnly": True})
         init.append(_sync_container(f, c))
     server = {
-        "name": "tensorflow-serving",
+        "name": tfserving.SERVER_CONTAINER,
         "image": f.image.ref,
         "imagePullPolicy": "Always",
         "command": ["/usr/bin/tensorflow_model_server"],
@@ -184,7 +184,7 @@ def deployment(f: FleetPlan, c: ColorPlan) -> Manifest:
         "spec": {
             "selector": {"matchLabels": selector},
             "revisionHistoryLimit": 5,
-            "progressDeadlineSeconds": f.model.serving.load_timeout_s + 120,
+            "progressDeadlineSeconds": tfserving.progress_deadline_s(f.model.serving.load_timeout_s),
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },

@@ -11,18 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from infra.config.spec import AlertRule, Alerts
+from infra.plan import tfserving
+from infra.plan.monitoring import latency as lat
 from infra.plan.monitoring import metrics as m
-from infra.plan.monitoring.scope import (
-    RATE_WINDOW,
-    SATURATION_PERCENT,
-    FleetScope,
-    color_of_deployment,
-    error_ratio,
-    latency_quantile,
-)
+from infra.plan.monitoring import queries as q
+from infra.plan.monitoring.scope import SATURATION_PERCENT, FleetScope
 
 RUNBOOK_LATENCY = "docs/runbooks/latency-alert.md"
-LOAD_WINDOW = "15m"  # TF Serving retries a failed load for minutes; one window spans them
+UNVERIFIED = ("Unverified metric source: no first-party GKE documentation of the TPU device plugin's "
+              "Prometheus endpoint was found (docs/observability.md, TPU metrics).")
 
 ALERT_LATENCY = "TFServingLatencyP99High"
 ALERT_ERRORS = "TFServingErrorRatioHigh"
@@ -58,17 +55,19 @@ def _alert(scope: FleetScope, name: str, expr: str, rule: AlertRule, text: tuple
 
 
 def latency(scope: FleetScope, rule: AlertRule) -> Rule:
-    expr = f"{latency_quantile(scope, 0.99, m.TARGET_LABEL_COLOR)} > {scope.latency_objective_ms}"
-    return _alert(
+    expr = f"{q.latency_quantile(scope, 0.99, m.TARGET_LABEL_COLOR)} > {scope.latency_objective_ms}"
+    alert = _alert(
         scope, ALERT_LATENCY, expr, rule,
         (f"{scope.model}: p99 latency above its {scope.latency_objective_ms} ms objective",
         f"p99 latency of the {{{{ $labels.color }}}} fleet of {scope.model} is {{{{ $value | humanize }}}} ms "
-        f"(objective {scope.latency_objective_ms} ms, successful requests over {RATE_WINDOW})."),
+        f"(objective {scope.latency_objective_ms} ms, successful requests over {q.RATE_WINDOW})."),
         runbook=RUNBOOK_LATENCY)
+    alert["annotations"]["precision"] = lat.precision(scope.latency_objective_ms).describe() + "."
+    return alert
 
 
 def errors(scope: FleetScope, rule: AlertRule, threshold: float) -> Rule:
-    expr = f"{error_ratio(scope, m.TARGET_LABEL_COLOR)} > {threshold:g}"
+    expr = f"{q.error_ratio(scope, m.TARGET_LABEL_COLOR)} > {threshold:g}"
     return _alert(
         scope, ALERT_ERRORS, expr, rule,
         (f"{scope.model}: server error ratio above {threshold:.2%}",
@@ -77,60 +76,56 @@ def errors(scope: FleetScope, rule: AlertRule, threshold: float) -> Rule:
 
 
 def no_ready_replicas(scope: FleetScope, rule: AlertRule) -> Rule:
-    # The live Service (named after the model) selects the live color: no ready address in
-    # its Endpoints means no ready replica of the live color. Reading it there keeps the
-    # rule the same across a blue-green switch (the switch changes only the selector).
-    # absent() also fires when kube-state-metrics reports nothing: nothing proves it serves.
-    sel = f'namespace="{scope.namespace}",endpoint="{scope.live_service}",ready="true"'
-    expr = f"absent({m.ENDPOINT_ADDRESS.name}{{{sel}}})"
+    # The live Service (named after the model) selects the live color: no ready endpoint
+    # behind it means no ready replica of the live color. Reading it there keeps the rule
+    # the same across a blue-green switch (the switch changes only the selector).
     return _alert(
-        scope, ALERT_NO_READY, expr, rule,
+        scope, ALERT_NO_READY, q.no_ready_live_endpoint(scope), rule,
         (f"{scope.model}: the live color has no ready replica",
          f"Service {scope.live_service} (the live color of {scope.model}) has no ready endpoint, so the "
          "gateway has nowhere to send its traffic. The live color is the Service's "
-         "tfplat.dev/live-color annotation."))
+         "tfplat.dev/live-color annotation. A new Service gets its Deployment's progress deadline "
+         f"({q.live_service_grace(scope)}) before this fires."))
 
 
 def load_failed(scope: FleetScope, rule: AlertRule) -> Rule:
-    failed = 'status="fail"'
-    fails = f"{m.LOAD_ATTEMPTS.name}{{{scope.tfs(failed)}}}"
-    # A failure shows either as growth of an existing series or as a series that did not
-    # exist a window ago (the counter is born at 1, which increase() cannot see).
-    expr = (f"count by (color, version, model_path) ((increase({fails}[{LOAD_WINDOW}]) > 0) "
-            f"or ({fails} unless {fails} offset {LOAD_WINDOW}))")
+    path = f"{scope.source_uri}/{{{{ $labels.version }}}}"
     return _alert(
-        scope, ALERT_LOAD_FAILED, expr, rule,
-        (f"{scope.model}: a version failed to load",
-        f"TF Serving failed to load {{{{ $labels.model_path }}}} ({scope.model} v{{{{ $labels.version }}}}, "
-        f"{{{{ $labels.color }}}}) in the last {LOAD_WINDOW}."))
+        scope, ALERT_LOAD_FAILED, q.pods_failing_to_load(scope), rule,
+        (f"{scope.model}: a version cannot load",
+         f"{{{{ $value | humanize }}}} {{{{ $labels.color }}}} pod(s) of {scope.model} "
+         f"v{{{{ $labels.version }}}} restarted in the last {q.LOAD_WINDOW} without becoming ready: "
+         f"TF Serving cannot load {path} (a missing or "
+         "broken SavedModel, no permission to read it, or too little memory). See the container's previous "
+         f"log: kubectl -n {scope.namespace} logs <pod> -c {tfserving.SERVER_CONTAINER} --previous."))
 
 
 def rollout_stuck(scope: FleetScope, rule: AlertRule) -> Rule:
-    cond = (f'{m.DEPLOYMENT_CONDITION.name}{{{scope.deployment_matchers()},'
-            f'condition="Progressing",status="false"}}')
-    expr = f"{color_of_deployment(cond)} == 1"
     return _alert(
-        scope, ALERT_ROLLOUT_STUCK, expr, rule,
+        scope, ALERT_ROLLOUT_STUCK, q.rollout_stuck(scope), rule,
         (f"{scope.model}: a color stopped making rollout progress",
         "Deployment {{ $labels.deployment }} exceeded its progress deadline "
         "({{ $labels.reason }}): its pods never became ready, usually a version that does not load."))
 
 
 def gpu_saturated(scope: FleetScope, rule: AlertRule) -> Rule:
-    expr = f"avg({m.GPU_UTIL.name}{{{scope.pods()}}}) > {SATURATION_PERCENT}"
+    expr = f"{q.accelerator_busy(scope, m.GPU_UTIL)} > {SATURATION_PERCENT}"
     return _alert(
         scope, ALERT_GPU_SATURATED, expr, rule,
         (f"{scope.model}: GPUs above {SATURATION_PERCENT}% busy",
-        f"Average GPU utilization of {scope.model} pods is {{{{ $value | humanize }}}}%; "
-        "latency will follow. Raise replicas.max or the GPU pool's max_nodes."))
+        f"Average GPU utilization of the {{{{ $labels.color }}}} pods of {scope.model} is "
+        "{{ $value | humanize }}%; latency will follow. Raise replicas.max or the GPU pool's max_nodes."))
 
 
 def tpu_saturated(scope: FleetScope, rule: AlertRule) -> Rule:
-    expr = f"avg({m.TPU_DUTY_CYCLE.name}{{{scope.pods()}}}) > {SATURATION_PERCENT}"
-    return _alert(
+    expr = f"{q.accelerator_busy(scope, m.TPU_DUTY_CYCLE)} > {SATURATION_PERCENT}"
+    alert = _alert(
         scope, ALERT_TPU_SATURATED, expr, rule,
         (f"{scope.model}: TPU duty cycle above {SATURATION_PERCENT}%",
-        f"Average TensorCore duty cycle of {scope.model} pods is {{{{ $value | humanize }}}}%."))
+        f"Average TensorCore duty cycle of the {{{{ $labels.color }}}} pods of {scope.model} is "
+        "{{ $value | humanize }}%."))
+    alert["annotations"]["unverified"] = UNVERIFIED
+    return alert
 
 
 def rule_group(scope: FleetScope, alerts_spec: Alerts, *, gpu_metrics_in_cluster: bool) -> dict[str, Any]:

@@ -26,8 +26,10 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from infra.plan.monitoring import metrics as m
+from infra.plan.monitoring import queries as qry
 from infra.plan.monitoring.alerts import dashboard_uid
-from infra.plan.monitoring.scope import FleetScope, color_of_deployment, error_ratio, latency_quantile
+from infra.plan.monitoring.latency import precision
+from infra.plan.monitoring.scope import FleetScope
 
 # kube-prometheus-stack provisions its Prometheus datasource with this uid.
 PROMETHEUS_DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")
@@ -83,79 +85,77 @@ def _dashboard(uid: str, title: str, description: str,
     return data
 
 
-def _tfs(scope: FleetScope, name: str, *extra: str) -> str:
-    return f"{name}{{{scope.tfs(*extra)}}}"
-
-
-def _quantile_of(histogram: m.Metric, scope: FleetScope, q: float) -> str:
-    return (f"histogram_quantile({q}, sum by (le, color) "
-            f"(rate({_tfs(scope, histogram.name + '_bucket')}[{RATE}])))")
-
-
 def traffic_panels(scope: FleetScope) -> list[PanelSpec]:
-    count = m.REQUEST_COUNT.name
     return [
         PanelSpec("Requests per second by color", "reqps", (
-            Query(f"sum by (color) (rate({_tfs(scope, count)}[{RATE}]))", "{{color}}"),),
+            Query(qry.request_rate(scope, "color", RATE), "{{color}}"),),
             "All requests, per color: during a canary or a blue-green switch both sides show here."),
         PanelSpec("Requests per second by status", "reqps", (
-            Query(f"sum by (status) (rate({_tfs(scope, count)}[{RATE}]))", "{{status}}"),),
+            Query(qry.request_rate(scope, "status", RATE), "{{status}}"),),
             "Status is the gRPC code name TF Serving counts (OK, INVALID_ARGUMENT, INTERNAL, ...)."),
         PanelSpec("Latency p50 / p90 / p99 (successful requests)", "ms", tuple(
-            Query(latency_quantile(scope, q, "color", RATE), f"p{round(q * 100)} {{{{color}}}}")
+            Query(qry.latency_quantile(scope, q, "color", RATE), f"p{round(q * 100)} {{{{color}}}}")
             for q in (0.5, 0.9, 0.99)),
             "TF Serving records latency of successful requests only, in microseconds (shown in ms). "
-            "The red line is the latency objective from the model file.",
+            "The red line is the latency objective from the model file. "
+            f"{precision(scope.latency_objective_ms).describe()}.",
             threshold=float(scope.latency_objective_ms)),
         PanelSpec("Server error ratio", "percentunit", (
-            Query(error_ratio(scope, "color", RATE), "{{color}}"),),
+            Query(qry.error_ratio(scope, "color", RATE, zero_without_errors=True), "{{color}}"),),
             f"Share of requests failing with {', '.join(m.SERVER_ERROR_CODES)}."),
     ]
 
 
 def batching_panels(scope: FleetScope) -> list[PanelSpec]:
-    queue = m.BATCH_QUEUING_LATENCY
     return [
         PanelSpec("Batch size (processed, after padding)", "none", tuple(
-            Query(_quantile_of(m.BATCH_PROCESSED_SIZE, scope, q), f"p{round(q * 100)} {{{{color}}}}")
+            Query(qry.histogram_quantile(scope, m.BATCH_PROCESSED_SIZE, q, RATE), f"p{round(q * 100)} {{{{color}}}}")
             for q in (0.5, 0.99)), "Size of the batches the model ran, per color."),
         PanelSpec("Batch size (requests) and padding", "none", (
-            Query(f"sum by (color) (rate({_tfs(scope, m.BATCH_INPUT_SIZE.name + '_sum')}[{RATE}])) / "
-                  f"sum by (color) (rate({_tfs(scope, m.BATCH_INPUT_SIZE.name + '_count')}[{RATE}]))",
-                  "mean request size {{color}}"),
-            Query(f"sum by (color) (rate({_tfs(scope, m.BATCH_PADDING.name + '_sum')}[{RATE}])) / "
-                  f"sum by (color) (rate({_tfs(scope, m.BATCH_PADDING.name + '_count')}[{RATE}]))",
-                  "mean padding {{color}}")),
+            Query(qry.histogram_mean(scope, m.BATCH_INPUT_SIZE, RATE), "mean request size {{color}}"),
+            Query(qry.histogram_mean(scope, m.BATCH_PADDING, RATE), "mean padding {{color}}")),
             "Padding is the filler added to reach an allowed batch size: wasted accelerator time."),
         PanelSpec("Batch queuing latency p99", "µs", (
-            Query(_quantile_of(queue, scope, 0.99), "{{color}}"),),
+            Query(qry.histogram_quantile(scope, m.BATCH_QUEUING_LATENCY, 0.99, RATE), "{{color}}"),),
             "Time a request waits in the batching queue (batch_timeout_micros bounds it when traffic is low)."),
     ]
 
 
 def replica_panels(scope: FleetScope) -> list[PanelSpec]:
-    ready = f"{m.DEPLOYMENT_READY.name}{{{scope.deployment_matchers()}}}"
-    desired = f"{m.DEPLOYMENT_DESIRED.name}{{{scope.deployment_matchers()}}}"
-    fails = _tfs(scope, m.LOAD_ATTEMPTS.name, 'status="fail"')
+    ready = qry.deployments(scope, m.DEPLOYMENT_READY)
+    desired = qry.deployments(scope, m.DEPLOYMENT_DESIRED)
     return [
         PanelSpec("Ready replicas per color", "none", (
-            Query(f"sum by (color) ({color_of_deployment(ready)})", "ready {{color}}"),
-            Query(f"sum by (color) ({color_of_deployment(desired)})", "desired {{color}}")),
+            Query(f"sum by (color) ({qry.color_of_deployment(ready)})", "ready {{color}}"),
+            Query(f"sum by (color) ({qry.color_of_deployment(desired)})", "desired {{color}}")),
             "A blue-green switch shows as the new color scaling up before the old one scales down."),
-        PanelSpec("Model load failures", "none", (
-            Query(f"sum by (color, version) (increase({fails}[{RATE}]))", "v{{version}} {{color}}"),),
-            "Failed SavedModel loads reported by TF Serving (TensorFlow's loader counter)."),
+        PanelSpec("Ready endpoints of the live Service", "none", (
+            Query(qry.live_ready_endpoints(scope), "live"),),
+            f"Ready addresses behind Service {scope.live_service} (the live color); 0 is what "
+            "TFServingNoReadyReplicas fires on."),
+        PanelSpec("Server restarts per color", "none", (
+            Query(qry.server_restarts(scope, RATE), "{{color}}"),),
+            "Restarts of the tensorflow-serving container. Restarts before a pod is ever ready mean its "
+            "version cannot load (TFServingVersionLoadFailed)."),
+        PanelSpec("Model loads by status", "none", (
+            Query(qry.model_loads(scope), "v{{version}} {{color}} {{status}}"),),
+            "SavedModel loads TF Serving counted on running pods; a fail here was overcome by a retry. "
+            "A version that never loads shows up as restarts instead (its server exits before serving metrics)."),
     ]
 
 
+UNVERIFIED_NOTE = ("UNVERIFIED: these names, labels and the plugin's port come from third-party consumers; no "
+                   "first-party GKE documentation of the endpoint was found (docs/observability.md, TPU metrics).")
+
+
 def accelerator_panels(scope: FleetScope) -> list[PanelSpec]:
-    pods = scope.pods()
     if scope.accelerator == "gpu":
-        used = f"{m.GPU_FB_USED.name}{{{pods}}}"
-        free = f"{m.GPU_FB_FREE.name}{{{pods}}}"
+        used = qry.accelerator(scope, m.GPU_FB_USED)
+        free = qry.accelerator(scope, m.GPU_FB_FREE)
         return [
             PanelSpec("GPU utilization", "percent", (
-                Query(f"avg by (pod) ({m.GPU_UTIL.name}{{{pods}}})", "{{pod}}"),),
+                Query(f"avg by (pod) ({qry.accelerator(scope, m.GPU_UTIL)})", "{{pod}}"),
+                Query(qry.accelerator_busy(scope, m.GPU_UTIL), "mean {{color}}")),
                 "DCGM_FI_DEV_GPU_UTIL: share of time a kernel ran. No data with gpu_metrics: gke-managed "
                 "(those metrics go to Cloud Monitoring, see docs/observability.md)."),
             PanelSpec("GPU memory used", "percentunit", (
@@ -163,14 +163,16 @@ def accelerator_panels(scope: FleetScope) -> list[PanelSpec]:
                 "Framebuffer used / (used + free), from DCGM_FI_DEV_FB_USED and DCGM_FI_DEV_FB_FREE."),
         ]
     if scope.accelerator == "tpu":
+        used = qry.accelerator(scope, m.TPU_MEMORY_USED)
+        total = qry.accelerator(scope, m.TPU_MEMORY_TOTAL)
         return [
-            PanelSpec("TPU duty cycle", "percent", (
-                Query(f"avg by (pod) ({m.TPU_DUTY_CYCLE.name}{{{pods}}})", "{{pod}}"),),
+            PanelSpec("TPU duty cycle (unverified source)", "percent", (
+                Query(f"avg by (pod) ({qry.accelerator(scope, m.TPU_DUTY_CYCLE)})", "{{pod}}"),
+                Query(qry.accelerator_busy(scope, m.TPU_DUTY_CYCLE), "mean {{color}}")),
                 "From GKE's TPU device plugin. Some TPU generations omit runtime metrics: no data is "
-                "unknown, not idle."),
-            PanelSpec("TPU HBM used", "percentunit", (
-                Query(f"sum by (pod) ({m.TPU_MEMORY_USED.name}{{{pods}}}) / "
-                      f"sum by (pod) ({m.TPU_MEMORY_TOTAL.name}{{{pods}}})", "{{pod}}"),)),
+                f"unknown, not idle. {UNVERIFIED_NOTE}"),
+            PanelSpec("TPU HBM used (unverified source)", "percentunit", (
+                Query(f"sum by (pod) ({used}) / sum by (pod) ({total})", "{{pod}}"),), UNVERIFIED_NOTE),
         ]
     return []
 
@@ -190,20 +192,15 @@ def model_dashboard(scope: FleetScope, *, batching: bool) -> dict[str, Any]:
 
 def overview_dashboard(scopes: Iterable[FleetScope], namespace: str) -> dict[str, Any]:
     all_scopes = list(scopes)
-    count = f'{m.REQUEST_COUNT.name}{{namespace="{namespace}"}}'
-    bucket = f'{m.REQUEST_LATENCY.name}_bucket{{namespace="{namespace}"}}'
-    errs = "|".join(m.SERVER_ERROR_CODES)
-    err_count = f'{m.REQUEST_COUNT.name}{{namespace="{namespace}",status=~"{errs}"}}'
     deployments = "|".join(d for s in all_scopes for _, d in s.deployments) or "none"
     ready = f'{m.DEPLOYMENT_READY.name}{{namespace="{namespace}",deployment=~"{deployments}"}}'
     panels = [
         PanelSpec("Requests per second by model", "reqps", (
-            Query(f"sum by (model) (rate({count}[{RATE}]))", "{{model}}"),)),
+            Query(qry.fleet_request_rate(namespace, RATE), "{{model}}"),)),
         PanelSpec("p99 latency by model", "ms", (
-            Query(f"histogram_quantile(0.99, sum by (le, model) (rate({bucket}[{RATE}]))) / 1000", "{{model}}"),)),
+            Query(qry.fleet_latency_p99(namespace, RATE), "{{model}}"),)),
         PanelSpec("Server error ratio by model", "percentunit", (
-            Query(f"sum by (model) (rate({err_count}[{RATE}])) / sum by (model) (rate({count}[{RATE}]))",
-                  "{{model}}"),)),
+            Query(qry.fleet_error_ratio(namespace, RATE), "{{model}}"),)),
         PanelSpec("Ready replicas by deployment", "none", (
             Query(f"sum by (deployment) ({ready})", "{{deployment}}"),)),
     ]

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import re
 from typing import Literal
 
+from infra.plan import names
+
 Kind = Literal["counter", "gauge", "histogram"]
 Source = Literal["tensorflow-serving", "kube-state-metrics", "dcgm-exporter", "gke-tpu-device-plugin"]
 
@@ -31,10 +33,16 @@ TFS_BATCHING_SESSION = ("https://github.com/tensorflow/serving/blob/master/"
 TF_LOADER = "https://github.com/tensorflow/tensorflow/blob/master/tensorflow/cc/saved_model/loader.cc"
 KSM_DEPLOYMENT = ("https://github.com/kubernetes/kube-state-metrics/blob/main/"
                   "docs/metrics/workload/deployment-metrics.md")
-KSM_ENDPOINT = ("https://github.com/kubernetes/kube-state-metrics/blob/main/"
-                "docs/metrics/service/endpoint-metrics.md")
+KSM_ENDPOINTSLICE = ("https://github.com/kubernetes/kube-state-metrics/blob/v2.18.0/"
+                     "internal/store/endpointslice.go")
+KSM_SERVICE = "https://github.com/kubernetes/kube-state-metrics/blob/v2.18.0/internal/store/service.go"
+KSM_POD = "https://github.com/kubernetes/kube-state-metrics/blob/v2.18.0/internal/store/pod.go"
 DCGM_COUNTERS = "https://github.com/NVIDIA/dcgm-exporter/blob/main/etc/default-counters.csv"
+# Third-party evidence only: no first-party GKE page documents the device plugin's
+# Prometheus endpoint (GKE documents the Cloud Monitoring system metrics
+# kubernetes.io/container/accelerator/{duty_cycle,memory_used,memory_total} instead).
 GKE_TPU_PLUGIN = "https://github.com/llm-d/llm-d/blob/main/docs/operations/observability/tpu.md"
+GKE_TPU_FIRST_PARTY = "https://cloud.google.com/monitoring/api/metrics_kubernetes"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +53,9 @@ class Metric:
     labels: frozenset[str]  # as the exporter writes them
     unit: str
     url: str  # where the name and labels were read
+    # False where the name, labels or endpoint rest on third-party evidence only: panels
+    # and alerts on it say so (docs/observability.md, "TPU metrics").
+    verified: bool = True
 
     @property
     def series(self) -> frozenset[str]:
@@ -57,8 +68,35 @@ class Metric:
         return self.labels | {"le"} if series.endswith("_bucket") and self.kind == "histogram" else self.labels
 
 
-def _m(name: str, kind: Kind, source: Source, labels: set[str], *, unit: str, url: str) -> Metric:
-    return Metric(name=name, kind=kind, source=source, labels=frozenset(labels), unit=unit, url=url)
+def _m(name: str, kind: Kind, source: Source, labels: set[str], *, unit: str, url: str,
+       verified: bool = True) -> Metric:
+    return Metric(name=name, kind=kind, source=source, labels=frozenset(labels), unit=unit, url=url,
+                  verified=verified)
+
+
+# --- kube-state-metrics: what tfplat needs from it ---------------------------------------
+# Collectors (--resources) the queries read; the chart's defaults enable them (proved by
+# rendering the pinned chart, tests/monitoring/test_ksm_config.py). `endpoints` is NOT
+# among them: kube-state-metrics 2.18 (chart 7.x) collects EndpointSlices instead.
+KSM_COLLECTORS: tuple[str, ...] = ("deployments", "endpointslices", "pods", "services")
+# Kubernetes labels kube-state-metrics must copy into kube_<kind>_labels
+# (--metric-labels-allowlist; values.py passes it to the chart): the Service an
+# EndpointSlice belongs to, and the model/color/version of a pod.
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set by the EndpointSlice controller
+KSM_LABEL_ALLOWLIST: Mapping[str, tuple[str, ...]] = {
+    "endpointslices": (SERVICE_NAME_LABEL,),
+    "pods": (names.LABEL_VERSION, names.LABEL_COLOR, names.LABEL_MODEL),
+}
+
+
+def ksm_label(kubernetes_label: str) -> str:
+    """The Prometheus label kube-state-metrics writes for an allowlisted Kubernetes label."""
+    return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", kubernetes_label)
+
+
+def ksm_allowlist_arg() -> list[str]:
+    """kube-state-metrics chart value metricLabelsAllowlist (one entry per kind)."""
+    return [f"{kind}=[{','.join(labels)}]" for kind, labels in sorted(KSM_LABEL_ALLOWLIST.items())]
 
 
 # --- TensorFlow Serving (our PodMonitor on the REST port) -----------------------------
@@ -93,9 +131,29 @@ DEPLOYMENT_DESIRED = _m("kube_deployment_spec_replicas", "gauge", "kube-state-me
 DEPLOYMENT_CONDITION = _m("kube_deployment_status_condition", "gauge", "kube-state-metrics",
                           {"namespace", "deployment", "condition", "status", "reason"}, unit="bool", url=KSM_DEPLOYMENT)
 
-# One series per address of a Service's Endpoints; the live Service selects the live color.
-ENDPOINT_ADDRESS = _m("kube_endpoint_address", "gauge", "kube-state-metrics",
-                      {"namespace", "endpoint", "ip", "ready"}, unit="addresses", url=KSM_ENDPOINT)
+# One series per address of an EndpointSlice; `ready` is the endpoint's Ready condition.
+ENDPOINTSLICE_ENDPOINTS = _m("kube_endpointslice_endpoints", "gauge", "kube-state-metrics",
+                             {"namespace", "endpointslice", "ready", "serving", "terminating", "hostname",
+                              "targetref_kind", "targetref_name", "targetref_namespace", "endpoint_nodename",
+                              "endpoint_zone", "address"}, unit="addresses", url=KSM_ENDPOINTSLICE)
+# One series per EndpointSlice with the allowlisted labels: which Service it belongs to.
+ENDPOINTSLICE_LABELS = _m("kube_endpointslice_labels", "gauge", "kube-state-metrics",
+                          {"namespace", "endpointslice", ksm_label(SERVICE_NAME_LABEL)}, unit="bool",
+                          url=KSM_ENDPOINTSLICE)
+SERVICE_CREATED = _m("kube_service_created", "gauge", "kube-state-metrics", {"namespace", "service", "uid"},
+                     unit="unix seconds", url=KSM_SERVICE)
+_POD = {"namespace", "pod", "uid"}
+CONTAINER_RESTARTS = _m("kube_pod_container_status_restarts_total", "counter", "kube-state-metrics",
+                        _POD | {"container"}, unit="restarts", url=KSM_POD)
+INIT_CONTAINER_RESTARTS = _m("kube_pod_init_container_status_restarts_total", "counter", "kube-state-metrics",
+                             _POD | {"container"}, unit="restarts", url=KSM_POD)
+CONTAINER_READY = _m("kube_pod_container_status_ready", "gauge", "kube-state-metrics", _POD | {"container"},
+                     unit="bool", url=KSM_POD)
+# Only the current reason of a waiting container (CrashLoopBackOff, ...), value 1.
+CONTAINER_WAITING_REASON = _m("kube_pod_container_status_waiting_reason", "gauge", "kube-state-metrics",
+                              _POD | {"container", "reason"}, unit="bool", url=KSM_POD)
+POD_LABELS = _m("kube_pod_labels", "gauge", "kube-state-metrics",
+                _POD | {ksm_label(label) for label in KSM_LABEL_ALLOWLIST["pods"]}, unit="bool", url=KSM_POD)
 
 # --- NVIDIA DCGM exporter (default counters; pod labels when it runs in Kubernetes) -----
 _DCGM_LABELS = {"gpu", "UUID", "device", "modelName", "Hostname", "hostname", "DCGM_FI_DRIVER_VERSION",
@@ -107,14 +165,18 @@ GPU_FB_FREE = _m("DCGM_FI_DEV_FB_FREE", "gauge", "dcgm-exporter", _DCGM_LABELS, 
 # --- GKE TPU device plugin (kube-system, port 2112). Runtime metrics may be absent on
 # some TPU generations; a missing series means "unknown", never "idle".
 _TPU_LABELS = {"make", "model", "tpu_topology", "accelerator_id", "namespace", "pod", "container"}
-TPU_DUTY_CYCLE = _m("duty_cycle", "gauge", "gke-tpu-device-plugin", _TPU_LABELS, unit="percent", url=GKE_TPU_PLUGIN)
-TPU_MEMORY_USED = _m("memory_used", "gauge", "gke-tpu-device-plugin", _TPU_LABELS, unit="bytes", url=GKE_TPU_PLUGIN)
-TPU_MEMORY_TOTAL = _m("memory_total", "gauge", "gke-tpu-device-plugin", _TPU_LABELS, unit="bytes", url=GKE_TPU_PLUGIN)
+TPU_DUTY_CYCLE = _m("duty_cycle", "gauge", "gke-tpu-device-plugin", _TPU_LABELS, unit="percent", url=GKE_TPU_PLUGIN,
+                    verified=False)
+TPU_MEMORY_USED = _m("memory_used", "gauge", "gke-tpu-device-plugin", _TPU_LABELS, unit="bytes", url=GKE_TPU_PLUGIN,
+                     verified=False)
+TPU_MEMORY_TOTAL = _m("memory_total", "gauge", "gke-tpu-device-plugin", _TPU_LABELS, unit="bytes",
+                      url=GKE_TPU_PLUGIN, verified=False)
 
 CATALOG: Mapping[str, Metric] = {m.name: m for m in (
     REQUEST_COUNT, REQUEST_LATENCY, RUNTIME_LATENCY, BATCH_INPUT_SIZE, BATCH_PROCESSED_SIZE, BATCH_PADDING,
     BATCH_QUEUING_LATENCY, LOAD_ATTEMPTS, DEPLOYMENT_READY, DEPLOYMENT_DESIRED, DEPLOYMENT_CONDITION,
-    ENDPOINT_ADDRESS,
+    ENDPOINTSLICE_ENDPOINTS, ENDPOINTSLICE_LABELS, SERVICE_CREATED, CONTAINER_RESTARTS, INIT_CONTAINER_RESTARTS,
+    CONTAINER_READY, CONTAINER_WAITING_REASON, POD_LABELS,
     GPU_UTIL, GPU_FB_USED, GPU_FB_FREE, TPU_DUTY_CYCLE, TPU_MEMORY_USED, TPU_MEMORY_TOTAL)}
 
 # Labels Prometheus adds to every series of a source's scrape targets. TF Serving pods

@@ -1,4 +1,4 @@
-"""What one fleet looks like to Prometheus: the matchers alerts and dashboards share.
+"""What one fleet looks like to Prometheus: the names and matchers every query shares.
 
 TF Serving series carry the pod's model and color (relabeled by our PodMonitor). Kube-state
 and accelerator series only know namespace, deployment or pod names, which the planner
@@ -15,7 +15,6 @@ from infra.plan import names
 from infra.plan.fleet import FleetPlan
 from infra.plan.monitoring import metrics as m
 
-RATE_WINDOW = "5m"  # long enough for 4+ scrapes at the 30s default interval
 SATURATION_PERCENT = 90
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
@@ -27,6 +26,8 @@ class FleetScope:
     team: str
     accelerator: str  # cpu | gpu | tpu
     latency_objective_ms: int
+    load_timeout_s: int  # the startup probe's load budget (models/<model>.yaml)
+    source_uri: str  # <bucket URI>/<prefix>; a version lives at <source_uri>/<version>
     # (color, Deployment) of both colors, whether or not a color has a version now: the
     # monitoring of a model never depends on its rollout state, so staging, switching or
     # retiring a version changes no rule and no dashboard (only the serving objects).
@@ -39,6 +40,7 @@ class FleetScope:
             namespace=fleet.namespace, model=fleet.name, team=fleet.model.owner,
             accelerator=fleet.model.serving.accelerator.kind,
             latency_objective_ms=fleet.model.serving.latency_objective_ms,
+            load_timeout_s=fleet.model.serving.load_timeout_s, source_uri=fleet.source_uri,
             deployments=tuple((c, names.fleet_name(fleet.name, c)) for c in COLORS),
             live_service=fleet.live_service,
         )
@@ -67,26 +69,6 @@ class FleetScope:
     def deployment_matchers(self) -> str:
         return f'namespace="{self.namespace}",deployment=~"{self.deployment_regex()}"'
 
-
-def server_errors() -> str:
-    return "|".join(m.SERVER_ERROR_CODES)
-
-
-def latency_quantile(scope: FleetScope, q: float, by: str, window: str = RATE_WINDOW) -> str:
-    """q-quantile of request latency in milliseconds (TF Serving records microseconds)."""
-    bucket = f"{m.REQUEST_LATENCY.name}_bucket"
-    return (f"histogram_quantile({q}, sum by (le{', ' + by if by else ''}) "
-            f"(rate({bucket}{{{scope.tfs()}}}[{window}]))) / 1000")
-
-
-def error_ratio(scope: FleetScope, by: str, window: str = RATE_WINDOW) -> str:
-    grouping = f"sum by ({by}) " if by else "sum "
-    status = 'status=~"' + server_errors() + '"'
-    errors = f"{m.REQUEST_COUNT.name}{{{scope.tfs(status)}}}"
-    total = f"{m.REQUEST_COUNT.name}{{{scope.tfs()}}}"
-    return f"{grouping}(rate({errors}[{window}])) / {grouping}(rate({total}[{window}]))"
-
-
-def color_of_deployment(expr: str) -> str:
-    """Adds a color label read from the Deployment name (<model>-<color>)."""
-    return f'label_replace({expr}, "{m.TARGET_LABEL_COLOR}", "$1", "deployment", ".*-(blue|green)")'
+    def container(self, container: str) -> str:
+        """Matchers of kube-state-metrics pod series of one container of this model's pods."""
+        return f'{self.pods()},container="{container}"'

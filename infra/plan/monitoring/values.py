@@ -13,7 +13,7 @@ from typing import Any
 from infra.config.spec import MonitoringSpec, StackSpec
 from infra.plan import catalog, names
 from infra.plan.fleet import GPU_RESOURCE
-from infra.plan.monitoring import alertmanager
+from infra.plan.monitoring import alertmanager, metrics
 from infra.plan.quantity import memory_bytes
 
 KPS_FULLNAME = "kps"  # short object names: kps-prometheus, kps-alertmanager, kps-grafana
@@ -132,7 +132,11 @@ def kube_prometheus_stack(stack: StackSpec, *, jaeger_query_url: str | None) -> 
             },
         },
         "grafana": grafana,
-        "kube-state-metrics": {"resources": resources(env, "kube-state-metrics")},
+        # The chart's default collectors already include everything the rules read
+        # (metrics.KSM_COLLECTORS); the rules also need the Service of an EndpointSlice and
+        # the model/color/version of a pod, which kube-state-metrics exports only when allowlisted.
+        "kube-state-metrics": {"resources": resources(env, "kube-state-metrics"),
+                               "metricLabelsAllowlist": metrics.ksm_allowlist_arg()},
         "prometheus-node-exporter": {"resources": resources(env, "node-exporter")},
     }
 

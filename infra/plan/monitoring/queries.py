@@ -1,0 +1,201 @@
+"""Every PromQL expression the platform asks about a fleet, in one place.
+
+Alert rules (alerts.py), dashboard panels (dashboards.py), and the release analysis and
+scaling triggers that judge a color on live metrics all build their queries here, so what
+pages a human, what a panel shows and what stops a release read the same series the same
+way. Metric names and labels come from the catalog (metrics.py); which series the
+exporters really emit under the pinned charts is proven by tests/monitoring (promtool for
+the logic, a real Prometheus scraping stand-in exporters for reality: tests/harness).
+"""
+
+from __future__ import annotations
+
+from infra.plan import names, tfserving
+from infra.plan.monitoring import metrics as m
+from infra.plan.monitoring.scope import FleetScope
+
+RATE_WINDOW = "5m"  # long enough for 10 scrapes at the 30s scrape interval
+# A version that cannot load makes its pods restart every few minutes (TF Serving gives up
+# after 1 + 5 attempts a minute apart, the kubelet backs off up to 5 minutes): one window
+# holds at least one restart of every such pod.
+LOAD_WINDOW = "15m"
+
+
+def duration(seconds: int) -> str:
+    """A Prometheus duration for a whole number of seconds (minutes where exact)."""
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
+
+
+def _grouping(by: str) -> str:
+    return f"sum by ({by}) " if by else "sum "
+
+
+# --- TF Serving: traffic, errors, latency -------------------------------------------------
+
+def requests(scope: FleetScope, *extra: str) -> str:
+    return f"{m.REQUEST_COUNT.name}{{{scope.tfs(*extra)}}}"
+
+
+def request_rate(scope: FleetScope, by: str = m.TARGET_LABEL_COLOR, window: str = RATE_WINDOW) -> str:
+    return f"{_grouping(by)}(rate({requests(scope)}[{window}]))"
+
+
+def error_ratio(scope: FleetScope, by: str, window: str = RATE_WINDOW, *, zero_without_errors: bool = False) -> str:
+    """Share of requests ending in a server-side status.
+
+    TF Serving creates a status's counter on its first request, so a healthy fleet has no
+    error series and the plain ratio is empty. Alerts want exactly that (no data, no
+    alert); panels and release gates need a 0 instead (`zero_without_errors`), or a
+    healthy color would look like one with no data.
+    """
+    return _ratio(requests(scope, _ERROR_STATUS), requests(scope), by, window, zero_without_errors)
+
+
+_ERROR_STATUS = 'status=~"' + "|".join(m.SERVER_ERROR_CODES) + '"'
+
+
+def _ratio(errors: str, total: str, by: str, window: str, zero_without_errors: bool) -> str:
+    part = f"{_grouping(by)}(rate({errors}[{window}]))"
+    whole = f"{_grouping(by)}(rate({total}[{window}]))"
+    if zero_without_errors:
+        part = f"({part} or 0 * {whole})"
+    return f"{part} / {whole}"
+
+
+def fleet_requests(namespace: str, *extra: str) -> str:
+    """Request counters of every model in a serving namespace (the overview dashboard)."""
+    matchers = ",".join((f'namespace="{namespace}"', *extra))
+    return f"{m.REQUEST_COUNT.name}{{{matchers}}}"
+
+
+def fleet_request_rate(namespace: str, window: str = RATE_WINDOW) -> str:
+    return f"sum by ({m.TARGET_LABEL_MODEL}) (rate({fleet_requests(namespace)}[{window}]))"
+
+
+def fleet_error_ratio(namespace: str, window: str = RATE_WINDOW) -> str:
+    return _ratio(fleet_requests(namespace, _ERROR_STATUS), fleet_requests(namespace), m.TARGET_LABEL_MODEL,
+                  window, True)
+
+
+def fleet_latency_p99(namespace: str, window: str = RATE_WINDOW) -> str:
+    bucket = f'{m.REQUEST_LATENCY.name}_bucket{{namespace="{namespace}"}}'
+    return f"histogram_quantile(0.99, sum by (le, {m.TARGET_LABEL_MODEL}) (rate({bucket}[{window}]))) / 1000"
+
+
+def latency_quantile(scope: FleetScope, q: float, by: str, window: str = RATE_WINDOW) -> str:
+    """q-quantile of request latency in milliseconds (TF Serving records microseconds);
+    how precisely it can be compared with an objective: latency.precision()."""
+    bucket = f"{m.REQUEST_LATENCY.name}_bucket"
+    return (f"histogram_quantile({q}, sum by (le{', ' + by if by else ''}) "
+            f"(rate({bucket}{{{scope.tfs()}}}[{window}]))) / 1000")
+
+
+def histogram_quantile(scope: FleetScope, histogram: m.Metric, q: float, window: str) -> str:
+    return (f"histogram_quantile({q}, sum by (le, {m.TARGET_LABEL_COLOR}) "
+            f"(rate({histogram.name}_bucket{{{scope.tfs()}}}[{window}])))")
+
+
+def histogram_mean(scope: FleetScope, histogram: m.Metric, window: str) -> str:
+    by = f"sum by ({m.TARGET_LABEL_COLOR}) "
+    return (f"{by}(rate({histogram.name}_sum{{{scope.tfs()}}}[{window}])) / "
+            f"{by}(rate({histogram.name}_count{{{scope.tfs()}}}[{window}]))")
+
+
+def model_loads(scope: FleetScope) -> str:
+    """SavedModel loads TF Serving counted, by status. Only pods that loaded are scraped
+    (the metrics port opens after the load), so a `fail` here is one a retry overcame."""
+    return (f"sum by ({m.TARGET_LABEL_COLOR}, {m.TARGET_LABEL_VERSION}, status) "
+            f"({m.LOAD_ATTEMPTS.name}{{{scope.tfs()}}})")
+
+
+# --- Kubernetes objects (kube-state-metrics) -----------------------------------------------
+
+def color_of_deployment(expr: str) -> str:
+    """Adds a color label read from the Deployment name (<model>-<color>)."""
+    return f'label_replace({expr}, "{m.TARGET_LABEL_COLOR}", "$1", "deployment", ".*-(blue|green)")'
+
+
+def color_of_pod(scope: FleetScope, expr: str) -> str:
+    """Adds a color label read from the pod name (<model>-<color>-<hash>-<suffix>)."""
+    colors = "|".join(c for c, _ in scope.deployments)
+    return f'label_replace({expr}, "{m.TARGET_LABEL_COLOR}", "$1", "pod", "{scope.model}-({colors})-.*")'
+
+
+def deployments(scope: FleetScope, metric: m.Metric, *extra: str) -> str:
+    return f"{metric.name}{{{','.join((scope.deployment_matchers(), *extra))}}}"
+
+
+def live_ready_endpoints(scope: FleetScope) -> str:
+    """Ready addresses behind the live Service (it selects the live color), 0 when none.
+
+    kube-state-metrics 2.18 reports EndpointSlices (not Endpoints); a slice names its
+    Service in the kubernetes.io/service-name label, which the chart values allowlist.
+    The `or` gives 0 while the Service exists but nothing behind it is ready.
+    """
+    service_label = m.ksm_label(m.SERVICE_NAME_LABEL)
+    ready = f'{m.ENDPOINTSLICE_ENDPOINTS.name}{{namespace="{scope.namespace}",ready="true"}}'
+    slices = f'{m.ENDPOINTSLICE_LABELS.name}{{namespace="{scope.namespace}",{service_label}="{scope.live_service}"}}'
+    return (f"(sum by (namespace) ({ready} * on (namespace, endpointslice) group_left () {slices})"
+            f" or 0 * max by (namespace) ({_live_service(scope)}))")
+
+
+def _live_service(scope: FleetScope) -> str:
+    return f'{m.SERVICE_CREATED.name}{{namespace="{scope.namespace}",service="{scope.live_service}"}}'
+
+
+def live_service_grace(scope: FleetScope) -> str:
+    """How long a new live Service may have no ready endpoint: its Deployment's progress
+    deadline (a first rollout loads the model; RolloutStuck covers it meanwhile)."""
+    return duration(tfserving.progress_deadline_s(scope.load_timeout_s))
+
+
+def no_ready_live_endpoint(scope: FleetScope) -> str:
+    """Series (one per namespace) while the live Service has no ready endpoint and has
+    existed for longer than its grace. kube-state-metrics itself being down is reported
+    by kube-prometheus-stack's own TargetDown, not here."""
+    return (f"{live_ready_endpoints(scope)} == 0 "
+            f"and on (namespace) max by (namespace) ({_live_service(scope)} offset {live_service_grace(scope)})")
+
+
+def pods_failing_to_load(scope: FleetScope, window: str = LOAD_WINDOW) -> str:
+    """Pods whose server (or, on AWS, model-fetch) container restarted in `window` without
+    the server ever being ready in it: the version they run cannot load. Labelled with the
+    pod's color and version (kube_pod_labels, allowlisted in the chart values).
+
+    TF Serving exits when the load fails and opens its metrics port only after a load, so
+    its own load counter never shows such a version; Kubernetes' restarts do.
+    """
+    server = f"{m.CONTAINER_RESTARTS.name}{{{scope.container(tfserving.SERVER_CONTAINER)}}}"
+    fetch = f"{m.INIT_CONTAINER_RESTARTS.name}{{{scope.container(tfserving.FETCH_CONTAINER)}}}"
+    ready = f"{m.CONTAINER_READY.name}{{{scope.container(tfserving.SERVER_CONTAINER)}}}"
+    version, color = m.ksm_label(names.LABEL_VERSION), m.ksm_label(names.LABEL_COLOR)
+    pod_labels = f"{m.POD_LABELS.name}{{{scope.pods()}}}"
+    failing = (f"((increase({server}[{window}]) > 0 or increase({fetch}[{window}]) > 0) "
+               f"unless on (namespace, pod) max_over_time({ready}[{window}]) == 1)")
+    joined = f"{failing} * on (namespace, pod) group_left ({version}, {color}) {pod_labels}"
+    relabeled = (f'label_replace(label_replace({joined}, "{m.TARGET_LABEL_VERSION}", "$1", "{version}", "(.*)"), '
+                 f'"{m.TARGET_LABEL_COLOR}", "$1", "{color}", "(.*)")')
+    return f"count by ({m.TARGET_LABEL_COLOR}, {m.TARGET_LABEL_VERSION}) ({relabeled})"
+
+
+def server_restarts(scope: FleetScope, window: str) -> str:
+    """Restarts of the server container per color (0 on a healthy fleet)."""
+    server = f"{m.CONTAINER_RESTARTS.name}{{{scope.container(tfserving.SERVER_CONTAINER)}}}"
+    return f"sum by ({m.TARGET_LABEL_COLOR}) ({color_of_pod(scope, f'increase({server}[{window}])')})"
+
+
+def rollout_stuck(scope: FleetScope) -> str:
+    cond = deployments(scope, m.DEPLOYMENT_CONDITION, 'condition="Progressing"', 'status="false"')
+    return f"{color_of_deployment(cond)} == 1"
+
+
+# --- accelerators --------------------------------------------------------------------------
+
+def accelerator(scope: FleetScope, metric: m.Metric) -> str:
+    return f"{metric.name}{{{scope.pods()}}}"
+
+
+def accelerator_busy(scope: FleetScope, metric: m.Metric) -> str:
+    """Mean utilization per color: in a blue-green pair the live color can be saturated
+    while the idle one sits near 0, and a mean over both would hide it."""
+    return f"avg by ({m.TARGET_LABEL_COLOR}) ({color_of_pod(scope, accelerator(scope, metric))})"
