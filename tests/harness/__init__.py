@@ -1,0 +1,14 @@
+"""A real Prometheus scraping stand-in exporters that behave like the pinned ones.
+
+Shared by the alert tests (tests/monitoring/test_alerts_live.py), the release analysis and
+the scaling triggers. The small interface:
+
+- `Cluster` (cluster.py): models, colors, pods and their lifecycle on a scaled clock;
+  renders what kube-state-metrics reports with the collectors and label allowlist the
+  rendered kube-prometheus-stack chart configures (ksm_config.py).
+- `TFServingPod` behaviour (tfserving.py): TF Serving's Prometheus page, absent until the
+  model loads and gone when the process exits; traffic, errors and latency per color.
+- DCGM (per GPU, with the consuming pod) and the GKE TPU plugin (accelerators.py).
+- `Harness` (harness.py): starts the HTTP targets and a real `prometheus` server with the
+  rendered rule groups, time-scaled mechanically (timescale.py), and answers queries.
+"""
