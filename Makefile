@@ -22,13 +22,13 @@ setup: $(STAMP) $(CRD_STAMP) system-tools
 # root on Debian/Ubuntu); elsewhere setup stops and says how to get it.
 PROMTOOL ?= promtool
 system-tools:
-	@command -v $(PROMTOOL) >/dev/null || { \
+	@{ command -v $(PROMTOOL) && command -v prometheus; } >/dev/null || { \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    export DEBIAN_FRONTEND=noninteractive; \
 	    apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
 	      { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; \
 	  else \
-	    echo "error: promtool is needed (it checks the alert rules of every plan)"; \
+	    echo "error: promtool and the prometheus server are needed (rule checks; tests/harness runs the rules live)"; \
 	    echo "    fix: Debian/Ubuntu: sudo apt-get install prometheus; macOS: brew install prometheus"; \
 	    exit 1; \
 	  fi; }

@@ -83,6 +83,7 @@ class Pod:
     load_timeout_s: float
     has_fetch: bool  # AWS pods copy the model in an init container first
     deleted: float | None = None
+    unready_from: float | None = None  # readiness fails from then on (a wedged server)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -102,7 +103,8 @@ class Pod:
                              init_waiting="CrashLoopBackOff" if t >= s else None)
         if b.outcome == "loads":
             loaded = start + b.transient_failures * (b.fail_after_s + tfserving.LOAD_RETRY_INTERVAL_S) + b.load_s
-            return PodStatus(exists=True, running=True, ready=t >= loaded + READY_AFTER_LOAD_S,
+            wedged = self.unready_from is not None and t >= self.unready_from
+            return PodStatus(exists=True, running=True, ready=t >= loaded + READY_AFTER_LOAD_S and not wedged,
                              serving_since=loaded if t >= loaded else None)
         if b.outcome == "fails":  # every attempt fails; the server gives up and exits (255)
             attempts = 1 + tfserving.MAX_LOAD_RETRIES

@@ -99,7 +99,8 @@ def test_every_model_has_its_dashboard_and_the_fleet_an_overview(stack: str) -> 
         assert ("GPU memory used" in titles) == (kind == "gpu")
         assert ("TPU duty cycle (unverified source)" in titles) == (kind == "tpu")
         for panel in board["panels"]:
-            if panel["type"] != "row" and panel["title"].startswith("TPU"):  # no first-party source for the plugin's endpoint
+            # no first-party source for the TPU plugin's endpoint
+            if panel["type"] != "row" and panel["title"].startswith("TPU"):
                 assert "UNVERIFIED" in panel["description"], panel["title"]
         ids = [p["id"] for p in board["panels"]]
         assert len(ids) == len(set(ids))
