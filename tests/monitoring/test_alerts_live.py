@@ -29,7 +29,7 @@ from infra.plan.stack import StackPlan, plan_stack
 from tests.conftest import REPO
 from tests.harness import helm, ksm, timescale
 from tests.harness.harness import Harness
-from tests.monitoring.live_scenarios import ONSET, Scenario, scenarios, steady
+from tests.monitoring.live_scenarios import ONSET, Expected, Scenario, scenarios, steady
 
 # Production seconds a scheduling hiccup may add before an alert shows (10 wall seconds).
 SLACK_S = 300.0
@@ -87,10 +87,7 @@ def _run(sc: Scenario, plan: StackPlan, mon: MonitoringPlan, cfg: ksm.KsmConfig,
     return out
 
 
-def _fired(out: Outcome, e: object) -> float | None:
-    from tests.monitoring.live_scenarios import Expected
-
-    assert isinstance(e, Expected)
+def _fired(out: Outcome, e: Expected) -> float | None:
     times = [t for (name, labels), t in out.first_fired.items()
              if name == e.alert and set(e.labels.items()) <= set(labels)]
     return min(times) if times else None
@@ -139,10 +136,9 @@ def _write_figures(results: list[Outcome]) -> None:
     for o in results:
         expected = {e.alert for e in o.scenario.expect}
         false = sorted({f"{n}{dict(lbl)}" for (n, lbl) in o.first_fired if n not in expected})
-        for e in o.scenario.expect or [None]:
-            if e is None:
-                lines.append(f"| {o.scenario.name} | - | - | - | {len(false)} {', '.join(false)} |")
-                continue
+        if not o.scenario.expect:
+            lines.append(f"| {o.scenario.name} | - | - | - | {len(false)} {', '.join(false)} |")
+        for e in o.scenario.expect:
             t = _fired(o, e)
             after = "never" if t is None else f"{t - ONSET:.0f}"
             lines.append(f"| {o.scenario.name} | {e.alert} | {e.stated_s:.0f} | {after} | {len(false)} "
