@@ -13,6 +13,7 @@ from infra.config.loader import load, stack_file
 from infra.config.yamlio import read_yaml
 from infra.offline import engine, render
 from infra.offline.validate import Invalid, is_builtin, validate_builtin
+from infra.plan.monitoring.latency import objective_warning
 from infra.plan.stack import StackPlan, plan_stack
 
 
@@ -105,5 +106,6 @@ def offline_plan(root: Path, stack: str, out_dir: Path) -> PlanOutcome:
                           for f in plan.fleets if not f.image.pinned_by_digest}))
     notes += tuple(f"policy (advisory at {plan.stack.environment}): {v.render()}" for v in violations)
     notes += tuple(f"policy exemption: {e}" for e in exemptions(records))
+    notes += tuple(w for f in plan.fleets if (w := objective_warning(f.name, f.model.serving.latency_objective_ms)))
     return PlanOutcome(stack=stack, plan=plan, result=result, files=files,
                        summary=render.summary(stack, result, plan.fleets), notes=notes)
