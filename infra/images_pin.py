@@ -16,8 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ruamel.yaml import YAML
-
+from infra import bounded_yaml
 from infra.plan.images import VERSIONS_FILE
 
 ACCEPT = ", ".join([
@@ -95,10 +94,10 @@ def resolve_digest(repository: str, tag: str, *, timeout: float = 20.0) -> str:
 
 def pin(path: Path = VERSIONS_FILE, *, only: set[str] | None = None, write: bool = True) -> list[Pinned]:
     """Fill or refresh the digest of every image with a repository and tag; keep comments."""
-    yaml = YAML()
+    yaml = bounded_yaml.loader("rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
-    doc = yaml.load(path.read_text(encoding="utf-8"))
+    doc = bounded_yaml.load(bounded_yaml.read_text(path, str(path)), str(path), yaml)
     results = []
     for key, entry in doc["images"].items():
         if (only and key not in only) or not entry.get("repository") or not entry.get("tag"):

@@ -1,6 +1,8 @@
 """tfplat: the project's command line (offline plan, diff, runbook steps).
 
-Exit status: 0 success, 1 the plan or a check failed, 2 a mistake in config or usage.
+Exit status: 0 success, 1 the plan or a check failed, 2 a mistake in config or usage,
+130 interrupted (Ctrl-C). Files are found from the current directory: the nearest folder
+above it holding Pulumi.yaml is the project root (or $TFPLAT_ROOT).
 """
 
 from __future__ import annotations
@@ -10,44 +12,59 @@ from collections.abc import Sequence
 from pathlib import Path
 import sys
 
+from infra.bounded_yaml import YamlFileError
 from infra.config.errors import ConfigError, ConfigIssue
-from infra.config.loader import project_root
+from infra.config.loader import other_checkout_note, project_root
 
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def plan_failure(err: BaseException, stack: str, out: Path) -> tuple[str, int] | None:
+    """The message and exit status for an offline plan that failed in a known way (None:
+    not one of those). Shared by `plan` and `diff`."""
+    from infra.offline.crd_validate import CrdValidatorMissingError
+    from infra.offline.plan import InvalidPlanError, PolicyViolationError
+    from infra.offline.rulecheck import PromtoolMissingError
+
+    if isinstance(err, (CrdValidatorMissingError, PromtoolMissingError)):
+        return (f"error: a validator the plan needs is missing: {err}\n"
+                "    fix: run `make setup` (node/npm for tools/crd-validate; Debian package "
+                "`prometheus` for promtool)"), EXIT_FAIL
+    if isinstance(err, PolicyViolationError):
+        lines = [f"error: stack {stack} breaks {len(err.violations)} mandatory polic"
+                 f"{'y' if len(err.violations) == 1 else 'ies'} (policies/, docs/policies.md); "
+                 f"files kept in {out / stack}:", *(f"  {v.render()}" for v in err.violations)]
+        return "\n".join(lines), EXIT_FAIL
+    if isinstance(err, InvalidPlanError):
+        lines = [f"error: rendered objects of stack {stack} fail the Kubernetes schema "
+                 f"(files kept in {out / stack} for inspection):", *(f"  {p.render()}" for p in err.problems)]
+        return "\n".join(lines), EXIT_FAIL
+    if isinstance(err, OSError) and err.filename is not None:
+        return (f"error: cannot write the plan: {err.strerror} ({err.filename}); nothing was written\n"
+                f"    fix: make {out} writable (or remove it), or pass --out <a writable folder>"), EXIT_CONFIG
+    return None
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from infra.offline.crd_validate import CrdValidatorMissingError
-    from infra.offline.plan import InvalidPlanError, PolicyViolationError, offline_plan
-    from infra.offline.rulecheck import PromtoolMissingError
+    from infra.offline.plan import offline_plan
 
     root = project_root()
-    out = Path(args.out)
+    # build/ belongs at the project root wherever the command runs; an explicit --out is
+    # taken relative to the current directory, as a path on a command line is.
+    out = (Path(args.out) if args.out else root / "build").absolute()
     try:
         outcome = offline_plan(root, args.stack, out)
-    except (CrdValidatorMissingError, PromtoolMissingError) as err:
-        print(f"error: a validator the plan needs is missing: {err}\n"
-              "    fix: run `make setup` (node/npm for tools/crd-validate; Debian package "
-              "`prometheus` for promtool)", file=sys.stderr)
-        return EXIT_FAIL
-    except PolicyViolationError as err:
-        print(f"error: stack {args.stack} breaks {len(err.violations)} mandatory polic"
-              f"{'y' if len(err.violations) == 1 else 'ies'} (policies/, docs/policies.md); "
-              f"files kept in {out / args.stack}:", file=sys.stderr)
-        for v in err.violations:
-            print(f"  {v.render()}", file=sys.stderr)
-        return EXIT_FAIL
-    except InvalidPlanError as err:
-        print(f"error: rendered objects of stack {args.stack} fail the Kubernetes schema "
-              f"(files kept in {out / args.stack} for inspection):", file=sys.stderr)
-        for p in err.problems:
-            print(f"  {p.render()}", file=sys.stderr)
-        return EXIT_FAIL
+    except Exception as err:
+        known = plan_failure(err, args.stack, out)
+        if known is None:
+            raise
+        print(known[0], file=sys.stderr)
+        return known[1]
     sys.stdout.write(outcome.summary)
     for note in outcome.notes:
         print(f"note: {note}")
     print(f"\nwrote {out / args.stack}/resources.json and "
-          f"{sum(1 for f in outcome.files if f.startswith('manifests/'))} manifests "
+          f"{sum(1 for f in outcome.files if f.startswith('manifests/'))} manifests in {out / args.stack}/manifests "
           f"(validated against Kubernetes {outcome.plan.stack.cluster.version})")
     return EXIT_OK
 
@@ -81,6 +98,10 @@ def _cmd_images_pin(args: argparse.Namespace) -> int:
     for r in results:
         state = ("would change" if args.check else "pinned") if r.changed else "unchanged"
         print(f"{r.key:<22} {r.ref}@{r.digest}  {state}")
+    if not args.check and any(r.changed for r in results):
+        from infra.plan.images import VERSIONS_FILE
+
+        print(f"wrote {VERSIONS_FILE}")
     return EXIT_FAIL if args.check and any(r.changed for r in results) else EXIT_OK
 
 
@@ -90,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="offline plan of one stack: build/<stack>/resources.json and manifests/")
     p.add_argument("--stack", "-s", default="dev", help="stack name (stacks/Pulumi.<stack>.yaml); default dev")
-    p.add_argument("--out", default="build", help="output folder (default build)")
+    p.add_argument("--out", help="output folder (default: build/ at the project root)")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("validate", help="check models/ and stack files (all stacks by default)")
@@ -115,12 +136,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        root = project_root()
+        note = other_checkout_note(root)
+        if note:
+            print(f"warning: {note}", file=sys.stderr)
         code: int = args.func(args)
         return code
     except ConfigError as err:
         print(err.render(), file=sys.stderr)
         print("nothing was changed", file=sys.stderr)
         return EXIT_CONFIG
+    except YamlFileError as err:
+        # images/versions.yaml or Pulumi.yaml (models and stacks report through ConfigError)
+        print(f"1 configuration error:\n{err.render()}", file=sys.stderr)
+        print("nothing was changed", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        print("\ninterrupted; files are written whole or not at all", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # Output piped into `head` and the like: stop quietly, as Unix tools do.
         sys.stderr.close()

@@ -10,26 +10,33 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-import os
+from dataclasses import dataclass
 from pathlib import Path
-import tempfile
+import sys
 from typing import Any
 
+from infra import atomic
+from infra.cli.committed import committed, models_of_doc, rollout_of
 from infra.config.errors import ConfigError, ConfigIssue, did_you_mean, one_of
 from infra.config.loader import LoadedConfig, available_stacks, load, project_root, stack_file
-from infra.config.yamlio import edit_yaml
+from infra.config.yamlio import SharedNodeError, YamlDoc, edit_yaml, format_users, parse_yaml, read_yaml, unshare
+from infra.plan.guards import StepLimits, change_problems
 from infra.plan.rollout import Rollout, RolloutError, canary, retire, rollback, stage, switch
 
 Step = Callable[[Rollout], Rollout]
 
 
 def _issue(loaded: LoadedConfig, model: str, field: str, message: str, hint: str, *,
-           value: object = None) -> ConfigIssue:
+           value: object = None, line: int | None = None) -> ConfigIssue:
     path = f"config.tfplat:models.{model}" + (f".{field}" if field else "")
-    return ConfigIssue(file=loaded.stack.file, path=path, message=message, hint=hint, value=value)
+    return ConfigIssue(file=loaded.stack.file, path=path, message=message, hint=hint, value=value, line=line)
 
 
-def _write_rollout(doc: Any, model: str, before: Rollout, after: Rollout) -> None:
+def _write_rollout(doc: Any, model: str, before: Rollout, after: Rollout) -> list[str]:
+    notes = []
+    note = unshare(doc, ("config", "tfplat:models", model))
+    if note:
+        notes.append(f"{model}: {note}")
     entry = doc["config"]["tfplat:models"][model]
     for color in ("blue", "green"):
         version = after.blue if color == "blue" else after.green
@@ -45,24 +52,67 @@ def _write_rollout(doc: Any, model: str, before: Rollout, after: Rollout) -> Non
             entry.insert(pos, color, version)
         elif version != (before.blue if color == "blue" else before.green):
             entry[color] = version
-    entry["live"] = after.live
+    if entry.get("live") != after.live:
+        entry["live"] = after.live
     if after.canary_percent or "canary_percent" in entry:
         entry["canary_percent"] = after.canary_percent
+    return notes
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+def _plain(text: str, display: str) -> YamlDoc:
+    doc, issues = parse_yaml(text.replace("\r\n", "\n"), display)
+    if doc is None:
+        raise ConfigError(issues)
+    return doc
+
+
+def _only_model_changed(before: YamlDoc, after: YamlDoc, model: str) -> bool:
+    """The edit changed the model's entry and nothing else (aliases and merge keys expanded)."""
+    def rest(doc: YamlDoc) -> tuple[Any, dict[str, Any]]:
+        data = dict(doc.data)
+        config = dict(data.get("config", {}))
+        models = dict(config.pop("tfplat:models", {}))
+        models.pop(model, None)
+        data["config"] = config
+        return data, models
+    return rest(before) == rest(after)
 
 
 Preflight = Callable[[LoadedConfig, Rollout], ConfigIssue | None]
 
 
+@dataclass(frozen=True)
+class StepResult:
+    before: Rollout
+    after: Rollout
+    written: Path | None  # absolute path of the stack file written; None: nothing to change
+    notes: tuple[str, ...] = ()
+
+
+def guard_change(loaded: LoadedConfig, path: Path, model: str, current: Rollout,
+                 after: Rollout) -> tuple[list[ConfigIssue], list[str]]:
+    """The change guards for taking `model` to `after`: (refusals, notes). Compares with the
+    stack file as last committed (infra.cli.committed); outside git, with the file as it is.
+    The release engine calls this too."""
+    head = committed(path)
+    limits = StepLimits.for_stack(loaded.stack.environment, loaded.stack.rollout.max_canary_step_percent)
+    notes = []
+    if head.text is None:
+        base: Rollout | None = current
+        notes.append(f"{head.note}, so tfplat cannot tell whether {loaded.stack.file} already holds a step "
+                     "that is not applied yet: apply each step (pulumi up) before taking the next")
+    else:
+        base = head.rollout(model)
+    issues = []
+    for p in change_problems(base, after, limits):
+        since = "" if head.text is None or base is None else f" (last commit: {base.describe()})"
+        issues.append(_issue(loaded, model, p.field, p.message + since, p.hint, value=p.value))
+    return issues, notes
+
+
 def apply_step(root: Path, stack: str, model: str, step: Step, *,
-               preflight: Preflight | None = None) -> tuple[Rollout, Rollout]:
-    """Validate, compute, re-validate the edited file, then write it. Raises ConfigError."""
+               preflight: Preflight | None = None) -> StepResult:
+    """Validate, compute, guard, re-validate the edited file, then write it. Raises ConfigError."""
     loaded = load(root, stack)
     if model not in loaded.stack.models:
         known = sorted(loaded.stack.models)
@@ -77,16 +127,37 @@ def apply_step(root: Path, stack: str, model: str, step: Step, *,
     except RolloutError as err:
         raise ConfigError([_issue(loaded, model, err.field, err.message, err.hint, value=err.value)]) from None
     if after == before:
-        return before, after  # nothing to change; the file is left as it is
+        return StepResult(before, after, None)  # nothing to change; the file is left as it is
+    path = stack_file(root, stack)
+    refusals, notes = guard_change(loaded, path, model, before, after)
+    if refusals:
+        raise ConfigError(refusals)
     if preflight is not None:
         problem = preflight(loaded, after)
         if problem is not None:
             raise ConfigError([problem])
-    path = stack_file(root, stack)
-    text = edit_yaml(path, lambda doc: _write_rollout(doc, model, before, after))
-    load(root, stack, stack_text=text)  # the edited file must pass every check
-    _atomic_write(path, text)
-    return before, after
+    display = loaded.stack.file
+    file_doc, _ = read_yaml(path, display)
+    line = file_doc.line_of(("config", "tfplat:models", model)) if file_doc is not None else None
+    try:
+        edit = edit_yaml(path, display, lambda doc: _write_rollout(doc, model, before, after))
+    except SharedNodeError as err:
+        users = format_users(err.users).replace("config.tfplat:models.", "")
+        raise ConfigError([_issue(
+            loaded, model, "", f"this entry is the YAML anchor &{err.anchor}, which {users} also use(s); "
+            "editing it would change them too", line=line,
+            hint=f"give {users} their own values (replace *{err.anchor} or <<: *{err.anchor} with the keys "
+                 "themselves), or move the anchor to one of them, then run the command again")]) from None
+    old_doc, new_doc = _plain(edit.before, display), _plain(edit.after, display)
+    if not _only_model_changed(old_doc, new_doc, model) or \
+            rollout_of(new_doc.data["config"]["tfplat:models"].get(model)) != after:
+        raise ConfigError([_issue(
+            loaded, model, "", "tfplat cannot edit this entry without changing other values of the file "
+            "(it shares YAML anchors, aliases or merge keys in a way the edit cannot separate)", line=line,
+            hint=f"write {model}'s entry out in full (no anchors, aliases or merge keys), then run the command again")])
+    load(root, stack, stack_text=edit.after.replace("\r\n", "\n"))  # the edited file must pass every check
+    written = atomic.write_text(path, edit.after)
+    return StepResult(before, after, written, (*notes, *edit.notes))
 
 
 def _stage_preflight(model: str, version: int, endpoint: str | None) -> Preflight:
@@ -107,37 +178,68 @@ def _stage_preflight(model: str, version: int, endpoint: str | None) -> Prefligh
     return check
 
 
-def _report(stack: str, model: str, before: Rollout, after: Rollout) -> None:
-    if before == after:
-        print(f"{model} on {stack}: already {after.describe()}; nothing to change")
+def _report(stack: str, model: str, result: StepResult) -> None:
+    if result.written is None:
+        print(f"{model} on {stack}: already {result.after.describe()}; nothing to change")
         return
-    print(f"{model} on {stack}: {before.describe()}  ->  {after.describe()}")
-    print(f"updated stacks/Pulumi.{stack}.yaml. Review with `make plan STACK={stack}` or "
-          f"`tfplat diff --stack {stack}`, then apply with `pulumi up -s {stack}`.")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"{model} on {stack}: {result.before.describe()}  ->  {result.after.describe()}")
+    print(f"wrote {result.written}\nReview with `make plan STACK={stack}` or "
+          f"`tfplat diff --stack {stack}`, commit, then apply with `pulumi up -s {stack}`.")
 
 
 def _run_step(args: argparse.Namespace, step: Step, preflight: Any = None) -> int:
-    before, after = apply_step(project_root(), args.stack, args.model, step, preflight=preflight)
-    _report(args.stack, args.model, before, after)
+    result = apply_step(project_root(), args.stack, args.model, step, preflight=preflight)
+    _report(args.stack, args.model, result)
     return 0
 
 
+def _row(stack: str, name: str, r: Rollout | None, flag: str) -> tuple[str, ...]:
+    if r is None:
+        return (stack, name, "?", "?", "?", "?", "?", flag)
+    traffic = " ".join(f"{c} {w}%" for c, w in sorted(r.weights().items()) if w)
+    return (stack, name, "-" if r.blue is None else f"v{r.blue}", "-" if r.green is None else f"v{r.green}",
+            r.live, f"{r.canary_percent}%" if r.canary_percent else "-", traffic, flag)
+
+
+def _mentions(issue: ConfigIssue, model: str) -> bool:
+    return (issue.file == f"models/{model}.yaml" or issue.path.startswith(f"config.tfplat:models.{model}")
+            or f"models/{model}.yaml" in issue.message)
+
+
 def _status(args: argparse.Namespace) -> int:
+    """The desired state of every model. A read-only view, needed most during an incident,
+    so a broken file never hides the rest: rows that could not be checked are flagged and
+    the problems listed after the table (exit status 1)."""
     root = project_root()
     stacks = [args.stack] if args.stack else available_stacks(root)
-    rows = [("stack", "model", "blue", "green", "live", "canary", "traffic")]
+    rows: list[tuple[str, ...]] = [("stack", "model", "blue", "green", "live", "canary", "traffic", "")]
+    problems: list[ConfigIssue] = []
     for stack in stacks:
-        loaded = load(root, stack)
+        try:
+            loaded = load(root, stack)
+        except ConfigError as err:
+            problems.extend(i for i in err.issues if i not in problems)
+            doc, _ = read_yaml(stack_file(root, stack), f"stacks/Pulumi.{stack}.yaml")
+            if doc is None:
+                rows.append(_row(stack, "(stack file unreadable)", None, "! see below"))
+                continue
+            for name, entry in sorted(models_of_doc(doc).items()):
+                bad = any(_mentions(i, name) for i in err.issues)
+                rows.append(_row(stack, name, rollout_of(entry), "! see below" if bad else "(unchecked)"))
+            continue
         for name, spec in loaded.stack.models.items():
-            r = Rollout.of(spec)
-            traffic = " ".join(f"{c} {w}%" for c, w in sorted(r.weights().items()) if w)
-            rows.append((stack, name, "-" if r.blue is None else f"v{r.blue}",
-                         "-" if r.green is None else f"v{r.green}", r.live,
-                         f"{r.canary_percent}%" if r.canary_percent else "-", traffic))
+            rows.append(_row(stack, name, Rollout.of(spec), ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     print("\n(desired state from the stack files; the cluster follows after `pulumi up`)")
+    if problems:
+        print(f"\n{ConfigError(problems).render()}\n"
+              "rows marked ! or (unchecked) are read from the stack file as written, without the checks; "
+              "`tfplat validate` lists the same problems", file=sys.stderr)
+        return 1
     return 0
 
 

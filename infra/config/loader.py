@@ -24,13 +24,45 @@ from infra.config.schema import apply_defaults, load_schema, validate
 from infra.config.spec import ModelSpec, StackSpec, model_from_dict, stack_from_config
 from infra.config.yamlio import SECRET_PLACEHOLDER, YamlDoc, parse_yaml, read_yaml
 
+#: Where tfplat's code (and with it schemas/, images/versions.yaml, policies/) was installed from.
+CODE_ROOT = Path(__file__).resolve().parents[2]
 
-def project_root() -> Path:
-    """The repository root: $TFPLAT_ROOT, else the directory holding Pulumi.yaml above this file."""
+
+def project_root(start: Path | None = None) -> Path:
+    """The project whose models/ and stacks/ a command reads and edits.
+
+    $TFPLAT_ROOT when set; else the nearest directory holding Pulumi.yaml, from `start`
+    (default: the current directory) upwards, as git and pulumi find theirs. Never the
+    directory the code was installed from: with two checkouts (a worktree for a pull
+    request) and one venv, a command edits the checkout it runs in. Raises ConfigError
+    outside a project.
+    """
     env = os.environ.get("TFPLAT_ROOT")
     if env:
-        return Path(env).resolve()
-    return Path(__file__).resolve().parents[2]
+        root = Path(env).expanduser().resolve()
+        if not (root / "Pulumi.yaml").is_file():
+            raise ConfigError([ConfigIssue(
+                file=str(root / "Pulumi.yaml"), path="", value=env, message="TFPLAT_ROOT has no Pulumi.yaml",
+                hint="point TFPLAT_ROOT at a tfplat checkout (the folder with Pulumi.yaml, models/ and stacks/), "
+                     "or unset it to use the checkout you are in")])
+        return root
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    raise ConfigError([ConfigIssue(
+        file=str(here), path="", message="not inside a tfplat project: no Pulumi.yaml here or in any parent folder",
+        hint="cd into your tfplat checkout (or a folder below it), or set TFPLAT_ROOT=<path of the checkout>")])
+
+
+def other_checkout_note(root: Path) -> str | None:
+    """A warning when the root is a tfplat checkout other than the one the code runs from
+    (one venv shared by two checkouts): its config is used, its code changes are not."""
+    if root == CODE_ROOT or not (root / "infra" / "cli").is_dir():
+        return None
+    return (f"tfplat's code runs from {CODE_ROOT} (where this venv installed it), while the config comes from "
+            f"{root}: code, schemas/, images/versions.yaml and policies/ of {root} are not used; "
+            f"run `make setup` there and use its own .venv/bin/tfplat to use them")
 
 
 def stack_file(root: Path, stack: str) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import re
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
@@ -37,9 +37,20 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema  # its own validity is a test (tests/config/test_schemas.py), not a start-up cost
 
 
+def _strict_integer(_checker: object, instance: object) -> bool:
+    # JSON Schema counts 9.0 as an integer; YAML `9.0` is a float, and a version, a count
+    # or a port written that way is rendered as "9.0", which TF Serving and Kubernetes refuse.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_StrictValidator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer))
+
+
 @cache
 def _validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(load_schema(name))
+    validator: Draft202012Validator = _StrictValidator(load_schema(name))
+    return validator
 
 
 def _resolve(root: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

@@ -323,6 +323,13 @@ class ModelRollout:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RolloutSettings:
+    """tfplat:rollout: guards of the rollout commands (None: the tier's default)."""
+
+    max_canary_step_percent: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Receiver:
     name: str
     slack_webhook_url: str | None
@@ -397,6 +404,7 @@ class StackSpec:
     node_pools: Mapping[str, NodePoolSpec]
     serving: ServingSpec
     models: Mapping[str, ModelRollout]
+    rollout: RolloutSettings
     monitoring: MonitoringSpec
     edge: EdgeSpec
     secret_keys: frozenset[str]
@@ -518,6 +526,7 @@ def stack_from_config(name: str, file: str, config: Mapping[str, Any],
                             max_replicas=v.get("replicas", {}).get("max"))
             for k, v in config["tfplat:models"].items()
         }),
+        rollout=RolloutSettings(max_canary_step_percent=config["tfplat:rollout"]["max_canary_step_percent"]),
         monitoring=_monitoring(config["tfplat:monitoring"]),
         edge=_edge(config["tfplat:edge"]),
         secret_keys=secret_keys,

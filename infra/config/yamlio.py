@@ -17,8 +17,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from infra import bounded_yaml
 from infra.config.errors import ConfigIssue
 
 Path_ = tuple[str | int, ...]
@@ -57,9 +57,11 @@ def _to_plain(node: Any, path: Path_, lines: dict[Path_, int], secrets: set[Path
             secrets.add(path)
             return SECRET_PLACEHOLDER
         out: dict[str, Any] = {}
-        for key in node:
+        for key in node:  # own keys and keys from merge keys (<<: *anchor), own ones win
             child = (*path, str(key))
-            lines[child] = node.lc.key(key)[0] + 1
+            line = _key_line(node, key)
+            if line is not None:
+                lines[child] = line
             out[str(key)] = _to_plain(node[key], child, lines, secrets)
         return out
     if isinstance(node, CommentedSeq):
@@ -80,16 +82,27 @@ def _to_plain(node: Any, path: Path_, lines: dict[Path_, int], secrets: set[Path
     return node  # dates and other scalars: the schema reports the wrong type
 
 
+def _key_line(node: CommentedMap, key: Any) -> int | None:
+    """Line of `key` in `node`; a key taken from a merge key (<<: *anchor) points at the
+    line where the anchored mapping writes it, which is where the value is."""
+    if key in node.lc.data:
+        return int(node.lc.key(key)[0]) + 1
+    for source in getattr(node, "merge", None) or ():
+        if isinstance(source, CommentedMap) and key in source:
+            return _key_line(source, key)
+    return None
+
+
 def _loader() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
+    return bounded_yaml.loader("rt")
 
 
 def read_yaml(path: Path, display: str) -> tuple[YamlDoc | None, list[ConfigIssue]]:
     """Parse `path`; on failure return issues (syntax, duplicate key, empty file)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = bounded_yaml.read_text(path, display)
+    except bounded_yaml.YamlFileError as err:
+        return None, [_issue(err)]
     except FileNotFoundError:
         return None, [ConfigIssue(file=display, path="", message="file not found",
                                   hint=f"create {display}, or check the name you passed")]
@@ -114,20 +127,15 @@ def _parse_cached(text: str, display: str) -> tuple[YamlDoc | None, tuple[Config
     return doc, tuple(issues)
 
 
+def _issue(err: bounded_yaml.YamlFileError) -> ConfigIssue:
+    return ConfigIssue(file=err.file, path="", line=err.line, message=err.message, hint=err.hint)
+
+
 def _parse(text: str, display: str) -> tuple[YamlDoc | None, list[ConfigIssue]]:
     try:
-        node = _loader().load(io.StringIO(text))
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        hint = ("remove or rename one of the duplicate keys" if "duplicate key" in problem
-                else "fix the YAML syntax at that line (indentation, quotes, brackets)")
-        return None, [ConfigIssue(file=display, path="", line=line,
-                                  message=f"invalid YAML: {problem}", hint=hint)]
-    except YAMLError as exc:
-        return None, [ConfigIssue(file=display, path="", message=f"invalid YAML: {exc}",
-                                  hint="fix the YAML syntax")]
+        node = bounded_yaml.load(text, display, _loader())
+    except bounded_yaml.YamlFileError as err:
+        return None, [_issue(err)]
     if node is None:
         return None, [ConfigIssue(file=display, path="", message="file is empty",
                                   hint="fill it in (see the examples in the README) or delete it")]
@@ -141,17 +149,154 @@ def _parse(text: str, display: str) -> tuple[YamlDoc | None, list[ConfigIssue]]:
     return YamlDoc(display, data, lines, frozenset(secrets)), []
 
 
-def edit_yaml(path: Path, mutate: Callable[[CommentedMap], None]) -> str:
-    """Apply `mutate` to the round-trip document and return the new text (not written).
+@dataclass(frozen=True)
+class Edit:
+    """An edited file: its text before and after (exact bytes, line endings kept), and
+    notes for the user about what the edit had to do (e.g. un-share an aliased entry)."""
 
-    Comments, key order and quoting survive; the caller decides whether to write.
+    before: str
+    after: str
+    notes: tuple[str, ...] = ()
+
+
+class SharedNodeError(Exception):
+    """The node to edit is an anchor that other places use: editing it edits them too."""
+
+    def __init__(self, anchor: str, users: list[Path_]) -> None:
+        super().__init__(anchor)
+        self.anchor = anchor
+        self.users = users
+
+
+def _guess_indent(text: str) -> tuple[int, int, int]:
+    """(mapping, sequence, offset) indentation the file itself uses, for ruamel's dump;
+    default 2/4/2. A file indented by 4 stays indented by 4."""
+    mapping, sequence, offset = 0, 0, -1
+    last_key_indent: int | None = None
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(stripped)
+        if stripped.startswith("- "):
+            if offset < 0 and last_key_indent is not None and indent >= last_key_indent:
+                offset = indent - last_key_indent
+                sequence = offset + 2
+            continue
+        if last_key_indent is not None and indent > last_key_indent and not mapping:
+            mapping = indent - last_key_indent
+        if stripped.rstrip().endswith(":") or ": " in stripped:
+            last_key_indent = indent
+    return mapping or 2, sequence or max(4, (mapping or 2) + 2), offset if offset >= 0 else 2
+
+
+def _keep_anchors(node: Any, seen: set[int]) -> None:
+    """Dump every anchor the file had, even one no alias uses any more, so that un-sharing
+    an entry never rewrites the entry that defines the anchor."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    anchor = getattr(node, "anchor", None)
+    if anchor is not None and getattr(anchor, "value", None):
+        anchor.always_dump = True
+    if isinstance(node, CommentedMap):
+        for value in node.values():
+            _keep_anchors(value, seen)
+    elif isinstance(node, CommentedSeq):
+        for value in node:
+            _keep_anchors(value, seen)
+
+
+def _occurrences(node: Any, path: Path_, out: dict[int, list[Path_]]) -> None:
+    """Every place (document order) each mapping and list appears: an anchor and its
+    aliases are one object in ruamel's tree; merge keys count as a use ("<<")."""
+    if not isinstance(node, (CommentedMap, CommentedSeq)):
+        return
+    first = id(node) not in out
+    out.setdefault(id(node), []).append(path)
+    if not first:
+        return
+    if isinstance(node, CommentedMap):
+        for source in node.merge:
+            _occurrences(source[1] if isinstance(source, tuple) else source, (*path, "<<"), out)
+        for key, value in node.non_merged_items():
+            _occurrences(value, (*path, str(key)), out)
+    else:
+        for index, value in enumerate(node):
+            _occurrences(value, (*path, index), out)
+
+
+def _own_copy(node: Any) -> Any:
+    """The node's effective value as fresh nodes: merge keys resolved, no anchors."""
+    if isinstance(node, CommentedMap):
+        fresh = CommentedMap()
+        for key in node:
+            fresh[key] = _own_copy(node[key])
+        if node.fa.flow_style():
+            fresh.fa.set_flow_style()
+        return fresh
+    if isinstance(node, CommentedSeq):
+        seq = CommentedSeq(_own_copy(item) for item in node)
+        if node.fa.flow_style():
+            seq.fa.set_flow_style()
+        return seq
+    return node
+
+
+def unshare(doc: CommentedMap, path: Path_) -> str | None:
+    """Make the mapping at `path` the document's own, so editing it edits nothing else.
+
+    An alias (`textclf: *one_color`) or a mapping with merge keys (`{<<: *one_color, ...}`)
+    becomes a plain mapping of its current values (returns a note saying so). The mapping
+    that defines an anchor other places use raises SharedNodeError: un-sharing it would
+    move the anchor into another entry, so the caller refuses with a fix instead.
     """
+    parent: Any = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    node = parent[path[-1]]
+    uses: dict[int, list[Path_]] = {}
+    _occurrences(doc, (), uses)
+    places = uses.get(id(node), [path])
+    anchor = node.anchor.value if isinstance(node, CommentedMap) else None
+    if len(places) > 1 and places[0] == path:
+        raise SharedNodeError(anchor or "", places[1:])
+    if len(places) > 1:
+        parent[path[-1]] = _own_copy(node)
+        return f"its entry was an alias of &{anchor} (shared with {format_users(places[0:1])}); " \
+               "it now has its own copy of those values, so this edit changes it alone"
+    if isinstance(node, CommentedMap) and node.merge:
+        parent[path[-1]] = _own_copy(node)
+        return "its entry took values from a merge key (<<); it now lists all its values itself, " \
+               "so this edit changes it alone"
+    return None
+
+
+def format_users(paths: list[Path_]) -> str:
+    return ", ".join(".".join(str(p) for p in path) for path in paths)
+
+
+def edit_yaml(path: Path, display: str, mutate: Callable[[CommentedMap], list[str]]) -> Edit:
+    """Apply `mutate` to the round-trip document; return the texts before and after (not written).
+
+    Comments, key order, quoting, anchors, indentation and line endings (LF or CRLF) of the
+    file survive; `mutate` returns notes for the user. Raises YamlFileError.
+    """
+    raw = bounded_yaml.read_text(path, display)
+    crlf = "\r\n" in raw
+    text = raw.replace("\r\n", "\n") if crlf else raw
     yaml = _loader()
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap long lines
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    doc = yaml.load(path.read_text(encoding="utf-8"))
-    mutate(doc)
+    mapping, sequence, offset = _guess_indent(text)
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    yaml.explicit_start = text.lstrip().startswith("---")
+    doc = bounded_yaml.load(text, display, yaml)
+    _keep_anchors(doc, set())
+    notes = mutate(doc)
     out = io.StringIO()
     yaml.dump(doc, out)
-    return out.getvalue()
+    after = out.getvalue()
+    if not text.endswith("\n"):
+        after = after.rstrip("\n")
+    return Edit(raw, after.replace("\n", "\r\n") if crlf else after, tuple(notes))

@@ -8,8 +8,12 @@ state in a real `pulumi preview`. No CLI, no plugins, no credentials, no network
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+import contextlib
 from dataclasses import dataclass, field
+import os
+import signal
+import sys
 import threading
 from typing import Any
 
@@ -159,6 +163,33 @@ class RunResult:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
+#: Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt() -> Iterator[None]:
+    """Ctrl-C stops the run at once. The Pulumi SDK catches KeyboardInterrupt (BaseException)
+    and first waits for every queued registration, i.e. the whole plan; the engine has
+    written nothing yet (the build folder is written after it, atomically), so exiting
+    here leaves nothing half-written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum: int, _frame: object) -> None:
+        sys.stdout.flush()
+        sys.stderr.write("\ninterrupted: stopped the plan; nothing was written\n")
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(program: Callable[[], None], *, project: str, stack: str,
         config: Mapping[str, str], secret_keys: frozenset[str] = frozenset()) -> RunResult:
     """Run `program` once under mocks; config is what the engine would pass (strings)."""
@@ -170,7 +201,8 @@ def run(program: Callable[[], None], *, project: str, stack: str,
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     try:
-        _sync_await(run_pulumi_func(program))
+        with _stop_on_interrupt():
+            _sync_await(run_pulumi_func(program))
     except Exception as exc:
         raise ProgramFailedError(exc, list(monitor.records)) from exc
     outputs = monitor.stack_outputs

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
+from infra import bounded_yaml
 from infra.config.loader import load, stack_file
 from infra.config.yamlio import read_yaml
 from infra.offline import engine, render
@@ -44,7 +43,10 @@ class PlanOutcome:
 
 
 def project_name(root: Path) -> str:
-    data = YAML(typ="safe").load((root / "Pulumi.yaml").read_text(encoding="utf-8"))
+    data = bounded_yaml.load_file(root / "Pulumi.yaml", str(root / "Pulumi.yaml"))
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise bounded_yaml.YamlFileError(str(root / "Pulumi.yaml"), None, "the project file has no name",
+                                         "set `name: tfplat` (the Pulumi project name) at its top")
     return str(data["name"])
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from infra.atomic import umask
 from infra.offline.engine import Record, RunResult
 
 K8S_PREFIX = "kubernetes:"
@@ -112,14 +113,26 @@ def write_build(out_dir: Path, stack: str, document: Mapping[str, Any],
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{stack}-", dir=out_dir))
     try:
+        staging.chmod(0o777 & ~umask())  # mkdtemp makes it private; the build folder is not
         for folder in sorted({str(Path(rel).parent) for rel in files}):
             (staging / folder).mkdir(parents=True, exist_ok=True)
         for rel, text in sorted(files.items()):
             with open(staging / rel, "w", encoding="utf-8") as fh:
                 fh.write(text)
+        # Swap whole folders: the old build moves aside first, so at every moment (Ctrl-C
+        # included) build/<stack> is either the complete old plan or the complete new one.
+        old = None
         if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+            old = Path(tempfile.mkdtemp(prefix=f".{stack}-old-", dir=out_dir))
+            target.rename(old / stack)
+        try:
+            staging.rename(target)
+        except BaseException:
+            if old is not None:
+                (old / stack).rename(target)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from infra import bounded_yaml
 
 VERSIONS_FILE = Path(__file__).resolve().parents[2] / "images" / "versions.yaml"
 
@@ -39,7 +39,8 @@ class Image:
 def read_versions(path: Path = VERSIONS_FILE) -> Mapping[str, Any]:
     """images/versions.yaml parsed once per process (images, charts, CRDs, EKS add-ons read
     their sections of it); callers only read the result."""
-    data: Any = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    display = "images/versions.yaml" if path == VERSIONS_FILE else str(path)
+    data: Any = bounded_yaml.load_file(path, display)  # raises YamlFileError (the CLI exits 2)
     return data if isinstance(data, Mapping) else {}
 
 

@@ -13,6 +13,10 @@ from typing import Literal, Protocol
 
 Color = Literal["blue", "green"]
 
+#: TF Serving numbers servable versions with int64; a version outside 1..MAX_VERSION (or
+#: not a whole number) is never loaded, so its pods would never become ready.
+MAX_VERSION = 2**63 - 1
+
 
 def other(color: Color) -> Color:
     return "green" if color == "blue" else "blue"
@@ -82,6 +86,10 @@ class Rollout:
         return " ".join(parts) + canary
 
 
+_CANARY_100 = ("a canary of 100% sends all gateway traffic to the idle color {idle} while the live Service, "
+               "its health checks and tfplat status still call {live} live")
+
+
 def check_rollout(r: RolloutLike) -> None:
     """The rules every state obeys; raises RolloutError naming the field at fault."""
     live_version = r.blue if r.live == "blue" else r.green
@@ -92,6 +100,10 @@ def check_rollout(r: RolloutLike) -> None:
                            f"set {r.live}: <version>, or make {idle} live (live: {idle})", live_version)
     if not 0 <= r.canary_percent <= 100:
         raise RolloutError("canary_percent", "must be between 0 and 100", "use a percentage 0-100",
+                           r.canary_percent)
+    if r.canary_percent == 100:
+        raise RolloutError("canary_percent", _CANARY_100.format(idle=idle, live=r.live),
+                           f"make {idle} live instead (live: {idle}, canary_percent: 0; tfplat switch does this)",
                            r.canary_percent)
     if r.canary_percent and idle_version is None:
         raise RolloutError("canary_percent", f"canary traffic needs a version in the idle color {idle}",
@@ -107,8 +119,10 @@ def check_rollout(r: RolloutLike) -> None:
 
 def stage(r: Rollout, version: int) -> Rollout:
     """Load `version` into the idle color (no traffic moves)."""
-    if version < 1:
-        raise RolloutError(r.idle, "versions are positive integers", "use the SavedModel version number", version)
+    if not 1 <= version <= MAX_VERSION:
+        raise RolloutError(r.idle, f"versions are whole numbers from 1 to {MAX_VERSION} (TF Serving's int64)",
+                           "use the SavedModel version number (its directory name under the model's prefix)",
+                           version)
     if version == r.version(r.live):
         raise RolloutError(r.idle, f"version {version} is already live in {r.live}",
                            "stage a different version", version)
@@ -126,6 +140,9 @@ def canary(r: Rollout, percent: int) -> Rollout:
     """Send `percent` of traffic to the idle color."""
     if not 0 <= percent <= 100:
         raise RolloutError("canary_percent", "must be between 0 and 100", "use a percentage 0-100", percent)
+    if percent == 100:
+        raise RolloutError("canary_percent", _CANARY_100.format(idle=r.idle, live=r.live),
+                           "use tfplat switch MODEL to make the idle color live", percent)
     if percent and r.version(r.idle) is None:
         raise RolloutError("canary_percent", f"the idle color {r.idle} has no version",
                            "stage a version first (tfplat stage MODEL VERSION)", percent)

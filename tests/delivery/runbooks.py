@@ -127,8 +127,11 @@ def apply_yaml_block(root: Path, block: Block) -> str | None:
         patch = YAML().load(block.body)
         if not isinstance(patch, Mapping):
             raise ValueError("a merge= block must be a mapping")
-        text = edit_yaml(path, lambda doc: deep_merge(doc, patch))
-        path.write_text(text, encoding="utf-8")
+        def merge(doc: Any) -> list[str]:
+            deep_merge(doc, patch)
+            return []
+
+        path.write_text(edit_yaml(path, block.attrs["merge"], merge).after, encoding="utf-8")
         return f"merged into {block.attrs['merge']}"
     return None
 
