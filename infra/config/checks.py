@@ -13,7 +13,7 @@ from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
 from infra.config.schema import marked_paths
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
 from infra.config.yamlio import YamlDoc
-from infra.plan import catalog
+from infra.plan import capacity, catalog
 from infra.plan.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones
 from infra.plan.edge import kms_provider
 from infra.plan.fleet import matching_pools
@@ -295,6 +295,24 @@ def check_rollouts(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpe
             issues.append(_at(doc, base, f"no node pool can run model {name} ({model.file} asks for {acc.kind}"
                                          + (f" {acc.type}" if acc.type else "") + ")",
                               f"add {want} to tfplat:node_pools (pools here: {one_of(pools)})"))
+    return issues
+
+
+def check_capacity(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpec]) -> list[ConfigIssue]:
+    """Requests no node can hold and pools too small for their models' minimum replicas
+    (infra.plan.capacity); tight fits are warnings the offline plan prints."""
+    issues = []
+    for f in capacity.check_stack_capacity(stack, models):
+        if not f.error:
+            continue
+        if f.model is not None:
+            where: tuple[str | int, ...] = ("config", "tfplat:models", f.model)
+            value: object = ...
+        else:
+            assert f.pool is not None
+            where = ("config", "tfplat:node_pools", f.pool, "max_nodes")
+            value = stack.node_pools[f.pool].max_nodes
+        issues.append(_at(doc, where, f.message, f.hint, value))
     return issues
 
 

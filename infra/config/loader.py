@@ -201,6 +201,8 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
     issues += stack_issues
     issues += checks.check_rollouts(doc, spec, models, broken_models, pools_ok=pools_ok)
     issues += checks.check_observability_and_edge(doc, spec, models)
+    if not issues:  # sizes are only worth comparing once pools and models are right
+        issues += checks.check_capacity(doc, spec, models)
     if issues:
         raise ConfigError(issues)
     return LoadedConfig(stack=spec, models=models)

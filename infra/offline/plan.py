@@ -12,6 +12,7 @@ from infra.config.loader import load, stack_file
 from infra.config.yamlio import read_yaml
 from infra.offline import engine, render
 from infra.offline.validate import Invalid, is_builtin, validate_builtin
+from infra.plan.capacity import check_stack_capacity
 from infra.plan.monitoring.latency import objective_warning
 from infra.plan.stack import StackPlan, plan_stack
 
@@ -106,6 +107,9 @@ def offline_plan(root: Path, stack: str, out_dir: Path) -> PlanOutcome:
         raise PolicyViolationError(blocking)
     notes = tuple(sorted({f"image {f.image.ref} is pinned by tag only; run `make pin-images` to add its digest"
                           for f in plan.fleets if not f.image.pinned_by_digest}))
+    notes += tuple(f"capacity: {f.message}\n    {f.hint}" for f in check_stack_capacity(
+        plan.stack, {f.name: f.model for f in plan.fleets})
+                   if not f.error)
     notes += tuple(f"policy (advisory at {plan.stack.environment}): {v.render()}" for v in violations)
     notes += tuple(f"policy exemption: {e}" for e in exemptions(records))
     notes += tuple(w for f in plan.fleets if (w := objective_warning(f.name, f.model.serving.latency_objective_ms)))

@@ -58,7 +58,7 @@ def change_problems(before: Rollout | None, after: Rollout, limits: StepLimits) 
     one change would be unsafe ([] if safe)."""
     if before is None or before == after:
         return []
-    problems = [ChangeProblem(field="live", message=text,
+    problems = [ChangeProblem(field="live", message=text, value=after.describe(),
                               hint="commit this change and apply it (pulumi up), wait for it, "
                                    "then take the next step in a new change")
                 for text in transition_problems(before, after)]

@@ -195,12 +195,13 @@ def test_a_broken_runbook_is_caught(markdown: str, fragment: str, tmp_path: Path
 
 
 def test_stage_and_canary_in_one_change_is_caught(tmp_path: Path, s3_endpoint: str) -> None:
-    """The transition rules: without a merge (and apply) between stage and canary, the diff
-    refuses the branch, exactly as the pull request check would."""
+    """The transition rules: without a merge (and apply) between stage and canary, the canary
+    command itself refuses (it compares with the committed stack file), changing nothing."""
     steps = ("```sh\ngit switch -c too-fast origin/main\ntfplat stage resnet50 9 --stack prod\n"
-             "tfplat canary resnet50 10 --stack prod\ntfplat diff --stack prod --fail-on-unsafe\n```\n")
+             "tfplat canary resnet50 10 --stack prod\n```\n")
     report = _run(steps, tmp_path, s3_endpoint)
-    assert any("exit 1" in p and "not running yet" in p for p in report.problems), report.summary()
+    assert any("canary resnet50 10 --stack prod: exit 2" in p and "not running yet" in p
+               and "commit this change and apply it" in p for p in report.problems), report.summary()
 
 
 def test_merging_between_steps_makes_the_same_steps_safe(tmp_path: Path, s3_endpoint: str) -> None:
