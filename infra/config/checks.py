@@ -242,6 +242,40 @@ def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
     return issues
 
 
+def _nested(a: str, b: str) -> bool:
+    """Equal prefixes, or one a folder inside the other (vision/resnet50 is not in vision/resnet)."""
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _sibling(prefix: str, name: str) -> str:
+    return f"{prefix.rsplit('/', 1)[0]}/{name}" if "/" in prefix else name
+
+
+def check_artifact_prefixes(models: Mapping[str, ModelSpec], docs: Mapping[str, YamlDoc]) -> list[ConfigIssue]:
+    """Two models whose versions live under the same (or a nested) prefix of one bucket would
+    each load the other's SavedModels: TF Serving serves every numbered folder under its base
+    path. Refused unless both name each other in artifact.shared_with. Models without an
+    explicit bucket share the stack's model bucket."""
+    issues = []
+    names = sorted(models)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ma, mb = models[a].artifact, models[b].artifact
+            if ma.bucket != mb.bucket or not _nested(ma.prefix, mb.prefix):
+                continue
+            if b in ma.shared_with and a in mb.shared_with:
+                continue
+            where = "the same prefix" if ma.prefix == mb.prefix else "nested prefixes"
+            bucket = f"bucket {ma.bucket}" if ma.bucket else "the stack's model bucket"
+            issues.append(_at(docs[b], ("artifact", "prefix"),
+                              f"{models[a].file} and {models[b].file} use {where} in {bucket} "
+                              f"({ma.prefix!r} and {mb.prefix!r}): each model would serve the other's versions",
+                              f"give each model its own prefix (e.g. {_sibling(mb.prefix, b)}), or, if "
+                              f"they share on purpose, add shared_with: [{a}] to {b}'s artifact and shared_with: "
+                              f"[{b}] to {a}'s", mb.prefix))
+    return issues
+
+
 # --------------------------------------------------------------------------- stack x models
 
 

@@ -93,6 +93,7 @@ def _rel(root: Path, path: Path) -> str:
 def load_models(root: Path) -> tuple[dict[str, ModelSpec], set[str], list[ConfigIssue]]:
     """All models/*.yaml -> (valid specs by name, names of files that failed, issues)."""
     specs: dict[str, ModelSpec] = {}
+    docs: dict[str, YamlDoc] = {}
     broken: set[str] = set()
     issues: list[ConfigIssue] = []
     for path in sorted((root / "models").glob("*.y*ml")):
@@ -125,6 +126,8 @@ def load_models(root: Path) -> tuple[dict[str, ModelSpec], set[str], list[Config
             broken.add(stem)
             continue
         specs[spec.name] = spec
+        docs[spec.name] = doc
+    issues += checks.check_artifact_prefixes(specs, docs)
     return specs, broken, issues
 
 

@@ -123,6 +123,7 @@ class EdgeSettings:
 class Artifact:
     bucket: str | None
     prefix: str
+    shared_with: tuple[str, ...]  # models that share the prefix on purpose
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,7 +160,8 @@ def model_from_dict(data: Mapping[str, Any], file: str) -> ModelSpec:
         description=data["description"],
         owner=data["owner"],
         task=data["task"],
-        artifact=Artifact(bucket=data["artifact"]["bucket"], prefix=data["artifact"]["prefix"]),
+        artifact=Artifact(bucket=data["artifact"]["bucket"], prefix=data["artifact"]["prefix"],
+                          shared_with=tuple(data["artifact"]["shared_with"])),
         signature=Signature(
             name=data["signature"]["name"],
             method=data["signature"]["method"],
