@@ -160,7 +160,7 @@ def apply_step(root: Path, stack: str, model: str, step: Step, *,
     return StepResult(before, after, written, (*notes, *edit.notes))
 
 
-def _stage_preflight(model: str, version: int, endpoint: str | None) -> Preflight:
+def _stage_preflight(model: str, version: int) -> Preflight:
     def check(loaded: LoadedConfig, _after: Rollout) -> ConfigIssue | None:
         from infra.plan.cluster import model_bucket_name
         from infra.preflight import check_version
@@ -168,7 +168,8 @@ def _stage_preflight(model: str, version: int, endpoint: str | None) -> Prefligh
         spec = loaded.models[model]
         bucket = spec.artifact.bucket or model_bucket_name(loaded.stack)
         result = check_version(cloud=loaded.stack.cloud, region=loaded.stack.region, bucket=bucket,
-                               prefix=spec.artifact.prefix, version=version, endpoint_url=endpoint)
+                               prefix=spec.artifact.prefix, version=version,
+                               project=loaded.stack.gcp.project if loaded.stack.gcp else None)
         if result.ok:
             print(f"preflight: {result.uri} exists")
             return None
@@ -252,11 +253,12 @@ def register(sub: Any) -> None:
 
     p = add("stage", "load a version into the idle color (no traffic moves)")
     p.add_argument("version", type=int, help="SavedModel version number")
-    p.add_argument("--skip-preflight", action="store_true", help="do not check the bucket for the version")
-    p.add_argument("--endpoint-url", help="S3 API endpoint (default: AWS S3, or storage.googleapis.com on GCP)")
+    p.add_argument("--skip-preflight", action="store_true",
+                   help="do not check the bucket for the version (the check uses gcloud application default "
+                        "credentials on GCP, the AWS credential chain on AWS)")
     p.set_defaults(func=lambda a: _run_step(
         a, lambda r: stage(r, a.version),
-        None if a.skip_preflight else _stage_preflight(a.model, a.version, a.endpoint_url)))
+        None if a.skip_preflight else _stage_preflight(a.model, a.version)))
 
     p = add("canary", "send PERCENT of traffic to the idle color (0 ends the canary)")
     p.add_argument("percent", type=int, help="0-100")

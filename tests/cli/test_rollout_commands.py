@@ -7,11 +7,11 @@ import difflib
 from pathlib import Path
 
 import boto3
-from moto.server import ThreadedMotoServer
 import pytest
 
 from infra.cli.main import main
 from infra.config.loader import load
+from tests.storage_servers import gcs_put, gcs_server, s3_server
 
 
 def _stack(root: Path, name: str) -> Path:
@@ -67,16 +67,20 @@ def test_status_lists_every_model(repo_copy: Path, capsys: pytest.CaptureFixture
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """moto's S3 server on a free local port, over real HTTP."""
+    """moto's S3 server over real HTTP; tfplat finds it through boto3's own AWS_ENDPOINT_URL."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with s3_server() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        yield endpoint
+
+
+@pytest.fixture
+def gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The GCS emulator; google-cloud-storage finds it through its own STORAGE_EMULATOR_HOST."""
+    with gcs_server() as endpoint:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+        yield endpoint
 
 
 def test_stage_preflight_finds_the_saved_model(repo_copy: Path, s3: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,27 +91,54 @@ def test_stage_preflight_finds_the_saved_model(repo_copy: Path, s3: str, capsys:
         client.put_object(Bucket=bucket, Key=f"vision/resnet50/{v}/saved_model.pb", Body=b"pb")
     before = _stack(repo_copy, "prod-aws").read_bytes()
 
-    assert main(["stage", "resnet50", "9", "--stack", "prod-aws", "--endpoint-url", s3]) == 2
+    assert main(["stage", "resnet50", "9", "--stack", "prod-aws"]) == 2
     err = capsys.readouterr().err
     assert "preflight failed: version 9 is not in the model bucket" in err
     assert "s3://tfplat-prod-aws-models-111122223333/vision/resnet50/9/saved_model.pb does not exist" in err
     assert "stage one of the versions present: 5, 7" in err
     assert _stack(repo_copy, "prod-aws").read_bytes() == before
 
-    assert main(["stage", "resnet50", "7", "--stack", "prod-aws", "--endpoint-url", s3]) == 0
+    assert main(["stage", "resnet50", "7", "--stack", "prod-aws"]) == 0
     assert "preflight: s3://tfplat-prod-aws-models-111122223333/vision/resnet50/7/saved_model.pb exists" \
         in capsys.readouterr().out
     assert load(repo_copy, "prod-aws").stack.models["resnet50"].blue == 7
 
 
+def test_stage_preflight_reads_gcs_with_google_s_client(repo_copy: Path, gcs: str,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """GCP stacks: google-cloud-storage, no HMAC keys and no AWS variables involved."""
+    bucket = "acme-ml-dev-dev-models"
+    for v in (4, 6):
+        gcs_put(gcs, bucket, f"vision/mobilenet/{v}/saved_model.pb")
+    before = _stack(repo_copy, "dev").read_bytes()
+    assert main(["stage", "mobilenet", "5", "--stack", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert f"gs://{bucket}/vision/mobilenet/5/saved_model.pb does not exist" in err
+    assert "stage one of the versions present: 4, 6" in err
+    assert _stack(repo_copy, "dev").read_bytes() == before
+    assert main(["stage", "mobilenet", "6", "--stack", "dev"]) == 0
+    assert f"preflight: gs://{bucket}/vision/mobilenet/6/saved_model.pb exists" in capsys.readouterr().out
+
+
 def test_stage_preflight_reports_missing_credentials(repo_copy: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN",
+                "GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST", "CLOUDSDK_CONFIG"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    assert main(["stage", "mobilenet", "5", "--stack", "dev", "--endpoint-url", "http://127.0.0.1:9"]) == 2
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    # No gcloud config and no metadata server: application default credentials find nothing.
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(repo_copy / "no-gcloud"))
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+    assert main(["stage", "resnet50", "9", "--stack", "prod-aws"]) == 2
     err = capsys.readouterr().err
-    assert "preflight failed: no credentials to read the model bucket" in err
-    assert "HMAC keys" in err
+    assert "preflight failed: no AWS credentials to read the model bucket" in err
+    assert "AWS_PROFILE" in err and "--skip-preflight" in err
+    assert main(["stage", "mobilenet", "5", "--stack", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert "preflight failed: no Google Cloud credentials to read the model bucket" in err
+    assert "gcloud auth application-default login" in err and "HMAC" not in err

@@ -9,12 +9,11 @@ feed the same runner small runbooks with one mistake each and check that it is c
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 import re
-import urllib.request
 
 import boto3
-from moto.server import ThreadedMotoServer
 import pytest
 
 from infra.config.loader import load
@@ -22,6 +21,7 @@ from infra.plan.cluster import model_bucket_name
 from tests.delivery import runbook_checks as checks
 from tests.delivery import runbook_lines as lines
 from tests.delivery import runbooks as rb
+from tests.storage_servers import gcs_put, gcs_server, s3_server
 
 ALL_RUNBOOKS = sorted(p.name for p in rb.RUNBOOKS.glob("*.md"))
 #: Written and owned by other engineers; linked from the index, run by the same rules.
@@ -30,28 +30,25 @@ DELIVERY_RUNBOOKS = sorted(set(ALL_RUNBOOKS) - WRITTEN_ELSEWHERE - {"README.md"}
 SECTIONS = ("When to use", "Prerequisites", "Steps", "Verification", "Rollback")
 
 
+@dataclass(frozen=True)
+class Buckets:
+    s3: str  # moto's S3 server: the model buckets of AWS stacks
+    gcs: str  # the GCS emulator: the model buckets of GCP stacks
+
+
 @pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """moto's S3 server on a free port: the model buckets of every stack (GCS included, which
-    tfplat reads through its S3 API)."""
+def buckets(monkeypatch: pytest.MonkeyPatch) -> Iterator[Buckets]:
+    """Local S3 and GCS servers holding every stack's model buckets."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    # moto keeps its buckets per process, across servers: start every test empty.
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10)
-    try:
-        yield endpoint
-    finally:
-        server.stop()
+    with s3_server() as s3, gcs_server() as gcs:
+        yield Buckets(s3=s3, gcs=gcs)
 
 
-def _upload_staged_version(endpoint: str) -> rb.BeforeHook:
+def _upload_staged_version(endpoints: Buckets) -> rb.BeforeHook:
     """Before `tfplat stage M V --stack S`: put V's saved_model.pb where the preflight looks
     (the runbooks' prerequisite "the version is in the bucket")."""
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client = boto3.client("s3", endpoint_url=endpoints.s3, region_name="us-east-1")
 
     def hook(root: Path, cmd: lines.Command) -> None:
         argv = [a for a in cmd.argv if a != "--skip-preflight"]
@@ -59,7 +56,7 @@ def _upload_staged_version(endpoint: str) -> rb.BeforeHook:
             return
         stack = next(argv[i + 1] for i, a in enumerate(argv) if a in ("--stack", "-s"))
         model, version = [a for i, a in enumerate(argv[2:], 2) if not a.startswith("-")
-                          and argv[i - 1] not in ("--stack", "-s", "--endpoint-url")][:2]
+                          and argv[i - 1] not in ("--stack", "-s")][:2]
         try:
             loaded = load(root, stack)
         except Exception:  # noqa: BLE001 - a broken config fails the command itself, with its message
@@ -68,26 +65,35 @@ def _upload_staged_version(endpoint: str) -> rb.BeforeHook:
         if spec is None:
             return
         bucket = spec.artifact.bucket or model_bucket_name(loaded.stack)
-        client.create_bucket(Bucket=bucket)
-        client.put_object(Bucket=bucket, Key=f"{spec.artifact.prefix}/{version}/saved_model.pb", Body=b"pb")
+        key = f"{spec.artifact.prefix}/{version}/saved_model.pb"
+        if loaded.stack.cloud == "gcp":
+            gcs_put(endpoints.gcs, bucket, key)
+        else:
+            client.create_bucket(Bucket=bucket)
+            client.put_object(Bucket=bucket, Key=key, Body=b"pb")
 
     return hook
 
 
-def _run(markdown: str, tmp_path: Path, endpoint: str, name: str = "runbook") -> rb.Report:
+def _env(root: Path, endpoints: Buckets) -> dict[str, str]:
+    """The commands find the local servers through each client library's own variable."""
+    return rb.runbook_env(root, {"AWS_ENDPOINT_URL": endpoints.s3, "STORAGE_EMULATOR_HOST": endpoints.gcs,
+                                 "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                                 "AWS_EC2_METADATA_DISABLED": "true"})
+
+
+def _run(markdown: str, tmp_path: Path, endpoints: Buckets, name: str = "runbook") -> rb.Report:
     root = rb.make_repo_copy(tmp_path)
-    env = rb.runbook_env(root, {"TFPLAT_S3_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"})
-    return rb.run_markdown(markdown, root, env, name=name, before=_upload_staged_version(endpoint))
+    return rb.run_markdown(markdown, root, _env(root, endpoints), name=name, before=_upload_staged_version(endpoints))
 
 
 # --------------------------------------------------------------------------- the real runbooks
 
 
 @pytest.mark.parametrize("name", ALL_RUNBOOKS)
-def test_runbook_runs_as_written(name: str, tmp_path: Path, s3_endpoint: str) -> None:
+def test_runbook_runs_as_written(name: str, tmp_path: Path, buckets: str) -> None:
     markdown = (rb.RUNBOOKS / name).read_text(encoding="utf-8")
-    report = _run(markdown, tmp_path, s3_endpoint, name)
+    report = _run(markdown, tmp_path, buckets, name)
     assert not report.problems, report.summary()
     if name in DELIVERY_RUNBOOKS and name != "state-backend.md":  # state-backend is Pulumi CLI only
         assert report.ran, f"{name} runs no offline command: nothing of it is checked\n{report.summary()}"
@@ -189,36 +195,35 @@ def test_real_urns_chain_parent_types() -> None:
     ("```sh\ngcloud container clusters get-credentials tfplat-qa --location us-central1\n```\n",
      "cluster 'tfplat-qa'"),
 ])
-def test_a_broken_runbook_is_caught(markdown: str, fragment: str, tmp_path: Path, s3_endpoint: str) -> None:
-    report = _run(markdown, tmp_path, s3_endpoint)
+def test_a_broken_runbook_is_caught(markdown: str, fragment: str, tmp_path: Path, buckets: str) -> None:
+    report = _run(markdown, tmp_path, buckets)
     assert any(fragment in p for p in report.problems), report.summary()
 
 
-def test_stage_and_canary_in_one_change_is_caught(tmp_path: Path, s3_endpoint: str) -> None:
+def test_stage_and_canary_in_one_change_is_caught(tmp_path: Path, buckets: str) -> None:
     """The transition rules: without a merge (and apply) between stage and canary, the canary
     command itself refuses (it compares with the committed stack file), changing nothing."""
     steps = ("```sh\ngit switch -c too-fast origin/main\ntfplat stage resnet50 9 --stack prod\n"
              "tfplat canary resnet50 10 --stack prod\n```\n")
-    report = _run(steps, tmp_path, s3_endpoint)
+    report = _run(steps, tmp_path, buckets)
     assert any("canary resnet50 10 --stack prod: exit 2" in p and "not running yet" in p
                and "commit this change and apply it" in p for p in report.problems), report.summary()
 
 
-def test_merging_between_steps_makes_the_same_steps_safe(tmp_path: Path, s3_endpoint: str) -> None:
+def test_merging_between_steps_makes_the_same_steps_safe(tmp_path: Path, buckets: str) -> None:
     steps = ("```sh\ngit switch -c stage origin/main\ntfplat stage resnet50 9 --stack prod\n"
              "git commit -am stage\ngh pr merge --squash\n```\n"
              "```sh\ngit fetch origin\ngit switch -c canary origin/main\ntfplat canary resnet50 10 --stack prod\n"
              "tfplat diff --stack prod --fail-on-unsafe\n```\n")
-    report = _run(steps, tmp_path, s3_endpoint)
+    report = _run(steps, tmp_path, buckets)
     assert not report.problems, report.summary()
     assert [c.argv[0] for c in report.skipped] == ["gh"]
 
 
-def test_stage_preflight_really_runs(tmp_path: Path, s3_endpoint: str) -> None:
+def test_stage_preflight_really_runs(tmp_path: Path, buckets: str) -> None:
     """Without the upload hook, staging a version that is not in the bucket is refused."""
     root = rb.make_repo_copy(tmp_path)
-    env = rb.runbook_env(root, {"TFPLAT_S3_ENDPOINT": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                                "AWS_SECRET_ACCESS_KEY": "testing"})
+    env = _env(root, buckets)
     report = rb.run_markdown("```sh\ntfplat stage resnet50 9 --stack prod\n```\n", root, env)
     assert any("preflight failed" in p for p in report.problems), report.summary()
 
@@ -237,9 +242,9 @@ REAL_RUNBOOK_BREAKS = [  # (runbook, text, replaced by, problem expected)
 
 
 @pytest.mark.parametrize("case", REAL_RUNBOOK_BREAKS, ids=[c[0] for c in REAL_RUNBOOK_BREAKS])
-def test_a_broken_real_runbook_fails(case: tuple[str, str, str, str], tmp_path: Path, s3_endpoint: str) -> None:
+def test_a_broken_real_runbook_fails(case: tuple[str, str, str, str], tmp_path: Path, buckets: str) -> None:
     name, old, new, fragment = case
     text = (rb.RUNBOOKS / name).read_text(encoding="utf-8")
     assert old in text, f"{old!r} is no longer in {name}: pick another line to break"
-    report = _run(text.replace(old, new, 1), tmp_path, s3_endpoint, name)
+    report = _run(text.replace(old, new, 1), tmp_path, buckets, name)
     assert any(fragment in p for p in report.problems), report.summary()
