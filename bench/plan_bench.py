@@ -13,7 +13,7 @@ our overhead (config, planning, validation, writing) from that.
 Prints wall time, peak RSS, time per registered resource and the ratios to both floors.
 Targets (issue 3): per-resource cost <= 2x the floor; 100 models < 60 s and < 1 GB.
 
-    .venv/bin/python bench/plan_bench.py [--sizes 1 10 100] [--repeat 3]
+    python bench/plan_bench.py [--sizes 1 10 100] [--repeat 3]   (cases run in .venv)
 """
 
 from __future__ import annotations
@@ -136,6 +136,13 @@ def run_case(root: Path) -> dict[str, float]:
             "floor_b_s": floors[1], "peak_mb": peak_kb / 1024}
 
 
+def _python() -> Path:
+    """The project's venv runs each case (the plan needs its packages), whichever Python
+    started the benchmark: `python bench/plan_bench.py` works as the README writes it."""
+    venv = REPO / ".venv" / "bin" / "python"
+    return venv if venv.exists() else Path(sys.executable)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100])
@@ -155,8 +162,17 @@ def main() -> int:
             runs = []
             for _ in range(args.repeat):
                 env = {**os.environ, "TFPLAT_ROOT": str(root), "PYTHONPATH": str(REPO)}
-                proc = subprocess.run([sys.executable, __file__, "--case", str(root)], env=env,
-                                      capture_output=True, text=True, check=True)
+                proc = subprocess.run([str(_python()), __file__, "--case", str(root)], env=env,
+                                      capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    # The child's own message (a config error, a missing validator, a crash) is
+                    # the useful part; a CalledProcessError traceback would hide it.
+                    sys.stderr.write(proc.stderr)
+                    print(f"error: the {n}-model plan failed (exit {proc.returncode}); its output is above.\n"
+                          "    fix: run `make setup` first (the plan needs .venv, node for tools/crd-validate and "
+                          "promtool), and run the benchmark with the project's venv: .venv/bin/python "
+                          "bench/plan_bench.py", file=sys.stderr)
+                    return proc.returncode if proc.returncode != 0 else 1
                 runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             plan_s = statistics.median(r["plan_s"] for r in runs)
             count = int(runs[0]["resources"])

@@ -75,7 +75,7 @@ def _check_gcs(project: str | None, bucket: str, prefix: str, key: str, version:
                                f"refresh them with `gcloud auth application-default login`, {SKIP}")
     except gexc.NotFound:
         return PreflightResult(False, uri, f"bucket {bucket} does not exist (or is not visible to you)",
-                               f"check the stack's project and bucket name (models/<model>.yaml artifact.bucket), {SKIP}")
+                               "check the project and the bucket (artifact.bucket of the model file), " + SKIP)
     except gexc.Forbidden as err:
         return PreflightResult(False, uri, f"not allowed to read gs://{bucket} ({err.message})",
                                "grant your account roles/storage.objectViewer on the bucket (or use an account that "

@@ -17,8 +17,11 @@ import tarfile
 import tempfile
 from typing import Any
 
-from infra.config.loader import available_stacks, project_root
+from infra import atomic
+from infra.cli.committed import committed, step_limits
+from infra.config.loader import available_stacks, project_root, stack_file
 from infra.offline.diff import diff_docs, to_markdown
+from infra.plan.guards import StepLimits
 
 Doc = dict[str, Any] | None
 
@@ -108,6 +111,17 @@ def plan_worktree(root: Path, stacks: list[str], work: Path) -> dict[str, tuple[
     return results
 
 
+def _limits(root: Path, stack: str, head: str | None) -> StepLimits:
+    """The head stack file's rollout step limits (its tier's default if it sets none)."""
+    path = stack_file(root, stack)
+    if head:
+        return step_limits(committed(path, head).text)
+    try:
+        return step_limits(path.read_text(encoding="utf-8"))
+    except OSError:
+        return step_limits(None)
+
+
 def run(args: argparse.Namespace) -> int:
     root = project_root()
     stacks = args.stack or available_stacks(root)
@@ -128,17 +142,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}\n    fix: run inside the git checkout; pass --base <revision> that exists",
               file=sys.stderr)
         return 2
+    except Exception as err:
+        from infra.cli.main import plan_failure
+
+        known = plan_failure(err, "(working tree)", Path(tempfile.gettempdir()))
+        if known is None:
+            raise
+        print(known[0], file=sys.stderr)
+        return known[1]
     unsafe = False
     for stack in stacks:
         (doc_b, note_b), (doc_a, note_a) = before[stack], after[stack]
-        d = diff_docs(stack, doc_b, doc_a)
+        d = diff_docs(stack, doc_b, doc_a, _limits(root, stack, args.head))
         unsafe |= bool(d.warnings)
         text = to_markdown(d, base_label=args.base or f"merge-base {base_sha[:12]}", head_label=head_label,
                            note=note_b or note_a)
         sys.stdout.write(text + "\n")
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
-            (Path(args.out) / f"{stack}.md").write_text(text, encoding="utf-8")
+            written = atomic.write_text(Path(args.out) / f"{stack}.md", text)
+            print(f"wrote {written}", file=sys.stderr)
     return 1 if unsafe and args.fail_on_unsafe else 0
 
 

@@ -3,7 +3,7 @@
 What a pull-request comment shows to contributors without cloud secrets: resources added,
 changed (with the input paths that changed) and removed, and per model the blue-green
 move in words ("resnet50: live blue v7 -> green v8"), with a warning when the move would
-be unsafe in one apply (see infra.plan.rollout.transition_problems).
+be unsafe in one apply (the same guards as the rollout commands: infra.plan.guards).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.plan.rollout import Color, Rollout, transition_problems
+from infra.plan.guards import StepLimits, change_problems
+from infra.plan.rollout import Color, Rollout
 
 MAX_PATHS = 12
 MARKER = "<!-- tfplat-diff:{stack} -->"
@@ -99,7 +100,21 @@ def describe_rollout(model: str, before: Rollout | None, after: Rollout | None) 
     return out
 
 
-def diff_docs(stack: str, base: Mapping[str, Any] | None, head: Mapping[str, Any] | None) -> StackDiff:
+def unsafe_moves(before: Rollout | None, after: Rollout | None, limits: StepLimits) -> list[str]:
+    """What the rollout commands would refuse about this move (infra.plan.guards), in words."""
+    if after is None:
+        return []
+    out = [p.message for p in change_problems(before, after, limits)]
+    if after.canary_percent >= 100:
+        out.append(f"a canary of {after.canary_percent}% sends all gateway traffic to {after.idle} while the live "
+                   f"Service and status still call {after.live} live; switch instead (tfplat switch)")
+    return out
+
+
+def diff_docs(stack: str, base: Mapping[str, Any] | None, head: Mapping[str, Any] | None,
+              limits: StepLimits | None = None) -> StackDiff:
+    """limits: the head stack's rollout step limits (default: prod's, the strictest)."""
+    limits = limits or StepLimits.for_stack("prod")
     result = StackDiff(stack)
     old, new = _index(base), _index(head)
     for urn in sorted(set(new) - set(old)):
@@ -119,7 +134,7 @@ def diff_docs(stack: str, base: Mapping[str, Any] | None, head: Mapping[str, Any
     for model in sorted(set(models_b) | set(models_a)):
         rb, ra = _rollout(models_b.get(model)), _rollout(models_a.get(model))
         result.rollouts += describe_rollout(model, rb, ra)
-        result.warnings += [f"{model}: {p}" for p in transition_problems(rb, ra)]
+        result.warnings += [f"{model}: {p}" for p in unsafe_moves(rb, ra, limits)]
     return result
 
 
