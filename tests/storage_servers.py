@@ -48,7 +48,7 @@ def gcs_put(endpoint: str, bucket: str, key: str, body: bytes = b"pb") -> None:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    client = storage.Client(project="test", credentials=AnonymousCredentials(),
+    client = storage.Client(project="test", credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
                             client_options={"api_endpoint": endpoint})
     b = client.bucket(bucket)
     if not b.exists():

@@ -91,7 +91,7 @@ def _run(markdown: str, tmp_path: Path, endpoints: Buckets, name: str = "runbook
 
 
 @pytest.mark.parametrize("name", ALL_RUNBOOKS)
-def test_runbook_runs_as_written(name: str, tmp_path: Path, buckets: str) -> None:
+def test_runbook_runs_as_written(name: str, tmp_path: Path, buckets: Buckets) -> None:
     markdown = (rb.RUNBOOKS / name).read_text(encoding="utf-8")
     report = _run(markdown, tmp_path, buckets, name)
     assert not report.problems, report.summary()
@@ -195,12 +195,12 @@ def test_real_urns_chain_parent_types() -> None:
     ("```sh\ngcloud container clusters get-credentials tfplat-qa --location us-central1\n```\n",
      "cluster 'tfplat-qa'"),
 ])
-def test_a_broken_runbook_is_caught(markdown: str, fragment: str, tmp_path: Path, buckets: str) -> None:
+def test_a_broken_runbook_is_caught(markdown: str, fragment: str, tmp_path: Path, buckets: Buckets) -> None:
     report = _run(markdown, tmp_path, buckets)
     assert any(fragment in p for p in report.problems), report.summary()
 
 
-def test_stage_and_canary_in_one_change_is_caught(tmp_path: Path, buckets: str) -> None:
+def test_stage_and_canary_in_one_change_is_caught(tmp_path: Path, buckets: Buckets) -> None:
     """The transition rules: without a merge (and apply) between stage and canary, the canary
     command itself refuses (it compares with the committed stack file), changing nothing."""
     steps = ("```sh\ngit switch -c too-fast origin/main\ntfplat stage resnet50 9 --stack prod\n"
@@ -210,7 +210,7 @@ def test_stage_and_canary_in_one_change_is_caught(tmp_path: Path, buckets: str) 
                and "commit this change and apply it" in p for p in report.problems), report.summary()
 
 
-def test_merging_between_steps_makes_the_same_steps_safe(tmp_path: Path, buckets: str) -> None:
+def test_merging_between_steps_makes_the_same_steps_safe(tmp_path: Path, buckets: Buckets) -> None:
     steps = ("```sh\ngit switch -c stage origin/main\ntfplat stage resnet50 9 --stack prod\n"
              "git commit -am stage\ngh pr merge --squash\n```\n"
              "```sh\ngit fetch origin\ngit switch -c canary origin/main\ntfplat canary resnet50 10 --stack prod\n"
@@ -220,7 +220,7 @@ def test_merging_between_steps_makes_the_same_steps_safe(tmp_path: Path, buckets
     assert [c.argv[0] for c in report.skipped] == ["gh"]
 
 
-def test_stage_preflight_really_runs(tmp_path: Path, buckets: str) -> None:
+def test_stage_preflight_really_runs(tmp_path: Path, buckets: Buckets) -> None:
     """Without the upload hook, staging a version that is not in the bucket is refused."""
     root = rb.make_repo_copy(tmp_path)
     env = _env(root, buckets)
@@ -242,7 +242,7 @@ REAL_RUNBOOK_BREAKS = [  # (runbook, text, replaced by, problem expected)
 
 
 @pytest.mark.parametrize("case", REAL_RUNBOOK_BREAKS, ids=[c[0] for c in REAL_RUNBOOK_BREAKS])
-def test_a_broken_real_runbook_fails(case: tuple[str, str, str, str], tmp_path: Path, buckets: str) -> None:
+def test_a_broken_real_runbook_fails(case: tuple[str, str, str, str], tmp_path: Path, buckets: Buckets) -> None:
     name, old, new, fragment = case
     text = (rb.RUNBOOKS / name).read_text(encoding="utf-8")
     assert old in text, f"{old!r} is no longer in {name}: pick another line to break"
