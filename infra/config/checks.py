@@ -251,6 +251,14 @@ def _sibling(prefix: str, name: str) -> str:
     return f"{prefix.rsplit('/', 1)[0]}/{name}" if "/" in prefix else name
 
 
+def _suggest(a: str, prefix_a: str, b: str, prefix_b: str) -> str:
+    """A prefix of its own for whichever model's prefix is not already named after it."""
+    for name, prefix in ((a, prefix_a), (b, prefix_b)):
+        if _sibling(prefix, name) != prefix:
+            return f"{_sibling(prefix, name)} for {name}"
+    return f"{prefix_b}-2 for {b}"
+
+
 def check_artifact_prefixes(models: Mapping[str, ModelSpec], docs: Mapping[str, YamlDoc]) -> list[ConfigIssue]:
     """Two models whose versions live under the same (or a nested) prefix of one bucket would
     each load the other's SavedModels: TF Serving serves every numbered folder under its base
@@ -270,7 +278,7 @@ def check_artifact_prefixes(models: Mapping[str, ModelSpec], docs: Mapping[str, 
             issues.append(_at(docs[b], ("artifact", "prefix"),
                               f"{models[a].file} and {models[b].file} use {where} in {bucket} "
                               f"({ma.prefix!r} and {mb.prefix!r}): each model would serve the other's versions",
-                              f"give each model its own prefix (e.g. {_sibling(mb.prefix, b)}), or, if "
+                              f"give each model its own prefix (e.g. {_suggest(a, ma.prefix, b, mb.prefix)}), or, if "
                               f"they share on purpose, add shared_with: [{a}] to {b}'s artifact and shared_with: "
                               f"[{b}] to {a}'s", mb.prefix))
     return issues

@@ -22,10 +22,11 @@ from infra.plan.quantity import cpu_millis, memory_bytes, with_headroom
 GIB = 2**30
 MIB = 2**20
 
-#: Beyond a fraction this high of a node's allocatable memory or CPU, a pod may still not
-#: fit next to the DaemonSets every node runs (kube-proxy, node exporter, the GPU device
-#: plugin and DCGM exporter, log agents): a warning, not an error.
-TIGHT_FRACTION = 0.85
+#: What the DaemonSets every node runs (kube-proxy, node exporter, the GPU device plugin and
+#: DCGM exporter, the cloud's log and metrics agents) request together, roughly: a pod that
+#: leaves less than this of a node's allocatable resources may still not fit: a warning.
+DAEMONSET_CPU_MILLIS = 500
+DAEMONSET_MEMORY = 1 * 2**30
 #: The kubelet's default hard eviction threshold (memory.available<100Mi) on both clouds.
 EVICTION_HARD = 100 * MIB
 #: EKS reserves memory per pod the node may run; AL2023's nodeadm caps max pods at 110 on
@@ -154,9 +155,9 @@ def fit(cpu_millis: int, memory_bytes: int, node: Allocatable) -> Fit:
     if over:
         return Fit(False, False, "; ".join(over))
     tight = []
-    if cpu_millis > TIGHT_FRACTION * node.cpu_millis:
+    if cpu_millis > node.cpu_millis - DAEMONSET_CPU_MILLIS:
         tight.append(f"{cpu_millis / 1000:g} of {node.cpu_millis / 1000:g} allocatable CPUs")
-    if memory_bytes > TIGHT_FRACTION * node.memory_bytes:
+    if memory_bytes > node.memory_bytes - DAEMONSET_MEMORY:
         tight.append(f"{memory_bytes / GIB:.1f} of {node.memory_bytes / GIB:.1f} GiB allocatable memory")
     return Fit(True, bool(tight), "; ".join(tight))
 
@@ -222,8 +223,8 @@ def _fits(stack: StackSpec, model: ModelSpec, pools: list[NodePoolSpec]) -> list
         return []
     if tight:
         return [Finding(False, model.name, None, f"{asks}; that only just fits the nodes that can host it: "
-                        f"{'; '.join(tight)}", "leave room for the DaemonSets every node runs: lower the request "
-                        "or use a larger machine type")]
+                        f"{'; '.join(tight)}", "leave room for the DaemonSets every node runs (about 0.5 CPU and "
+                        "1 GiB): lower the request or use a larger machine type")]
     return [Finding(True, model.name, None, f"{asks}, more than any node that can host it offers: "
                     f"{'; '.join(too_small)}", f"lower serving.resources in {model.file}, or give the pool a larger "
                     "machine type (machine_type, or more accelerators per node: docs/accelerator-catalog.md)")]
