@@ -87,9 +87,9 @@ def test_the_step_limit_is_set_per_stack(committed_copy: Path, capsys: pytest.Ca
     path = committed_copy / "stacks" / "Pulumi.staging.yaml"
     assert main(["canary", "mobilenet", "90", "--stack", "staging"]) == 0  # staging default: no limit below 100
     _git(committed_copy, "checkout", "--", ".")
-    path.write_text(path.read_text().replace("  tfplat:models:\n", "  tfplat:rollout:\n    max_canary_step_percent: 10\n"
-                                             "  tfplat:models:\n"))
-    _git(committed_copy, "commit", "-qam", "tighter steps")
+    setting = "  tfplat:rollout:\n    max_canary_step_percent: 10\n"
+    setting = "  tfplat:rollout:\n    max_canary_step_percent: 10\n"
+    path.write_text(path.read_text().replace("  tfplat:models:\n", setting + "  tfplat:models:\n"))
     assert load(committed_copy, "staging").stack.rollout.max_canary_step_percent == 10
     capsys.readouterr()
     assert main(["canary", "mobilenet", "40", "--stack", "staging"]) == 2

@@ -37,7 +37,7 @@ def test_a_version_is_a_whole_number_in_tf_serving_s_range(written: str, shown: 
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "      blue: 7\n", f"      blue: {written}\n")
     err = _validate(repo_copy, capsys, "prod")
-    assert f"stacks/Pulumi.prod.yaml:47: config.tfplat:models.resnet50.blue: " in err
+    assert "stacks/Pulumi.prod.yaml:47: config.tfplat:models.resnet50.blue: " in err
     assert f"(got {shown})" in err
     if written == "9.0":
         assert "expected a whole number or null (got 9.0)\n    fix: use the SavedModel version number: a whole " \
@@ -61,8 +61,9 @@ def test_two_models_on_one_prefix_are_refused(repo_copy: Path, capsys: pytest.Ca
     assert "models/resnet50.yaml:8: artifact.prefix: models/resnet-next.yaml and models/resnet50.yaml use the " \
            "same prefix in the stack's model bucket ('vision/resnet50' and 'vision/resnet50'): each model would " \
            "serve the other's versions (got \"vision/resnet50\")" in err
-    assert "fix: give each model its own prefix (e.g. vision/resnet-next for resnet-next), or, if they share on purpose, add " \
-           "shared_with: [resnet-next] to resnet50's artifact and shared_with: [resnet50] to resnet-next's" in err
+    assert "fix: give each model its own prefix (e.g. vision/resnet-next for resnet-next), or, if they share on " \
+           "purpose, add shared_with: [resnet-next] to resnet50's artifact and shared_with: [resnet50] to " \
+           "resnet-next's" in err
 
 
 def test_a_prefix_inside_another_is_refused_unless_both_share_on_purpose(repo_copy: Path,
