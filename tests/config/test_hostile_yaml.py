@@ -90,6 +90,7 @@ def test_hostile_stack_file(case: str, repo_copy: Path) -> None:
         proc = _tfplat(repo_copy, *argv)
         assert proc.returncode in (1, 2), proc.stderr[-2000:]  # status shows the other stacks, then exits 1
         assert "stacks/Pulumi.dev.yaml" in proc.stderr and message in proc.stderr, proc.stderr[-2000:]
+        assert f"fix: {fix}" in proc.stderr
         assert "Traceback" not in proc.stderr
     assert _snapshot(repo_copy) == before
 
