@@ -55,7 +55,7 @@ def test_diff_without_the_crd_validator_explains_it(tmp_path: Path, monkeypatch:
     root = tmp_path / "repo"
     for name in ("models", "stacks", "schemas", "images", "Pulumi.yaml"):
         src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)  # type: ignore[operator]
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
     git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
