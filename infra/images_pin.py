@@ -9,6 +9,7 @@ index (multi-arch) or manifest: what a kubelet resolves for that tag.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import io
 import json
 from pathlib import Path
 import re
@@ -16,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from infra import bounded_yaml
+from infra import atomic, bounded_yaml
 from infra.plan.images import VERSIONS_FILE
 
 ACCEPT = ", ".join([
@@ -107,6 +108,7 @@ def pin(path: Path = VERSIONS_FILE, *, only: set[str] | None = None, write: bool
         entry["digest"] = digest
         results.append(Pinned(key, f"{entry['repository']}:{entry['tag']}", digest, changed))
     if write and any(r.changed for r in results):
-        with path.open("w", encoding="utf-8") as fh:
-            yaml.dump(doc, fh)
+        out = io.StringIO()
+        yaml.dump(doc, out)
+        atomic.write_text(path, out.getvalue())
     return results

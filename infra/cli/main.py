@@ -151,6 +151,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"1 configuration error:\n{err.render()}", file=sys.stderr)
         print("nothing was changed", file=sys.stderr)
         return EXIT_CONFIG
+    except ValueError as err:
+        from policies.tfplat_policies.enforcement import TierConfigError  # not imported at start-up: 0.2 s
+
+        if not isinstance(err, TierConfigError):
+            raise
+        print(f"error: {err}\n    fix: make it a JSON object of policy id -> enforcement level "
+              "(docs/policies.md)\nnothing was changed", file=sys.stderr)
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         print("\ninterrupted; files are written whole or not at all", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from infra import bounded_yaml
+
 from .model import Finding, Level, Policy, Resource, Settings, StackPolicy
 
 CONFIG_DIR: Final = Path(__file__).resolve().parents[1] / "config"
@@ -88,8 +90,14 @@ def load_tier(environment: str, config_dir: Path = CONFIG_DIR) -> TierConfig:
                               "(tfplat:environment in the stack file)")
     path = config_dir / f"{environment}.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        # The same size bound as every YAML config file; json's parser recurses per level.
+        data = json.loads(bounded_yaml.read_text(path, str(path)))
+    except bounded_yaml.YamlFileError as exc:
+        raise TierConfigError(f"{path}: {exc.message}; {exc.hint}") from None
+    except RecursionError:
+        raise TierConfigError(f"{path}: nested too deeply to be a policy config (a flat object of "
+                              "policy id -> level or settings)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TierConfigError(f"{path}: cannot read the {environment} policy config: {exc}") from exc
     if not isinstance(data, Mapping):
         raise TierConfigError(f"{path}: expected a JSON object of policy id -> level")

@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.cli.rollout_cmd import apply_step
 from infra.cli.committed import rollout_of
+from infra.cli.rollout_cmd import apply_step
 from infra.config.errors import ConfigError
 from infra.config.yamlio import parse_yaml
 from infra.plan import rollout as steps

@@ -130,3 +130,14 @@ def test_reasonable_anchors_aliases_and_merge_keys_keep_working(tmp_path: Path) 
     data = read_versions(path)
     assert data["images"]["i7"] == {"repository": "docker.io/x", "tag": "7"}
     assert len(data["copies"]) == 500
+
+
+def test_policy_config_is_read_with_the_same_bounds(tmp_path: Path) -> None:
+    from policies.tfplat_policies.enforcement import TierConfigError, load_tier
+
+    (tmp_path / "prod.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(TierConfigError, match="larger than 128 KiB"):
+        load_tier("prod", tmp_path)
+    (tmp_path / "prod.json").write_text("[" * 20_000 + "]" * 20_000)
+    with pytest.raises(TierConfigError, match="nested too deeply to be a policy config"):
+        load_tier("prod", tmp_path)
