@@ -39,8 +39,7 @@ def _models(path: Path) -> dict[str, object]:
     return models
 
 
-ALIASED = """\
-    # bert-ranker runs the same versions as mobilenet
+SHARED = """\
     mobilenet: &one_color
       blue: 4
       live: blue
@@ -48,8 +47,8 @@ ALIASED = """\
       blue: 7
       green: 8
       live: green
-    bert-ranker: *one_color
 """
+ALIASED = "    # bert-ranker runs the same versions as mobilenet\n" + SHARED + "    bert-ranker: *one_color\n"
 
 
 def test_stage_through_an_alias_unshares_that_entry_only(repo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -81,16 +80,7 @@ def test_editing_the_anchor_other_entries_use_is_refused(repo_copy: Path,
     assert _snapshot(repo_copy) == before
 
 
-MERGED = """\
-    mobilenet: &one_color
-      blue: 4
-      live: blue
-    resnet50:
-      blue: 7
-      green: 8
-      live: green
-    bert-ranker: {<<: *one_color, blue: 2}
-"""
+MERGED = SHARED + "    bert-ranker: {<<: *one_color, blue: 2}\n"
 
 
 def test_merge_keys_are_read_and_validated(repo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
