@@ -14,8 +14,6 @@ import json
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from infra import bounded_yaml
-
 from .model import Finding, Level, Policy, Resource, Settings, StackPolicy
 
 CONFIG_DIR: Final = Path(__file__).resolve().parents[1] / "config"
@@ -26,6 +24,9 @@ PACK_DEFAULT: Final = "mandatory"
 LEVELS: Final = ("advisory", "mandatory", "remediate", "disabled")
 ConfiguredLevel = Literal["advisory", "mandatory", "remediate", "disabled"]
 STACK_ENVIRONMENT: Final = "stackEnvironment"  # injected into settings, never configured
+#: The size bound every config file tfplat reads has (infra/bounded_yaml.py; this package
+#: imports nothing of infra, so the pack runs on its own under CrossGuard).
+MAX_CONFIG_BYTES: Final = 128 * 1024
 
 
 class TierConfigError(ValueError):
@@ -90,11 +91,13 @@ def load_tier(environment: str, config_dir: Path = CONFIG_DIR) -> TierConfig:
                               "(tfplat:environment in the stack file)")
     path = config_dir / f"{environment}.json"
     try:
-        # The same size bound as every YAML config file; json's parser recurses per level.
-        data = json.loads(bounded_yaml.read_text(path, str(path)))
-    except bounded_yaml.YamlFileError as exc:
-        raise TierConfigError(f"{path}: {exc.message}; {exc.hint}") from None
-    except RecursionError:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise TierConfigError(f"{path}: the file is larger than {MAX_CONFIG_BYTES // 1024} KiB, too large to be "
+                                  "a policy config")
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:  # json's parser recurses once per level of nesting
         raise TierConfigError(f"{path}: nested too deeply to be a policy config (a flat object of "
                               "policy id -> level or settings)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

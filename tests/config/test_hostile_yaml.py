@@ -141,3 +141,9 @@ def test_policy_config_is_read_with_the_same_bounds(tmp_path: Path) -> None:
     (tmp_path / "prod.json").write_text("[" * 20_000 + "]" * 20_000)
     with pytest.raises(TierConfigError, match="nested too deeply to be a policy config"):
         load_tier("prod", tmp_path)
+
+
+def test_the_policy_config_bound_is_the_yaml_bound() -> None:
+    from policies.tfplat_policies.enforcement import MAX_CONFIG_BYTES
+
+    assert MAX_CONFIG_BYTES == bounded_yaml.MAX_BYTES
