@@ -40,9 +40,11 @@ def project_root(start: Path | None = None) -> Path:
     env = os.environ.get("TFPLAT_ROOT")
     if env:
         root = Path(env).expanduser().resolve()
-        if not (root / "Pulumi.yaml").is_file():
+        if not root.is_dir():
+            # Only a folder is required: tools that need just models/ and stacks/ (tfplat-model,
+            # the benchmarks) point it at a folder without Pulumi.yaml.
             raise ConfigError([ConfigIssue(
-                file=str(root / "Pulumi.yaml"), path="", value=env, message="TFPLAT_ROOT has no Pulumi.yaml",
+                file=str(root), path="", value=env, message="TFPLAT_ROOT is not a folder",
                 hint="point TFPLAT_ROOT at a tfplat checkout (the folder with Pulumi.yaml, models/ and stacks/), "
                      "or unset it to use the checkout you are in")])
         return root

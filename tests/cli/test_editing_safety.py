@@ -169,4 +169,4 @@ def test_outside_a_project_the_error_says_where_to_run(tmp_path: Path, monkeypat
     assert "fix: cd into your tfplat checkout (or a folder below it), or set TFPLAT_ROOT=" in err
     monkeypatch.setenv("TFPLAT_ROOT", str(tmp_path / "nowhere"))
     assert main(["status"]) == 2
-    assert "TFPLAT_ROOT has no Pulumi.yaml" in capsys.readouterr().err
+    assert "TFPLAT_ROOT is not a folder" in capsys.readouterr().err
