@@ -173,7 +173,8 @@ def _stop_on_interrupt() -> Iterator[None]:
     and first waits for every queued registration, i.e. the whole plan; the engine has
     written nothing yet (the build folder is written after it, atomically), so exiting
     here leaves nothing half-written."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # e.g. a background job of a script
         yield
         return
 
