@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 
 from infra import atomic, bounded_yaml
-from infra.plan.images import VERSIONS_FILE
+from infra.rules.images import VERSIONS_FILE
 
 ACCEPT = ", ".join([
     "application/vnd.oci.image.index.v1+json",

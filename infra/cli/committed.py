@@ -16,7 +16,7 @@ from typing import Any
 
 from infra.config.yamlio import YamlDoc, parse_yaml
 from infra.plan.guards import StepLimits
-from infra.plan.rollout import Rollout
+from infra.rules.rollout import Rollout
 
 
 @dataclass(frozen=True)

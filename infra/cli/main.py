@@ -99,7 +99,7 @@ def _cmd_images_pin(args: argparse.Namespace) -> int:
         state = ("would change" if args.check else "pinned") if r.changed else "unchanged"
         print(f"{r.key:<22} {r.ref}@{r.digest}  {state}")
     if not args.check and any(r.changed for r in results):
-        from infra.plan.images import VERSIONS_FILE
+        from infra.rules.images import VERSIONS_FILE
 
         print(f"wrote {VERSIONS_FILE}")
     return EXIT_FAIL if args.check and any(r.changed for r in results) else EXIT_OK

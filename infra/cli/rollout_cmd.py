@@ -21,7 +21,7 @@ from infra.config.errors import ConfigError, ConfigIssue, did_you_mean, one_of
 from infra.config.loader import LoadedConfig, available_stacks, load, project_root, stack_file
 from infra.config.yamlio import SharedNodeError, YamlDoc, edit_yaml, format_users, parse_yaml, read_yaml, unshare
 from infra.plan.guards import StepLimits, change_problems
-from infra.plan.rollout import Rollout, RolloutError, canary, retire, rollback, stage, switch
+from infra.rules.rollout import Rollout, RolloutError, canary, retire, rollback, stage, switch
 
 Step = Callable[[Rollout], Rollout]
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pulumi
 
-from infra.plan.images import eks_addons, image
 from infra.plan.kubeconfig import eks_kubeconfig, gke_kubeconfig
 from infra.plan.manifests.device_plugin import daemonset
 from infra.plan.manifests.device_plugin import network_policy as device_plugin_network_policy
 from infra.plan.stack import StackPlan
+from infra.rules.images import eks_addons, image
 
 
 @dataclass

@@ -13,12 +13,13 @@ from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
 from infra.config.schema import marked_paths
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
 from infra.config.yamlio import YamlDoc
-from infra.plan import capacity, catalog
+from infra.plan import capacity
 from infra.plan.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones
 from infra.plan.edge import kms_provider
 from infra.plan.fleet import matching_pools
-from infra.plan.images import eks_addons, image, serving_image_key
-from infra.plan.rollout import RolloutError, check_rollout
+from infra.rules import catalog
+from infra.rules.images import eks_addons, image, serving_image_key
+from infra.rules.rollout import RolloutError, check_rollout
 
 MACHINE_TYPE = {"gcp": (re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$"), "n2-standard-8"),
                 "aws": (re.compile(r"^[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$"), "m6i.xlarge")}

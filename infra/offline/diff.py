@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.plan.guards import StepLimits, change_problems
-from infra.plan.rollout import Color, Rollout
+from infra.rules.rollout import Color, Rollout
 
 MAX_PATHS = 12
 MARKER = "<!-- tfplat-diff:{stack} -->"

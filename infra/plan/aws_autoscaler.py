@@ -39,7 +39,7 @@ from infra.plan.aws_lbc import ROLE_LABEL, SYSTEM_ROLE, ClusterScope, system_tol
 from infra.plan.aws_lbc import pod_identity_trust as lbc_trust
 from infra.plan.charts import CLUSTER_AUTOSCALER, Chart, chart
 from infra.plan.cloud import CloudPlan, PoolPlan
-from infra.plan.images import VERSIONS_FILE, read_versions
+from infra.rules.images import VERSIONS_FILE, read_versions
 
 # --------------------------------------------------------------------------- names
 

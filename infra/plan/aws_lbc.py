@@ -24,11 +24,11 @@ from pathlib import Path
 import re
 from typing import Any
 
-from infra.plan import names
 from infra.plan.charts import Chart, chart
 from infra.plan.cloud import CloudPlan, Taint
-from infra.plan.images import VERSIONS_FILE, read_versions
 from infra.plan.manifests.serving import meta
+from infra.rules import names
+from infra.rules.images import VERSIONS_FILE, read_versions
 
 # --------------------------------------------------------------------------- names
 

@@ -3,7 +3,7 @@
 A request no node can satisfy leaves pods Pending forever, and a pool too small for the
 minimum replicas of its models does the same to the last ones; both are config mistakes
 that only show up after `pulumi up`. This module knows the vCPU and memory of the machine
-types the catalog (infra.plan.catalog) and the stacks use, subtracts what the cloud keeps
+types the catalog (infra.rules.catalog) and the stacks use, subtracts what the cloud keeps
 for the node itself (the published allocatable formulas; docs/capacity.md cites them),
 and compares.
 """
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import re
 
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
-from infra.plan import catalog
 from infra.plan.fleet import matching_pools
-from infra.plan.quantity import cpu_millis, memory_bytes, with_headroom
+from infra.rules import catalog
+from infra.rules.quantity import cpu_millis, memory_bytes, with_headroom
 
 GIB = 2**30
 MIB = 2**20

@@ -1,6 +1,6 @@
 """Helm charts: the `charts:` section of images/versions.yaml -> pinned chart references.
 
-The same file pins container images (infra.plan.images), so one review covers every
+The same file pins container images (infra.rules.images), so one review covers every
 version bump. Only exact versions are accepted: a range would let `pulumi up` install a
 chart nobody rendered or reviewed.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import re
 from typing import Any
 
-from infra.plan.images import VERSIONS_FILE, read_versions
+from infra.rules.images import VERSIONS_FILE, read_versions
 
 KUBE_PROMETHEUS_STACK = "kube-prometheus-stack"
 DCGM_EXPORTER = "dcgm-exporter"

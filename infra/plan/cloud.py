@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 import ipaddress
 
 from infra.config.spec import GpuSharing, NodePoolSpec, StackSpec, frozen_map
-from infra.plan import catalog, names
 from infra.plan.cluster import default_zones, model_bucket_name, name_prefix, serving_identity_name
+from infra.rules import catalog, names
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 TPU_TAINT_KEY = "google.com/tpu"

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.config.spec import COLORS, Color, ModelRollout, ModelSpec, NodePoolSpec, StackSpec, frozen_map
-from infra.plan import catalog, names, tfserving
+from infra.plan import tfserving
 from infra.plan.cluster import model_bucket_name
-from infra.plan.images import Image, image, serving_image_key
-from infra.plan.quantity import with_headroom
-from infra.plan.rollout import Rollout
+from infra.rules import catalog, names
+from infra.rules.images import Image, image, serving_image_key
+from infra.rules.quantity import with_headroom
+from infra.rules.rollout import Rollout
 
 #: Where the AWS init container puts the SavedModel version (TF Serving has no s3://).
 LOCAL_MODEL_ROOT = "/models"

@@ -1,6 +1,6 @@
 """Guards on a rollout change as a whole: what may move between two applied states.
 
-The runbook steps (infra.plan.rollout) check one step against the state it starts from.
+The runbook steps (infra.rules.rollout) check one step against the state it starts from.
 These guards check the whole change since the last reviewed state (the stack file as last
 committed, which is what the deploy pipeline applies): a change holds at most one step
 that moves traffic or versions safely, and a canary grows by at most the stack's step
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from infra.plan.rollout import Rollout, transition_problems
+from infra.rules.rollout import Rollout, transition_problems
 
 #: Largest canary increase (percentage points) in one change, by tier, unless the stack
 #: sets tfplat:rollout.max_canary_step_percent. Lowering a canary is never limited.

@@ -29,7 +29,7 @@ def _models(resources: Sequence[Resource]) -> tuple[dict[str, Resource], list[Fi
             unlabelled.append(Finding(
                 f"fleet Deployment {namespace(fleet.props)}/{object_name(fleet.props)} has no {MODEL_LABEL} label, "
                 "so its alerts and dashboard cannot be found",
-                "render fleets through tfplat's serving planner (infra/plan/names.py model_labels)", fleet))
+                "render fleets through tfplat's serving planner (infra/rules/names.py model_labels)", fleet))
         else:
             models.setdefault(model, fleet)
     return dict(sorted(models.items())), unlabelled

@@ -12,7 +12,7 @@ from infra.cli.main import main
 from infra.config.loader import load
 from infra.offline.diff import diff_docs
 from infra.plan.guards import StepLimits, change_problems
-from infra.plan.rollout import Rollout
+from infra.rules.rollout import Rollout
 
 
 def _snapshot(root: Path) -> dict[Path, bytes]:

@@ -16,8 +16,8 @@ from infra.cli.committed import rollout_of
 from infra.cli.rollout_cmd import apply_step
 from infra.config.errors import ConfigError
 from infra.config.yamlio import parse_yaml
-from infra.plan import rollout as steps
-from infra.plan.rollout import Rollout
+from infra.rules import rollout as steps
+from infra.rules.rollout import Rollout
 from tests.conftest import copy_config
 
 MODELS = ("mobilenet", "resnet50", "bert-ranker")

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from infra import bounded_yaml
-from infra.plan.images import read_versions
+from infra.rules.images import read_versions
 from tests.conftest import REPO
 
 MEMORY_LIMIT = 2 * 2**30  # address space of the child: a few times what validate needs

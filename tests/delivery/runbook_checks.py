@@ -16,9 +16,9 @@ from typing import Any
 
 from infra.config.errors import ConfigError
 from infra.config.loader import available_stacks, load
-from infra.plan import names
 from infra.plan.manifests.traffic import GATEWAY_NAME
 from infra.plan.stack import plan_stack
+from infra.rules import names
 from tests.delivery.runbook_lines import Command
 
 PROJECT = "tfplat"  # Pulumi.yaml name: the project part of every URN

@@ -17,7 +17,8 @@ import threading
 import time
 from typing import Literal
 
-from infra.plan import names, tfserving
+from infra.plan import tfserving
+from infra.rules import names
 
 Outcome = Literal["loads", "fails", "hangs"]
 BACKOFF_S, BACKOFF_MAX_S = 10.0, 300.0  # kubelet container restart back-off

@@ -13,10 +13,11 @@ import math
 import re
 from typing import Any
 
-from infra.plan import names, tfserving
+from infra.plan import tfserving
 from infra.plan.monitoring import alerts as a
 from infra.plan.monitoring import metrics as m
 from infra.plan.monitoring.scope import SATURATION_PERCENT, FleetScope
+from infra.rules import names
 
 _SI_UP = ["", "k", "M", "G", "T", "P", "E", "Z", "Y"]
 _SI_DOWN = ["", "m", "u", "n", "p", "f", "a", "z", "y"]

@@ -105,7 +105,7 @@ def test_a_switch_or_a_stage_changes_no_rule_and_no_dashboard() -> None:
     """Rollout steps change serving objects only (tests/offline/test_diff.py relies on it)."""
     import dataclasses
 
-    from infra.plan.rollout import Rollout, switch
+    from infra.rules.rollout import Rollout, switch
 
     loaded = load(REPO, "dev")
     rollout = loaded.stack.models["resnet50"]

@@ -12,10 +12,11 @@ from infra.offline import engine, render
 from infra.offline.engine import Record
 from infra.offline.plan import _program, check_objects, engine_config, project_name, run_offline
 from infra.offline.rulecheck import check_rule_objects
-from infra.plan import charts, names, tfserving
+from infra.plan import charts, tfserving
 from infra.plan.monitoring import alertmanager, values
 from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan, plan_monitoring
 from infra.plan.stack import StackPlan
+from infra.rules import names
 from tests.conftest import REPO, STACKS
 
 RELEASE = "kubernetes:helm.sh/v3:Release"

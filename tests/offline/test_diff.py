@@ -10,7 +10,7 @@ import pytest
 
 from infra.cli.main import main
 from infra.offline.diff import changed_paths, describe_rollout, diff_docs
-from infra.plan.rollout import Rollout
+from infra.rules.rollout import Rollout
 from tests.conftest import REPO
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from infra.config.loader import load
 from infra.plan.fleet import FleetPlan
-from infra.plan.quantity import cpu_millis, memory_bytes, with_headroom
 from infra.plan.stack import StackPlan, plan_stack
+from infra.rules.quantity import cpu_millis, memory_bytes, with_headroom
 from tests.conftest import REPO, STACKS
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.plan.images import image
 from infra.plan.manifests.device_plugin import daemonset
+from infra.rules.images import image
 from policies.tfplat_policies import check_records, exemptions
 from policies.tfplat_policies.model import EXEMPTION_REASON, EXEMPTIONS, exemption
 

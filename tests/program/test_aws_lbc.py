@@ -19,8 +19,8 @@ from infra.offline import engine
 from infra.offline.plan import check_objects, engine_config, project_name
 from infra.plan import aws_lbc as lbc
 from infra.plan.cloud import CloudPlan, Taint
-from infra.plan.images import VERSIONS_FILE
 from infra.plan.stack import StackPlan, plan_stack
+from infra.rules.images import VERSIONS_FILE
 from tests.conftest import REPO
 from tests.program.records import Run, of_type, one_of_type
 
@@ -320,7 +320,7 @@ def run(plan: StackPlan) -> Run:
 
         from infra.components.aws import AwsNetwork, EksCluster
         from infra.components.aws_lbc import AwsLoadBalancerController
-        from infra.plan.images import eks_addons
+        from infra.rules.images import eks_addons
 
         cp, stack = plan.cloud, plan.stack
         assert stack.aws is not None

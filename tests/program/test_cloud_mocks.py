@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from infra.offline.plan import run_offline
-from infra.plan import catalog
+from infra.rules import catalog
 from tests.conftest import REPO, STACKS
 from tests.program.records import Run, named, of_type, one_of_type
 

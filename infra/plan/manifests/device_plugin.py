@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from infra.plan import names
-from infra.plan.images import Image
 from infra.plan.manifests.serving import meta
+from infra.rules import names
+from infra.rules.images import Image
 
 NAME = "nvidia-device-plugin"
 NAMESPACE = "kube-system"

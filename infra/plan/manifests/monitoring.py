@@ -12,13 +12,14 @@ from collections.abc import Mapping
 import json
 from typing import Any
 
-from infra.plan import names, tfserving
+from infra.plan import tfserving
 from infra.plan.manifests.serving import Manifest, meta
 from infra.plan.monitoring import alertmanager, values
 from infra.plan.monitoring import metrics as m
 from infra.plan.monitoring.alerts import dashboard_uid
 from infra.plan.monitoring.plan import MonitoringPlan
 from infra.plan.monitoring.scope import FleetScope
+from infra.rules import names
 
 SCRAPE_INTERVAL = "30s"
 DASHBOARD_LABEL = "grafana_dashboard"  # what kube-prometheus-stack's Grafana sidecar watches

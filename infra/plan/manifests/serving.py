@@ -10,9 +10,10 @@ from __future__ import annotations
 from math import ceil
 from typing import Any
 
-from infra.plan import names, tfserving
+from infra.plan import tfserving
 from infra.plan.fleet import LOCAL_MODEL_ROOT, ColorPlan, FleetPlan
-from infra.plan.quantity import cpu_millis, cpu_text
+from infra.rules import names
+from infra.rules.quantity import cpu_millis, cpu_text
 
 Manifest = dict[str, Any]
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.config.spec import StackSpec
-from infra.plan import names, tfserving
+from infra.plan import tfserving
 from infra.plan.aws_lbc import GATEWAY_CLASS_NAME as AWS_GATEWAY_CLASS
 from infra.plan.fleet import ColorPlan, FleetPlan
 from infra.plan.manifests.serving import meta
+from infra.rules import names
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 GATEWAY_NAME = "tfplat"

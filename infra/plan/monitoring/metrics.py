@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import re
 from typing import Literal
 
-from infra.plan import names
+from infra.rules import names
 
 Kind = Literal["counter", "gauge", "histogram"]
 Source = Literal["tensorflow-serving", "kube-state-metrics", "dcgm-exporter", "gke-tpu-device-plugin"]

@@ -10,9 +10,10 @@ the logic, a real Prometheus scraping stand-in exporters for reality: tests/harn
 
 from __future__ import annotations
 
-from infra.plan import names, tfserving
+from infra.plan import tfserving
 from infra.plan.monitoring import metrics as m
 from infra.plan.monitoring.scope import FleetScope
+from infra.rules import names
 
 RATE_WINDOW = "5m"  # long enough for 10 scrapes at the 30s scrape interval
 # A version that cannot load makes its pods restart every few minutes (TF Serving gives up

@@ -2,7 +2,7 @@
 
 TF Serving series carry the pod's model and color (relabeled by our PodMonitor). Kube-state
 and accelerator series only know namespace, deployment or pod names, which the planner
-decides (infra.plan.names), so they are matched by exact names, never by guesses.
+decides (infra.rules.names), so they are matched by exact names, never by guesses.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import re
 
 from infra.config.spec import COLORS
-from infra.plan import names
 from infra.plan.fleet import FleetPlan
 from infra.plan.monitoring import metrics as m
+from infra.rules import names
 
 SATURATION_PERCENT = 90
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from infra.config.spec import MonitoringSpec, StackSpec
-from infra.plan import catalog, names
 from infra.plan.fleet import GPU_RESOURCE
 from infra.plan.monitoring import alertmanager, metrics
-from infra.plan.quantity import memory_bytes
+from infra.rules import catalog, names
+from infra.rules.quantity import memory_bytes
 
 KPS_FULLNAME = "kps"  # short object names: kps-prometheus, kps-alertmanager, kps-grafana
 GRAFANA_ADMIN_SECRET = "tfplat-grafana-admin"

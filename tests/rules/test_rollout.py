@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 import pytest
 
-from infra.plan.rollout import (
+from infra.rules.rollout import (
     Rollout,
     RolloutError,
     canary,

@@ -1,4 +1,4 @@
-"""Tests for infra.plan.catalog.
+"""Tests for infra.rules.catalog.
 
 Two kinds of checks: (1) the API resolves/rejects requests as specified, and
 (2) the catalog data matches facts transcribed here *independently* from the
@@ -17,12 +17,12 @@ import sys
 import pytest
 
 try:
-    from infra.plan import catalog
+    from infra.rules import catalog
 except ModuleNotFoundError:  # pytest started outside the repo root
     # No packaging/conftest wiring exists (and this suite must not add one),
     # so make `infra` importable from any working directory.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from infra.plan import catalog
+    from infra.rules import catalog
 
 ACCELERATOR_KINDS = catalog.ACCELERATOR_KINDS
 CatalogError = catalog.CatalogError
