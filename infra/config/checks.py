@@ -1,7 +1,8 @@
 """Semantic checks the JSON Schema cannot express, each returning located issues.
 
-The rules themselves (catalog, rollout) live in the planning layer; this module only
-runs them over specs and says where in which file a failure is.
+The rules themselves (catalog, rollout, placement, ...) live in the rules layer
+(infra.rules); this module only runs them over specs and says where in which file a
+failure is.
 """
 
 from __future__ import annotations
@@ -9,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 import re
 
+from infra.config import capacity
 from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
 from infra.config.schema import marked_paths
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
 from infra.config.yamlio import YamlDoc
-from infra.plan import capacity
-from infra.plan.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones
-from infra.plan.edge import kms_provider
-from infra.plan.fleet import matching_pools
 from infra.rules import catalog
+from infra.rules.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones
 from infra.rules.images import eks_addons, image, serving_image_key
+from infra.rules.kms import kms_provider
+from infra.rules.placement import matching_pools
 from infra.rules.rollout import RolloutError, check_rollout
 
 MACHINE_TYPE = {"gcp": (re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$"), "n2-standard-8"),
@@ -330,7 +331,7 @@ def check_rollouts(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpe
                               f"model {name} runs on {acc.kind} and no {key} image is pinned",
                               f"set tfplat:serving.images.{key} to a TF Serving build for {acc.kind} "
                               "(<registry>/<repo>:<tag>@sha256:<digest>; see docs/tpu-serving.md)"))
-        if pools_ok and not matching_pools(stack, model):
+        if pools_ok and not matching_pools(stack.node_pools.values(), acc):
             want = {"cpu": "a serving pool without accelerator",
                     "gpu": f"a serving pool with accelerator {{type: {acc.type}, count: >= {acc.count}}}",
                     "tpu": f"a serving pool with accelerator {{type: {acc.type}, topology: {acc.topology}}}"}[acc.kind]
@@ -343,7 +344,7 @@ def check_rollouts(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpe
 
 def check_capacity(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpec]) -> list[ConfigIssue]:
     """Requests no node can hold and pools too small for their models' minimum replicas
-    (infra.plan.capacity); tight fits are warnings the offline plan prints."""
+    (infra.config.capacity); tight fits are warnings the offline plan prints."""
     issues = []
     for f in capacity.check_stack_capacity(stack, models):
         if not f.error:

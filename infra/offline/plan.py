@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from infra import bounded_yaml
+from infra.config.capacity import check_stack_capacity
 from infra.config.loader import load, stack_file
 from infra.config.yamlio import read_yaml
 from infra.offline import engine, render
 from infra.offline.validate import Invalid, is_builtin, validate_builtin
-from infra.plan.capacity import check_stack_capacity
 from infra.plan.monitoring.latency import objective_warning
 from infra.plan.stack import StackPlan, plan_stack
 

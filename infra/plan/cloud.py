@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 import ipaddress
 
 from infra.config.spec import GpuSharing, NodePoolSpec, StackSpec, frozen_map
-from infra.plan.cluster import default_zones, model_bucket_name, name_prefix, serving_identity_name
+from infra.plan.cluster import model_bucket_name, name_prefix, serving_identity_name
 from infra.rules import catalog, names
+from infra.rules.cluster import default_zones
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 TPU_TAINT_KEY = "google.com/tpu"

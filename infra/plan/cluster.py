@@ -1,24 +1,10 @@
-"""Cluster-level facts shared by both clouds: Kubernetes versions, zones, name prefix."""
+"""Names of a stack's cloud resources, shared by both clouds: prefix, buckets, serving identity.
+
+The Kubernetes versions and default zones are rules (infra.rules.cluster)."""
 
 from __future__ import annotations
 
 from infra.config.spec import StackSpec
-
-#: Minor versions a stack may ask for. Each must be offered by GKE and EKS and have
-#: OpenAPI schemas in kubernetes-validate (the offline plan validates against them);
-#: tests/plan/test_cluster.py checks the latter.
-SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = ("1.31", "1.32", "1.33", "1.34", "1.35", "1.36")
-
-
-def default_zones(stack: StackSpec) -> tuple[str, ...]:
-    """The zones node pools use unless a pool names its own."""
-    if stack.cloud == "gcp":
-        if stack.gcp is not None and stack.gcp.zones:
-            return stack.gcp.zones
-        return tuple(f"{stack.region}-{z}" for z in ("a", "b", "c"))
-    if stack.aws is not None and stack.aws.availability_zones:
-        return stack.aws.availability_zones
-    return tuple(f"{stack.region}{z}" for z in ("a", "b", "c"))
 
 
 def name_prefix(stack: StackSpec) -> str:

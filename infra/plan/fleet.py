@@ -92,25 +92,6 @@ class FleetPlan:
         return live
 
 
-def matching_pools(stack: StackSpec, model: ModelSpec) -> list[NodePoolSpec]:
-    """Serving pools that can run one pod of `model` (the placement rule)."""
-    acc = model.serving.accelerator
-    out = []
-    for pool in stack.node_pools.values():
-        if pool.role != "serving":
-            continue
-        pa = pool.accelerator
-        if acc.kind == "cpu":
-            ok = pa is None
-        elif acc.kind == "gpu":
-            ok = pa is not None and pa.type == acc.type and (pa.count or 1) >= acc.count
-        else:
-            ok = pa is not None and pa.type == acc.type and pa.topology == acc.topology
-        if ok:
-            out.append(pool)
-    return out
-
-
 def placement(stack: StackSpec, model: ModelSpec, pools: list[NodePoolSpec]) -> Placement:
     acc = model.serving.accelerator
     pool_names = tuple(sorted(p.name for p in pools))

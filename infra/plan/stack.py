@@ -9,8 +9,9 @@ from infra.config.spec import StackSpec
 from infra.plan.cloud import CloudPlan, plan_cloud
 from infra.plan.cluster import gcp_serving_email, model_bucket_name, serving_identity_name
 from infra.plan.edge import EdgePlan, plan_edge
-from infra.plan.fleet import FleetPlan, matching_pools, plan_fleet
+from infra.plan.fleet import FleetPlan, plan_fleet
 from infra.plan.manifests.traffic import TrafficPlan, plan_traffic
+from infra.rules.placement import matching_pools
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +38,7 @@ class StackPlan:
 def plan_stack(loaded: LoadedConfig) -> StackPlan:
     stack = loaded.stack
     fleets = tuple(
-        plan_fleet(stack, model, rollout, matching_pools(stack, model))
+        plan_fleet(stack, model, rollout, matching_pools(stack.node_pools.values(), model.serving.accelerator))
         for model, rollout in loaded.deployed()
     )
     return StackPlan(stack=stack, fleets=fleets, model_bucket=model_bucket_name(stack),

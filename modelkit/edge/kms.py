@@ -47,7 +47,7 @@ class AwsKmsSigner:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-        from infra.plan.edge import kms_key_region
+        from infra.rules.kms import kms_key_region
 
         self.key_arn, self.stack_file = key_arn, stack_file
         self.source = f"AWS KMS key {key_arn}"

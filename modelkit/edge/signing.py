@@ -147,7 +147,7 @@ def signer_for(edge: EdgeSpec, stack_file: str, key_file: str | None) -> Signer:
             raise UserError.one(file="(command line)", field="--signing-key-file", value=key_file,
                                 message=f"{stack_file} signs with the KMS key {edge.kms_key}, not a key file",
                                 fix="drop --signing-key-file (or remove signing.kms_key from the stack)")
-        from infra.plan.edge import kms_provider
+        from infra.rules.kms import kms_provider
         from modelkit.edge.kms import AwsKmsSigner, GcpKmsSigner
 
         if kms_provider(edge.kms_key) == "gcp":

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from infra.cli.main import main
+from infra.config import capacity
+from infra.config.capacity import Allocatable, MachineShape, allocatable, machine_shape
 from infra.config.loader import load
-from infra.plan import capacity
-from infra.plan.capacity import Allocatable, MachineShape, allocatable, machine_shape
 
 
 def _snapshot(root: Path) -> dict[Path, bytes]:

@@ -18,8 +18,8 @@ from infra.plan import aws_autoscaler as ca
 from infra.plan import charts
 from infra.plan.aws_lbc import INLINE_POLICY_LIMIT, ClusterScope, policy_json
 from infra.plan.cloud import PoolPlan, Taint
-from infra.plan.cluster import SUPPORTED_KUBERNETES_VERSIONS
 from infra.plan.stack import StackPlan, plan_stack
+from infra.rules.cluster import SUPPORTED_KUBERNETES_VERSIONS
 from tests.conftest import REPO
 
 ACCOUNT = "111122223333"  # stacks/Pulumi.prod-aws.yaml

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import re
 
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
-from infra.plan.fleet import matching_pools
 from infra.rules import catalog
+from infra.rules.placement import matching_pools
 from infra.rules.quantity import cpu_millis, memory_bytes, with_headroom
 
 GIB = 2**30
@@ -240,7 +240,7 @@ def check_stack_capacity(stack: StackSpec, models: Mapping[str, ModelSpec]) -> l
         model = models.get(name)
         if model is None:
             continue
-        pools = matching_pools(stack, model)
+        pools = matching_pools(stack.node_pools.values(), model.serving.accelerator)
         if not pools:
             continue
         findings += _fits(stack, model, pools)
