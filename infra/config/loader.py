@@ -12,7 +12,6 @@ every other file still is checked, so one run reports all it can.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 from infra.config import checks
 from infra.config.errors import ConfigError, ConfigIssue, did_you_mean, one_of
 from infra.config.schema import apply_defaults, load_schema, validate
-from infra.config.spec import ModelSpec, StackSpec, model_from_dict, stack_from_config
+from infra.config.spec import LoadedConfig, ModelSpec, model_from_dict, stack_from_config
 from infra.config.yamlio import SECRET_PLACEHOLDER, YamlDoc, parse_yaml, read_yaml
 
 #: Where tfplat's code (and with it schemas/, images/versions.yaml, policies/) was installed from.
@@ -73,16 +72,6 @@ def stack_file(root: Path, stack: str) -> Path:
 
 def available_stacks(root: Path) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (root / "stacks").glob("Pulumi.*.yaml"))
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoadedConfig:
-    stack: StackSpec
-    models: Mapping[str, ModelSpec]  # every valid model in models/, by name
-
-    def deployed(self) -> list[tuple[ModelSpec, Any]]:
-        """(model, rollout) for each model the stack runs, sorted by name."""
-        return [(self.models[name], self.stack.models[name]) for name in sorted(self.stack.models)]
 
 
 def _rel(root: Path, path: Path) -> str:

@@ -412,6 +412,19 @@ class StackSpec:
     secret_keys: frozenset[str]
 
 
+@dataclass(frozen=True, kw_only=True)
+class LoadedConfig:
+    """A stack and the models it may run, loaded and checked (infra.config.loader.load);
+    what the planner takes (infra.plan.stack.plan_stack)."""
+
+    stack: StackSpec
+    models: Mapping[str, ModelSpec]  # every valid model in models/, by name
+
+    def deployed(self) -> list[tuple[ModelSpec, Any]]:
+        """(model, rollout) for each model the stack runs, sorted by name."""
+        return [(self.models[name], self.stack.models[name]) for name in sorted(self.stack.models)]
+
+
 def _pool(name: str, p: Mapping[str, Any]) -> NodePoolSpec:
     acc = p["accelerator"]
     accel = None

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.config.loader import LoadedConfig
-from infra.config.spec import StackSpec
+from infra.config.spec import LoadedConfig, StackSpec
 from infra.plan.cloud import CloudPlan, plan_cloud
 from infra.plan.cluster import gcp_serving_email, model_bucket_name, serving_identity_name
 from infra.plan.edge import EdgePlan, plan_edge
