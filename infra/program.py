@@ -74,10 +74,10 @@ def build(plan: StackPlan) -> None:
     for fleet in plan.fleets:
         ServingFleet(fleet, identity_annotations=annotations, traffic=traffic, gateway=gateway,
                      depends_on=[ns], opts=k8s)
-    if plan.stack.monitoring.enabled:
+    if plan.monitoring is not None:
         from infra.components.monitoring import Observability
 
-        Observability(plan, k8s)
+        Observability(plan.monitoring, k8s)
     for key, value in cloud.exports.items():
         pulumi.export(key, value)
     if plan.edge is not None:

@@ -9,15 +9,13 @@ import pulumi
 
 from infra.components.kube import helm_release, register
 from infra.plan.manifests import monitoring as m
-from infra.plan.monitoring import alertmanager
-from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan, ReleasePlan, plan_monitoring
-from infra.plan.stack import StackPlan
+from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan, ReleasePlan
 
 HELM_TIMEOUT_S = 900  # kube-prometheus-stack waits for its operator, webhooks and PVCs
 
 
 class Observability(pulumi.ComponentResource):
-    """The monitoring namespace and everything in it, from `plan_monitoring(plan)`.
+    """The monitoring namespace and everything in it, from the stack plan's `monitoring`.
 
     Children, all with parent=self (so a provider passed in `opts` reaches every one):
     the namespace; the Grafana admin Secret (password from tfplat:monitoring.grafana.
@@ -27,21 +25,17 @@ class Observability(pulumi.ComponentResource):
     PrometheusRule per model; dashboard ConfigMaps for Grafana's sidecar.
     """
 
-    def __init__(self, plan: StackPlan, opts: pulumi.ResourceOptions | None = None, *,
+    def __init__(self, mplan: MonitoringPlan, opts: pulumi.ResourceOptions | None = None, *,
                  depends_on: Sequence[pulumi.Resource] = ()) -> None:
         super().__init__("tfplat:monitoring:Observability", "observability", None, opts)
-        mplan = plan_monitoring(plan)
-        if mplan is None:
-            raise ValueError("Observability needs tfplat:monitoring.enabled: true")
         self.plan = mplan
         base = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
         ns = register(m.namespace(mplan), base)
         in_ns = pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=[ns]))
 
-        secrets = [register(m.grafana_admin_secret(mplan, self._grafana_password(plan, base)), in_ns)]
-        receiver_values = alertmanager.secret_values(plan.stack.monitoring)
-        if receiver_values:
-            data = {k: pulumi.Output.secret(v) for k, v in receiver_values.items()}
+        secrets = [register(m.grafana_admin_secret(mplan, self._grafana_password(mplan, base)), in_ns)]
+        if mplan.receiver_secrets:
+            data = {k: pulumi.Output.secret(v) for k, v in mplan.receiver_secrets.items()}
             secrets.append(register(m.receivers_secret(mplan, data), in_ns))
 
         after_secrets = pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=secrets))
@@ -68,8 +62,8 @@ class Observability(pulumi.ComponentResource):
         self.outputs = outputs
         self.register_outputs(outputs)
 
-    def _grafana_password(self, plan: StackPlan, base: pulumi.ResourceOptions) -> pulumi.Output[str]:
-        given = plan.stack.monitoring.grafana_admin_password
+    def _grafana_password(self, mplan: MonitoringPlan, base: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        given = mplan.grafana_admin_password
         if given:
             return pulumi.Output.secret(given)
         import pulumi_random

@@ -10,6 +10,7 @@ from infra.plan.cluster import gcp_serving_email, model_bucket_name, serving_ide
 from infra.plan.edge import EdgePlan, plan_edge
 from infra.plan.fleet import FleetPlan, plan_fleet
 from infra.plan.manifests.traffic import TrafficPlan, plan_traffic
+from infra.plan.monitoring.plan import MonitoringPlan, plan_monitoring
 from infra.rules.placement import matching_pools
 
 
@@ -22,6 +23,7 @@ class StackPlan:
     cloud: CloudPlan
     traffic: TrafficPlan
     edge: EdgePlan | None  # None: no edge distribution in this stack
+    monitoring: MonitoringPlan | None  # None: tfplat:monitoring.enabled is false
 
     def identity_annotations(self) -> dict[str, str]:
         """Annotations binding a serving KSA to the cloud identity.
@@ -43,4 +45,5 @@ def plan_stack(loaded: LoadedConfig) -> StackPlan:
     return StackPlan(stack=stack, fleets=fleets, model_bucket=model_bucket_name(stack),
                      serving_identity=serving_identity_name(stack),
                      cloud=plan_cloud(stack, tuple(f.service_account for f in fleets)),
-                     traffic=plan_traffic(stack), edge=plan_edge(stack))
+                     traffic=plan_traffic(stack), edge=plan_edge(stack),
+                     monitoring=plan_monitoring(stack, fleets))

@@ -1,7 +1,7 @@
 """The whole rig: stand-in exporters for one stack, scraped by a real Prometheus that
 evaluates the stack's rendered (time-scaled) rules.
 
-    h = Harness(tmp_path, plan, mon, ksm_config)   # from plan_stack / plan_monitoring / helm
+    h = Harness(tmp_path, plan, mon, ksm_config)   # from plan_stack (its .monitoring) / helm
     h.cluster.deploy("resnet50", "blue", 7, 2, Behaviour())
     h.set_traffic("resnet50", "blue", Traffic(rps=50))
     with h:                                        # starts targets and Prometheus

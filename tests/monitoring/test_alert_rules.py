@@ -14,7 +14,6 @@ from infra.config.loader import load
 from infra.offline import rulecheck
 from infra.plan.monitoring import alerts as a
 from infra.plan.monitoring.latency import precision
-from infra.plan.monitoring.plan import plan_monitoring
 from infra.plan.monitoring.scope import FleetScope
 from infra.plan.stack import plan_stack
 from tests.conftest import REPO, STACKS
@@ -43,7 +42,7 @@ def _promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @needs_promtool
 @pytest.mark.parametrize(("plan", "fleet"), [f[1] for f in FLEETS], ids=[f[0] for f in FLEETS])
 def test_every_alert_fires_and_stays_quiet_as_specified(plan: Any, fleet: Any, tmp_path: Path) -> None:
-    mon = plan_monitoring(plan)
+    mon = plan.monitoring
     assert mon is not None
     group = dict(mon.rule_groups[fleet.name])
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": [group]}, sort_keys=True, width=1000))
@@ -64,7 +63,7 @@ def test_every_alert_fires_and_stays_quiet_as_specified(plan: Any, fleet: Any, t
 def test_the_unit_tests_detect_a_wrong_threshold(tmp_path: Path) -> None:
     """Guard against tests that cannot fail: loosen one rule and promtool must complain."""
     plan, fleet = next(f[1] for f in FLEETS if f[1][1].name == "resnet50")
-    mon = plan_monitoring(plan)
+    mon = plan.monitoring
     assert mon is not None
     group = dict(mon.rule_groups[fleet.name])
     case_list = cases(FleetScope.of(fleet), fleet.model.alerts)
@@ -80,7 +79,7 @@ def test_the_unit_tests_detect_a_wrong_threshold(tmp_path: Path) -> None:
 
 def test_latency_alert_uses_the_models_objective_and_config() -> None:
     for _, (plan, fleet) in FLEETS:
-        mon = plan_monitoring(plan)
+        mon = plan.monitoring
         assert mon is not None
         rules = {r["alert"]: r for r in mon.rule_groups[fleet.name]["rules"]}
         latency = rules[a.ALERT_LATENCY]
@@ -118,7 +117,7 @@ def test_a_switch_or_a_stage_changes_no_rule_and_no_dashboard() -> None:
     assert mobilenet.green is None and mobilenet.blue is not None
     models["mobilenet"] = dataclasses.replace(mobilenet, green=mobilenet.blue + 1)  # a stage
     other = dataclasses.replace(loaded, stack=dataclasses.replace(loaded.stack, models=models))
-    before, after = plan_monitoring(plan_stack(loaded)), plan_monitoring(plan_stack(other))
+    before, after = plan_stack(loaded).monitoring, plan_stack(other).monitoring
     assert before is not None and after is not None
     assert plan_stack(loaded).fleets != plan_stack(other).fleets
     assert before.rule_groups == after.rule_groups
@@ -127,7 +126,7 @@ def test_a_switch_or_a_stage_changes_no_rule_and_no_dashboard() -> None:
 
 def test_accelerator_alerts_follow_the_accelerator_and_gpu_metrics_source() -> None:
     for name, (plan, fleet) in FLEETS:
-        mon = plan_monitoring(plan)
+        mon = plan.monitoring
         assert mon is not None
         alerts = {r["alert"] for r in mon.rule_groups[fleet.name]["rules"]}
         kind = fleet.model.serving.accelerator.kind
@@ -156,7 +155,7 @@ def test_rule_checker_accepts_the_generated_rules() -> None:
     plan, _ = FLEETS[0][1]
     from infra.plan.manifests.monitoring import monitoring_objects
 
-    mon = plan_monitoring(plan)
+    mon = plan.monitoring
     assert mon is not None
     objects = monitoring_objects(mon)
     assert any(o["kind"] == "PrometheusRule" for o in objects)

@@ -23,7 +23,7 @@ import pytest
 
 from infra.config.loader import load
 from infra.plan.monitoring import metrics as m
-from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan, plan_monitoring
+from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan
 from infra.plan.monitoring.scope import FleetScope
 from infra.plan.stack import StackPlan, plan_stack
 from tests.conftest import REPO
@@ -47,7 +47,7 @@ class Outcome:
 
 def _stack() -> tuple[StackPlan, MonitoringPlan, ksm.KsmConfig]:
     plan = plan_stack(load(REPO, "dev"))
-    mon = plan_monitoring(plan)
+    mon = plan.monitoring
     assert mon is not None
     kps = mon.release(KPS_RELEASE)
     assert kps is not None

@@ -14,7 +14,7 @@ from infra.offline.plan import _program, check_objects, engine_config, project_n
 from infra.offline.rulecheck import check_rule_objects
 from infra.plan import charts, tfserving
 from infra.plan.monitoring import alertmanager, values
-from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan, plan_monitoring
+from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan
 from infra.plan.stack import StackPlan
 from infra.rules import names
 from tests.conftest import REPO, STACKS
@@ -32,7 +32,7 @@ Run = tuple[StackPlan, engine.RunResult, MonitoringPlan]
 @pytest.fixture(scope="module", params=STACKS)
 def run(request: pytest.FixtureRequest) -> Run:
     plan, result = run_offline(REPO, request.param)
-    mon = plan_monitoring(plan)
+    mon = plan.monitoring
     assert mon is not None
     return plan, result, mon
 

@@ -16,7 +16,7 @@ from infra.plan.manifests import monitoring as mm
 from infra.plan.monitoring import metrics as m
 from infra.plan.monitoring.alerts import dashboard_uid
 from infra.plan.monitoring.dashboards import OVERVIEW_UID, queries
-from infra.plan.monitoring.plan import MonitoringPlan, plan_monitoring
+from infra.plan.monitoring.plan import MonitoringPlan
 from infra.plan.stack import plan_stack
 from tests.conftest import REPO, STACKS
 
@@ -24,7 +24,7 @@ from tests.conftest import REPO, STACKS
 def _plans() -> dict[str, MonitoringPlan]:
     out = {}
     for stack in STACKS:
-        mon = plan_monitoring(plan_stack(load(REPO, stack)))
+        mon = plan_stack(load(REPO, stack)).monitoring
         assert mon is not None
         out[stack] = mon
     return out
@@ -121,7 +121,7 @@ def test_replica_panel_shows_both_colors_of_a_blue_green_pair() -> None:
 
 
 def test_dashboards_are_deterministic() -> None:
-    again = plan_monitoring(plan_stack(load(REPO, "dev")))
+    again = plan_stack(load(REPO, "dev")).monitoring
     assert again is not None
     assert [o["data"] for o in mm.dashboard_objects(again)] == [o["data"] for o in mm.dashboard_objects(PLANS["dev"])]
 

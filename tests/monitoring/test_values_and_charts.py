@@ -22,18 +22,18 @@ from infra.plan.monitoring.plan import (
     DCGM_RELEASE,
     JAEGER_RELEASE,
     KPS_RELEASE,
-    plan_monitoring,
 )
 from infra.plan.stack import StackPlan, plan_stack
 from tests.conftest import REPO, STACKS
 
 
 def _plan(stack: str, **monitoring: Any) -> StackPlan:
-    plan = plan_stack(load(REPO, stack))
+    """The stack's plan, planned again with `monitoring` replacing spec fields."""
+    loaded = load(REPO, stack)
     if not monitoring:
-        return plan
-    mon = dataclasses.replace(plan.stack.monitoring, **monitoring)
-    return dataclasses.replace(plan, stack=dataclasses.replace(plan.stack, monitoring=mon))
+        return plan_stack(loaded)
+    mon = dataclasses.replace(loaded.stack.monitoring, **monitoring)
+    return plan_stack(dataclasses.replace(loaded, stack=dataclasses.replace(loaded.stack, monitoring=mon)))
 
 
 def _nones(value: Any, path: str = "") -> Iterator[str]:
@@ -85,7 +85,7 @@ def test_unknown_chart_names_the_pinned_ones(tmp_path: Path) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_config_reaches_prometheus_and_alertmanager(stack: str) -> None:
     plan = _plan(stack)
-    mon = plan_monitoring(plan)
+    mon = plan.monitoring
     assert mon is not None
     kps = mon.release(KPS_RELEASE)
     assert kps is not None and kps.chart == charts.chart(charts.KUBE_PROMETHEUS_STACK)
@@ -106,9 +106,9 @@ def test_stack_config_reaches_prometheus_and_alertmanager(stack: str) -> None:
 
 
 def test_environment_sizes_prometheus_and_keeps_disk_headroom() -> None:
-    dev = plan_monitoring(_plan("dev", prometheus_storage_size="50Gi"))
-    prod = plan_monitoring(_plan("prod", prometheus_storage_size="200Gi", prometheus_replicas=2,
-                                 prometheus_retention="30d"))
+    dev = _plan("dev", prometheus_storage_size="50Gi").monitoring
+    prod = _plan("prod", prometheus_storage_size="200Gi", prometheus_replicas=2,
+                                 prometheus_retention="30d").monitoring
     assert dev is not None and prod is not None
     dev_prom = dev.release(KPS_RELEASE).values["prometheus"]["prometheusSpec"]  # type: ignore[union-attr]
     prod_prom = prod.release(KPS_RELEASE).values["prometheus"]["prometheusSpec"]  # type: ignore[union-attr]
@@ -129,8 +129,8 @@ def test_every_component_has_requests_and_limits() -> None:
 # --- GPU metrics --------------------------------------------------------------------------
 
 def test_dcgm_chart_on_gpu_stacks_with_cloud_specific_settings() -> None:
-    gke = plan_monitoring(_plan("dev"))
-    eks = plan_monitoring(_plan("prod-aws"))
+    gke = _plan("dev").monitoring
+    eks = _plan("prod-aws").monitoring
     assert gke is not None and eks is not None
     for mon in (gke, eks):
         dcgm = mon.release(DCGM_RELEASE)
@@ -144,7 +144,7 @@ def test_dcgm_chart_on_gpu_stacks_with_cloud_specific_settings() -> None:
 
 
 def test_gke_managed_gpu_metrics_install_no_chart_and_no_silent_alert() -> None:
-    mon = plan_monitoring(_plan("dev", gpu_metrics="gke-managed"))
+    mon = _plan("dev", gpu_metrics="gke-managed").monitoring
     assert mon is not None
     assert mon.release(DCGM_RELEASE) is None
     assert not mon.gpu_metrics_in_cluster
@@ -153,14 +153,14 @@ def test_gke_managed_gpu_metrics_install_no_chart_and_no_silent_alert() -> None:
 
 
 def test_tpu_plugin_is_scraped_only_where_tpu_models_run_on_gke() -> None:
-    assert plan_monitoring(_plan("dev")).scrape_tpu_plugin  # type: ignore[union-attr]
-    assert not plan_monitoring(_plan("prod-aws")).scrape_tpu_plugin  # type: ignore[union-attr]
+    assert _plan("dev").monitoring.scrape_tpu_plugin  # type: ignore[union-attr]
+    assert not _plan("prod-aws").monitoring.scrape_tpu_plugin  # type: ignore[union-attr]
 
 
 # --- tracing ------------------------------------------------------------------------------
 
 def test_memory_tracing_runs_jaeger_and_points_the_collector_at_it() -> None:
-    mon = plan_monitoring(_plan("dev"))
+    mon = _plan("dev").monitoring
     assert mon is not None
     jaeger = mon.release(JAEGER_RELEASE)
     collector = mon.release(COLLECTOR_RELEASE)
@@ -179,7 +179,7 @@ def test_memory_tracing_runs_jaeger_and_points_the_collector_at_it() -> None:
 
 def test_external_tracing_exports_over_tls_without_in_cluster_jaeger() -> None:
     tr = TracingSpec(enabled=True, sampling_ratio=0.01, storage="external", external_endpoint="otlp.example.com:4317")
-    mon = plan_monitoring(_plan("prod", tracing=tr))
+    mon = _plan("prod", tracing=tr).monitoring
     assert mon is not None
     assert mon.release(JAEGER_RELEASE) is None
     config = mon.release(COLLECTOR_RELEASE).values["config"]  # type: ignore[union-attr]
@@ -191,14 +191,14 @@ def test_external_tracing_exports_over_tls_without_in_cluster_jaeger() -> None:
 
 def test_tracing_disabled_installs_neither_collector_nor_jaeger() -> None:
     tr = TracingSpec(enabled=False, sampling_ratio=0.1, storage="memory", external_endpoint=None)
-    mon = plan_monitoring(_plan("dev", tracing=tr))
+    mon = _plan("dev", tracing=tr).monitoring
     assert mon is not None
     assert {r.name for r in mon.releases} == {KPS_RELEASE, DCGM_RELEASE}
     assert mon.collector_endpoint is None
 
 
 def test_monitoring_disabled_plans_nothing() -> None:
-    assert plan_monitoring(_plan("dev", enabled=False)) is None
+    assert _plan("dev", enabled=False).monitoring is None
 
 
 # --- Alertmanager -------------------------------------------------------------------------
@@ -240,6 +240,17 @@ def test_receivers_and_routes_from_config_with_secrets_as_files() -> None:
     assert alertmanager.mounted_secrets(spec) == [alertmanager.SECRET_NAME]
     assert alertmanager.mounted_secrets(_plan("dev").stack.monitoring) == []
 
+
+def test_the_stack_plan_carries_the_secret_values_and_never_prints_them() -> None:
+    # The component only wraps these in pulumi.Output.secret; the plan decided them.
+    spec = _spec_with_receivers(_plan("prod").stack)
+    plan = _plan("prod", receivers=spec.receivers, routes=spec.routes, grafana_admin_password="GRAFANA-PW")
+    mon = plan.monitoring
+    assert mon is not None
+    assert mon.receiver_secrets == alertmanager.secret_values(spec)
+    assert tuple(mon.receiver_secrets) == tuple(sorted(mon.receiver_secret_keys))
+    assert mon.grafana_admin_password == "GRAFANA-PW"
+    assert not any(secret in repr(mon) for secret in ("PD-KEY-123", "SECRET-TOKEN", "GRAFANA-PW"))
 
 def _amtool_version() -> tuple[int, ...]:
     out = subprocess.run(["amtool", "--version"], capture_output=True, text=True, check=False)

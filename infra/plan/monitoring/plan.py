@@ -1,21 +1,23 @@
 """The monitoring plan of one stack: which charts with which values, which rules and dashboards.
 
-Pure: the component (infra.components.monitoring) only registers what this decides.
+Pure, and part of the stack's plan (infra.plan.stack.StackPlan.monitoring): the component
+(infra.components.monitoring) only registers what this decides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from infra.config.spec import StackSpec
 from infra.plan import charts
 from infra.plan.charts import Chart
+from infra.plan.fleet import FleetPlan
 from infra.plan.monitoring import alertmanager, tracing, values
 from infra.plan.monitoring.alerts import dashboard_uid, rule_group
 from infra.plan.monitoring.dashboards import OVERVIEW_UID, model_dashboard, overview_dashboard
 from infra.plan.monitoring.scope import FleetScope
-from infra.plan.stack import StackPlan
 
 KPS_RELEASE = "kube-prometheus-stack"
 DCGM_RELEASE = "dcgm-exporter"
@@ -46,14 +48,17 @@ class MonitoringPlan:
     gpu_metrics_in_cluster: bool  # DCGM data reaches this Prometheus
     receiver_secret_keys: tuple[str, ...]  # keys of the Alertmanager receivers Secret
     collector_endpoint: str | None  # OTLP/gRPC for instrumented callers
+    # Secret values, as the engine decrypted them ("[secret]" offline); the component wraps
+    # each in pulumi.Output.secret. Kept out of repr so a printed plan shows none of them.
+    receiver_secrets: Mapping[str, str] = field(repr=False)  # receiver_secret_keys -> value
+    grafana_admin_password: str | None = field(repr=False)  # None: the component generates one
 
     def release(self, name: str) -> ReleasePlan | None:
         return next((r for r in self.releases if r.name == name), None)
 
 
-def plan_monitoring(plan: StackPlan) -> MonitoringPlan | None:
+def plan_monitoring(stack: StackSpec, fleets: Sequence[FleetPlan]) -> MonitoringPlan | None:
     """None when tfplat:monitoring.enabled is false."""
-    stack = plan.stack
     mon = stack.monitoring
     if not mon.enabled:
         return None
@@ -72,12 +77,12 @@ def plan_monitoring(plan: StackPlan) -> MonitoringPlan | None:
         releases.append(ReleasePlan(name=COLLECTOR_RELEASE, chart=charts.chart(charts.OTEL_COLLECTOR),
                                     values=tracing.collector(stack), needs_monitoring_crds=True))
     gpu_in_cluster = values.wants_dcgm_chart(stack)
-    scopes = tuple(FleetScope.of(f) for f in plan.fleets)
+    scopes = tuple(FleetScope.of(f) for f in fleets)
     groups = {f.name: rule_group(s, f.model.alerts, gpu_metrics_in_cluster=gpu_in_cluster)
-              for f, s in zip(plan.fleets, scopes, strict=True)}
+              for f, s in zip(fleets, scopes, strict=True)}
     boards: dict[str, Mapping[str, Any]] = {
         dashboard_uid(f.name): model_dashboard(s, batching=f.model.serving.batching.enabled)
-        for f, s in zip(plan.fleets, scopes, strict=True)}
+        for f, s in zip(fleets, scopes, strict=True)}
     boards[OVERVIEW_UID] = overview_dashboard(scopes, stack.serving.namespace)
     return MonitoringPlan(
         namespace=mon.namespace, environment=stack.environment, serving_namespace=stack.serving.namespace,
@@ -86,4 +91,5 @@ def plan_monitoring(plan: StackPlan) -> MonitoringPlan | None:
         gpu_metrics_in_cluster=gpu_in_cluster,
         receiver_secret_keys=tuple(f.key for f in alertmanager.secret_fields(mon)),
         collector_endpoint=tracing.collector_endpoint(mon.namespace) if mon.tracing.enabled else None,
+        receiver_secrets=alertmanager.secret_values(mon), grafana_admin_password=mon.grafana_admin_password,
     )
