@@ -32,7 +32,7 @@ class AwsNetwork(pulumi.ComponentResource):
     traffic to a private bucket that keeps them a year (infra.plan.flow_logs); or the
     existing VPC and private subnets named in config, whose owner keeps their flow logs."""
 
-    def __init__(self, name: str, plan: CloudPlan, settings: AwsSettings, *, ha_nat: bool,
+    def __init__(self, name: str, plan: CloudPlan, settings: AwsSettings, *,
                  opts: pulumi.ResourceOptions) -> None:
         super().__init__("tfplat:aws:Network", name, None, opts)
         self.private_subnets: dict[str, pulumi.Input[str]] = {}
@@ -59,7 +59,7 @@ class AwsNetwork(pulumi.ComponentResource):
                 tags={**tags, "Name": f"{plan.prefix}-public-{sn.zone}", "kubernetes.io/role/elb": "1"}, opts=child)
             aws.ec2.RouteTableAssociation(f"{name}-public-{sn.zone}", subnet_id=public.id,
                                           route_table_id=public_rt.id, opts=child)
-            if ha_nat or i == 0:
+            if plan.ha_nat or i == 0:
                 eip = aws.ec2.Eip(f"{name}-nat-{sn.zone}", domain="vpc", tags=tags, opts=child)
                 nat = aws.ec2.NatGateway(f"{name}-nat-{sn.zone}", allocation_id=eip.id, subnet_id=public.id,
                                          tags={**tags, "Name": f"{plan.prefix}-nat-{sn.zone}"},
@@ -123,9 +123,10 @@ class EksCluster(pulumi.ComponentResource):
     public one restricted to the configured CIDRs (or none), API authentication, control
     plane logs, pinned add-ons, and managed node groups from the plan."""
 
-    def __init__(self, name: str, plan: CloudPlan, network: AwsNetwork, addons: Mapping[str, str], *,
+    def __init__(self, name: str, plan: CloudPlan, network: AwsNetwork, *,
                  opts: pulumi.ResourceOptions) -> None:
         super().__init__("tfplat:aws:Cluster", name, None, opts)
+        addons = plan.eks_addons
         child = pulumi.ResourceOptions(parent=self)
         key = aws.kms.Key(f"{name}-secrets", description=f"EKS secrets of {plan.cluster_name}",
                           enable_key_rotation=True, deletion_window_in_days=30,

@@ -11,7 +11,6 @@ from infra.plan.kubeconfig import eks_kubeconfig, gke_kubeconfig
 from infra.plan.manifests.device_plugin import daemonset
 from infra.plan.manifests.device_plugin import network_policy as device_plugin_network_policy
 from infra.plan.stack import StackPlan
-from infra.rules.images import eks_addons, image
 
 
 @dataclass
@@ -38,8 +37,7 @@ def build_cloud(plan: StackPlan) -> CloudResult:
 
         assert stack.gcp is not None
         net = GcpNetwork("network", cp, stack.gcp, pulumi.ResourceOptions())
-        gke = GkeCluster("gke", cp, stack.gcp, net.refs, managed_dcgm=stack.monitoring.gpu_metrics == "gke-managed",
-                         opts=pulumi.ResourceOptions(depends_on=[net]))
+        gke = GkeCluster("gke", cp, stack.gcp, net.refs, opts=pulumi.ResourceOptions(depends_on=[net]))
         store = GcsModelStore("models", cp, stack.gcp, cluster=gke.cluster, opts=pulumi.ResourceOptions())
         kubeconfig: pulumi.Output[str] = pulumi.Output.all(gke.endpoint, gke.ca_certificate).apply(
             lambda a: gke_kubeconfig(name=cp.cluster_name, endpoint=a[0], ca_b64=a[1]))
@@ -50,10 +48,8 @@ def build_cloud(plan: StackPlan) -> CloudResult:
         from infra.components.aws import AwsNetwork, EksCluster, S3ModelStore
 
         assert stack.aws is not None
-        addons = eks_addons(stack.cluster.version)
-        assert addons is not None, "the loader requires pinned add-ons for the stack's version"
-        anet = AwsNetwork("network", cp, stack.aws, ha_nat=stack.environment == "prod", opts=pulumi.ResourceOptions())
-        eks = EksCluster("eks", cp, anet, addons, opts=pulumi.ResourceOptions(depends_on=[anet]))
+        anet = AwsNetwork("network", cp, stack.aws, opts=pulumi.ResourceOptions())
+        eks = EksCluster("eks", cp, anet, opts=pulumi.ResourceOptions(depends_on=[anet]))
         s3 = S3ModelStore("models", cp, eks, opts=pulumi.ResourceOptions())
         kubeconfig = pulumi.Output.all(eks.endpoint, eks.ca_certificate).apply(
             lambda a: eks_kubeconfig(name=cp.cluster_name, endpoint=a[0], ca_b64=a[1], region=cp.region))
@@ -65,15 +61,14 @@ def build_cloud(plan: StackPlan) -> CloudResult:
     provider = k8s.Provider("cluster", kubeconfig=secret_kubeconfig, enable_server_side_apply=True,
                             # Objects wait for nodes: nothing schedules before the pools exist.
                             opts=pulumi.ResourceOptions(depends_on=[cluster, *last_pools]))
-    gpu_types = sorted({p.accelerator for p in cp.pools.values() if p.kind == "gpu" and p.accelerator})
-    if stack.cloud == "aws" and gpu_types:
+    if cp.device_plugin_gpus:
         from infra.components.kube import register
 
-        plugin = image("nvidia-device-plugin")
-        assert plugin is not None
-        register(daemonset(plugin, gpu_types), pulumi.ResourceOptions(provider=provider))
+        assert cp.device_plugin_image is not None
+        register(daemonset(cp.device_plugin_image, cp.device_plugin_gpus),
+                 pulumi.ResourceOptions(provider=provider))
         register(device_plugin_network_policy(), pulumi.ResourceOptions(provider=provider))
-    if stack.cloud == "aws":
+    if cp.cluster_autoscaler:
         from infra.components.aws_autoscaler import ClusterAutoscaler
 
         # EKS node groups only have bounds; the autoscaler moves them with pending pods
@@ -81,7 +76,7 @@ def build_cloud(plan: StackPlan) -> CloudResult:
         ClusterAutoscaler("cluster-autoscaler", cp, eks, k8s_provider=provider,
                           opts=pulumi.ResourceOptions(depends_on=[eks]))
     gateway_ready: list[pulumi.Resource] = []
-    if stack.cloud == "aws" and plan.traffic.enabled:
+    if cp.load_balancer_controller:
         from infra.components.aws_lbc import AwsLoadBalancerController
 
         # EKS has no Gateway API implementation of its own: the AWS Load Balancer

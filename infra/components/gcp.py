@@ -108,7 +108,7 @@ class GkeCluster(pulumi.ComponentResource):
     removed; then one node pool per pool plan."""
 
     def __init__(self, name: str, plan: CloudPlan, settings: GcpSettings, network: NetworkRefs, *,
-                 managed_dcgm: bool, opts: pulumi.ResourceOptions) -> None:
+                 opts: pulumi.ResourceOptions) -> None:
         super().__init__("tfplat:gcp:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         project = settings.project
@@ -131,7 +131,7 @@ class GkeCluster(pulumi.ComponentResource):
             opts=child)
 
         pinned = plan.release_channel == "UNSPECIFIED"
-        components = ["SYSTEM_COMPONENTS", *(["DCGM"] if managed_dcgm else [])]
+        components = ["SYSTEM_COMPONENTS", *(["DCGM"] if plan.managed_dcgm else [])]
         cluster = gcp.container.Cluster(
             name, name=plan.cluster_name, project=project, location=plan.location,
             remove_default_node_pool=True, initial_node_count=1,
@@ -156,7 +156,7 @@ class GkeCluster(pulumi.ComponentResource):
             enable_shielded_nodes=True,
             database_encryption={"state": "ENCRYPTED", "key_name": key.id},
             gateway_api_config={"channel": "CHANNEL_STANDARD"},
-            monitoring_config={"enable_components": components, "managed_prometheus": {"enabled": managed_dcgm}},
+            monitoring_config={"enable_components": components, "managed_prometheus": {"enabled": plan.managed_dcgm}},
             logging_config={"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
             deletion_protection=plan.deletion_protection,
             opts=pulumi.ResourceOptions(

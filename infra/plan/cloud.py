@@ -16,6 +16,7 @@ from infra.config.spec import GpuSharing, NodePoolSpec, StackSpec, frozen_map
 from infra.plan.cluster import model_bucket_name, name_prefix, serving_identity_name
 from infra.rules import catalog, names
 from infra.rules.cluster import default_zones
+from infra.rules.images import Image, eks_addons, image
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 TPU_TAINT_KEY = "google.com/tpu"
@@ -85,10 +86,18 @@ class CloudPlan:
     serving_identity: str
     serving_namespace: str
     serving_service_accounts: tuple[str, ...]  # the KSAs bound to the serving identity
+    # What each cloud's platform adds to its cluster (the components decide none of it):
+    managed_dcgm: bool  # GKE: managed DCGM metrics (tfplat:monitoring.gpu_metrics gke-managed)
+    ha_nat: bool  # AWS: a NAT gateway per zone (prod), else one for the VPC
+    eks_addons: Mapping[str, str]  # AWS: pinned add-on versions of the cluster's minor; GCP: empty
+    cluster_autoscaler: bool  # AWS: node groups only have bounds; GKE pools autoscale themselves
+    load_balancer_controller: bool  # AWS with the gateway on: EKS has no Gateway API of its own
+    device_plugin_gpus: tuple[str, ...]  # AWS: GPU types the NVIDIA device plugin serves; GKE has its own
+    device_plugin_image: Image | None  # set when device_plugin_gpus is
 
 
 def _labels(spec: NodePoolSpec, accelerator: str | None) -> dict[str, str]:
-    labels = {names.LABEL_POOL: spec.name, "tfplat.dev/role": spec.role}
+    labels = {names.LABEL_POOL: spec.name, names.LABEL_ROLE: spec.role}
     if spec.role == "serving":
         labels[names.LABEL_ACCELERATOR] = accelerator if accelerator else "cpu"
     labels.update(spec.labels)
@@ -147,6 +156,11 @@ def plan_cloud(stack: StackSpec, serving_service_accounts: tuple[str, ...]) -> C
         for p in _pool_plans(stack, spec):
             pools[p.key] = p
     prefix = name_prefix(stack)
+    aws = stack.cloud == "aws"
+    addons = eks_addons(stack.cluster.version) if aws else {}
+    assert addons is not None, "the loader requires pinned add-ons for the stack's version"
+    gpu_types = tuple(sorted({p.accelerator for p in pools.values() if p.kind == "gpu" and p.accelerator})) \
+        if aws else ()
     return CloudPlan(
         cloud=stack.cloud, prefix=prefix, cluster_name=prefix, region=stack.region, location=location,
         zones=zones, kubernetes_version=stack.cluster.version, release_channel=stack.cluster.release_channel,
@@ -156,6 +170,10 @@ def plan_cloud(stack: StackSpec, serving_service_accounts: tuple[str, ...]) -> C
                                 noncurrent_version_days=NONCURRENT_VERSION_DAYS),
         serving_identity=serving_identity_name(stack), serving_namespace=stack.serving.namespace,
         serving_service_accounts=serving_service_accounts,
+        managed_dcgm=stack.cloud == "gcp" and stack.monitoring.gpu_metrics == "gke-managed",
+        ha_nat=stack.environment == "prod", eks_addons=frozen_map(addons), cluster_autoscaler=aws,
+        load_balancer_controller=aws and stack.serving.gateway.enabled,
+        device_plugin_gpus=gpu_types, device_plugin_image=image("nvidia-device-plugin") if gpu_types else None,
     )
 
 

@@ -28,6 +28,7 @@ LABEL_TEAM = "tfplat.dev/team"
 LABEL_ENV = "tfplat.dev/environment"
 LABEL_POOL = "tfplat.dev/pool"
 LABEL_ACCELERATOR = "tfplat.dev/accelerator"
+LABEL_ROLE = "tfplat.dev/role"  # node pools: system or serving
 
 
 def fleet_name(model: str, color: str) -> str:

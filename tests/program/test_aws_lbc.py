@@ -320,14 +320,11 @@ def run(plan: StackPlan) -> Run:
 
         from infra.components.aws import AwsNetwork, EksCluster
         from infra.components.aws_lbc import AwsLoadBalancerController
-        from infra.rules.images import eks_addons
 
         cp, stack = plan.cloud, plan.stack
         assert stack.aws is not None
-        addons = eks_addons(stack.cluster.version)
-        assert addons is not None
-        net = AwsNetwork("network", cp, stack.aws, ha_nat=True, opts=pulumi.ResourceOptions())
-        eks = EksCluster("eks", cp, net, addons, opts=pulumi.ResourceOptions(depends_on=[net]))
+        net = AwsNetwork("network", cp, stack.aws, opts=pulumi.ResourceOptions())
+        eks = EksCluster("eks", cp, net, opts=pulumi.ResourceOptions(depends_on=[net]))
         provider = k8s.Provider("cluster", kubeconfig="{}", opts=pulumi.ResourceOptions(depends_on=[eks.cluster]))
         controller = AwsLoadBalancerController("lbc", cp, eks, net.vpc_id, k8s_provider=provider,
                                                opts=pulumi.ResourceOptions())
