@@ -17,7 +17,7 @@ import pulumi
 from infra.components.aws import EksCluster, pod_identity_role
 from infra.components.kube import helm_release
 from infra.plan import aws_autoscaler as ca
-from infra.plan.aws_lbc import ClusterScope, policy_json
+from infra.plan.aws_controllers import ClusterScope, policy_json
 from infra.plan.cloud import CloudPlan
 
 HELM_TIMEOUT_S = 600  # two small pods on the system pool

@@ -19,6 +19,7 @@ import pulumi
 from infra.components.aws import EksCluster, pod_identity_role
 from infra.components.kube import helm_release, register
 from infra.plan import aws_lbc as lbc
+from infra.plan.aws_controllers import ClusterScope, policy_json
 from infra.plan.cloud import CloudPlan
 
 HELM_TIMEOUT_S = 600  # two small pods and their webhook; minutes only if nodes are short
@@ -53,7 +54,7 @@ class AwsLoadBalancerController(pulumi.ComponentResource):
             description=f"AWS Load Balancer Controller of {plan.cluster_name}",
             trust=lbc.pod_identity_trust(plan.cluster_name), namespace=lbc.NAMESPACE,
             service_account=lbc.SERVICE_ACCOUNT, parent=self,
-            policy=lambda arn: lbc.policy_json(lbc.controller_policy(lbc.ClusterScope.from_cluster_arn(arn))))
+            policy=lambda arn: policy_json(lbc.controller_policy(ClusterScope.from_cluster_arn(arn))))
 
         self.crds: list[pulumi.Resource] = [
             k8s.yaml.v2.ConfigFile(f"{name}-{pin.key}", file=pin.url, opts=in_cluster) for pin in pins.crds]

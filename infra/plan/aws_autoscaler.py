@@ -35,10 +35,11 @@ from pathlib import Path
 import re
 from typing import Any
 
-from infra.plan.aws_lbc import ROLE_LABEL, SYSTEM_ROLE, ClusterScope, system_tolerations
-from infra.plan.aws_lbc import pod_identity_trust as lbc_trust
+from infra.plan import aws_controllers as controllers
+from infra.plan.aws_controllers import SYSTEM_ROLE, ClusterScope, system_tolerations
 from infra.plan.charts import CLUSTER_AUTOSCALER, Chart, chart
 from infra.plan.cloud import CloudPlan, PoolPlan
+from infra.rules import names
 from infra.rules.images import VERSIONS_FILE, read_versions
 
 # --------------------------------------------------------------------------- names
@@ -181,8 +182,8 @@ WRITE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanc
 
 
 def pod_identity_trust(cluster_name: str) -> dict[str, Any]:
-    """Pod Identity trust for the autoscaler's service account only (the rule is aws_lbc's)."""
-    return lbc_trust(cluster_name, NAMESPACE, SERVICE_ACCOUNT)
+    """Pod Identity trust for the autoscaler's service account only."""
+    return controllers.pod_identity_trust(cluster_name, NAMESPACE, SERVICE_ACCOUNT)
 
 
 def autoscaler_policy(scope: ClusterScope) -> dict[str, Any]:
@@ -265,6 +266,6 @@ def helm_values(plan: CloudPlan, image: AutoscalerImage) -> dict[str, Any]:
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                      "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
-        "nodeSelector": {ROLE_LABEL: SYSTEM_ROLE},
+        "nodeSelector": {names.LABEL_ROLE: SYSTEM_ROLE},
         "tolerations": system_tolerations(plan),
     }

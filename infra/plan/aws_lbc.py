@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-import json
 from pathlib import Path
 import re
 from typing import Any
 
+from infra.plan import aws_controllers as controllers
+from infra.plan.aws_controllers import SYSTEM_ROLE, ClusterScope, system_tolerations
 from infra.plan.charts import Chart, chart
-from infra.plan.cloud import CloudPlan, Taint
+from infra.plan.cloud import CloudPlan
 from infra.plan.manifests.serving import meta
 from infra.rules import names
 from infra.rules.images import VERSIONS_FILE, read_versions
@@ -46,8 +47,6 @@ CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 #: The policy this module's IAM statements were checked against, action for action.
 UPSTREAM_POLICY_TAG = "v3.5.0"
 
-ROLE_LABEL = "tfplat.dev/role"  # set on every node group by infra.plan.cloud
-SYSTEM_ROLE = "system"
 REPLICAS = 2  # leader election: one active, one warm standby
 
 # --------------------------------------------------------------------------- pins
@@ -130,35 +129,9 @@ def controller_pins(path: Path = VERSIONS_FILE) -> ControllerPins:
 
 # --------------------------------------------------------------------------- identity
 
-_CLUSTER_ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):eks:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-                          r"cluster/(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*)$")
-# The upstream policy for aws-cn and the ISO partitions differs in service names, not only
-# in ARNs; supporting one is adding its variant here, not substituting the partition.
-_PARTITIONS = frozenset({"aws", "aws-us-gov"})
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClusterScope:
-    """Where the controller may act: one cluster, in one account and region."""
-
-    partition: str
-    region: str
-    account: str
-    cluster_name: str
-
-    @classmethod
-    def from_cluster_arn(cls, arn: str) -> ClusterScope:
-        m = _CLUSTER_ARN.match(arn)
-        if m is None:
-            raise ValueError(f"not an EKS cluster ARN: {arn!r} "
-                             "(expected arn:aws:eks:<region>:<account>:cluster/<name>)")
-        if m["partition"] not in _PARTITIONS:
-            raise ValueError(f"partition {m['partition']!r} of {arn!r} is not supported "
-                             f"(supported: {', '.join(sorted(_PARTITIONS))})")
-        return cls(partition=m["partition"], region=m["region"], account=m["account"], cluster_name=m["name"])
-
-    def arn(self, service: str, resource: str, *, region: bool = True) -> str:
-        return f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account}:{resource}"
+def pod_identity_trust(cluster_name: str) -> dict[str, Any]:
+    """Pod Identity trust for the controller's service account only."""
+    return controllers.pod_identity_trust(cluster_name, NAMESPACE, SERVICE_ACCOUNT)
 
 
 Statement = dict[str, Any]
@@ -170,21 +143,6 @@ def _allow(sid: str, actions: list[str], resources: str | list[str] = "*",
     if condition:
         out["Condition"] = {op: dict(kv) for op, kv in condition.items()}
     return out
-
-
-def pod_identity_trust(cluster_name: str, namespace: str = NAMESPACE,
-                       service_account: str = SERVICE_ACCOUNT) -> dict[str, Any]:
-    """Trust for EKS Pod Identity (sts:TagSession: the agent passes session tags), limited by
-    those tags to one service account (by default the controller's) in this cluster, so
-    another association pointed at the role by mistake gets nothing."""
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "EksPodIdentity", "Effect": "Allow",
-        "Principal": {"Service": "pods.eks.amazonaws.com"},
-        "Action": ["sts:AssumeRole", "sts:TagSession"],
-        "Condition": {"StringEquals": {
-            "aws:RequestTag/eks-cluster-name": cluster_name,
-            "aws:RequestTag/kubernetes-namespace": namespace,
-            "aws:RequestTag/kubernetes-service-account": service_account}}}]}
 
 
 def controller_policy(scope: ClusterScope) -> dict[str, Any]:
@@ -273,37 +231,11 @@ def controller_policy(scope: ClusterScope) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-#: IAM's limit for a role's inline policies, in characters not counting whitespace. The
-#: policy is inline, not managed: it names one cluster, so it is never shared, and it is
-#: over a managed policy's 6,144 once ARNs and tag values are spelled out.
-INLINE_POLICY_LIMIT = 10_240
-
-
-def policy_json(document: Mapping[str, Any]) -> str:
-    """The document as IAM receives it (compact, stable key order); raises ValueError if
-    it would exceed INLINE_POLICY_LIMIT, which IAM would only report at apply time."""
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    size = sum(1 for ch in text if not ch.isspace())
-    if size > INLINE_POLICY_LIMIT:
-        raise ValueError(f"IAM policy is {size} characters; a role's inline policies may hold "
-                         f"{INLINE_POLICY_LIMIT}. Split it into a second RolePolicy.")
-    return text
-
-
 def role_name(prefix: str) -> str:
     return f"{prefix}-lb-controller"
 
 
 # --------------------------------------------------------------------------- helm values
-
-
-def system_tolerations(plan: CloudPlan) -> list[dict[str, str]]:
-    taints: set[Taint] = set()
-    for pool in plan.pools.values():
-        if pool.role == SYSTEM_ROLE:
-            taints.update(pool.taints)
-    return [{"key": t.key, "operator": "Equal", "value": t.value, "effect": t.effect}
-            for t in sorted(taints, key=lambda t: (t.key, t.value, t.effect))]
 
 
 def helm_values(plan: CloudPlan, vpc_id: object) -> dict[str, Any]:
@@ -336,7 +268,7 @@ def helm_values(plan: CloudPlan, vpc_id: object) -> dict[str, Any]:
         "podSecurityContext": {"fsGroup": 65534, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
-        "nodeSelector": {ROLE_LABEL: SYSTEM_ROLE},
+        "nodeSelector": {names.LABEL_ROLE: SYSTEM_ROLE},
         "tolerations": system_tolerations(plan),
     }
 

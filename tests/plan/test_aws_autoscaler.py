@@ -16,7 +16,7 @@ from infra.config.loader import load
 from infra.offline.plan import check_objects
 from infra.plan import aws_autoscaler as ca
 from infra.plan import charts
-from infra.plan.aws_lbc import INLINE_POLICY_LIMIT, ClusterScope, policy_json
+from infra.plan.aws_controllers import INLINE_POLICY_LIMIT, ClusterScope, policy_json
 from infra.plan.cloud import PoolPlan, Taint
 from infra.plan.stack import StackPlan, plan_stack
 from infra.rules.cluster import SUPPORTED_KUBERNETES_VERSIONS

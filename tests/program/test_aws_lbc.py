@@ -17,9 +17,11 @@ import pytest
 from infra.config.loader import load
 from infra.offline import engine
 from infra.offline.plan import check_objects, engine_config, project_name
+from infra.plan import aws_controllers as controllers
 from infra.plan import aws_lbc as lbc
 from infra.plan.cloud import CloudPlan, Taint
 from infra.plan.stack import StackPlan, plan_stack
+from infra.rules import names
 from infra.rules.images import VERSIONS_FILE
 from tests.conftest import REPO
 from tests.program.records import Run, of_type, one_of_type
@@ -85,8 +87,8 @@ def plan() -> StackPlan:
     return plan_stack(load(REPO, STACK))
 
 
-def _scope(cluster_name: str = "tfplat-prod-aws") -> lbc.ClusterScope:
-    return lbc.ClusterScope.from_cluster_arn(f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/{cluster_name}")
+def _scope(cluster_name: str = "tfplat-prod-aws") -> controllers.ClusterScope:
+    return controllers.ClusterScope.from_cluster_arn(f"arn:aws:eks:us-east-1:{ACCOUNT}:cluster/{cluster_name}")
 
 
 def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -224,7 +226,7 @@ def test_cluster_scope_keeps_stacks_apart() -> None:
 def test_arns_name_partition_account_and_region() -> None:
     for arn, prefix in [(CLUSTER_ARN, "arn:aws:"), (f"arn:aws-us-gov:eks:us-gov-west-1:{ACCOUNT}:cluster/x",
                                                       "arn:aws-us-gov:")]:
-        scope = lbc.ClusterScope.from_cluster_arn(arn)
+        scope = controllers.ClusterScope.from_cluster_arn(arn)
         resources = [r for s in _statements(lbc.controller_policy(scope)) for r in _as_list(s["Resource"])]
         arns = [r for r in resources if r != "*"]
         assert arns and all(r.startswith(prefix) and f":{ACCOUNT}:" in r for r in arns)
@@ -238,16 +240,16 @@ def test_arns_name_partition_account_and_region() -> None:
 ])
 def test_cluster_scope_rejects(arn: str) -> None:
     with pytest.raises(ValueError, match=re.escape(arn)):
-        lbc.ClusterScope.from_cluster_arn(arn)
+        controllers.ClusterScope.from_cluster_arn(arn)
 
 
 def test_policy_fits_in_a_role_and_is_stable() -> None:
-    text = lbc.policy_json(lbc.controller_policy(_scope()))
-    assert len(text) <= lbc.INLINE_POLICY_LIMIT
-    assert text == lbc.policy_json(lbc.controller_policy(_scope()))
-    oversized = {"Version": "2012-10-17", "Statement": [{"Sid": "x" * lbc.INLINE_POLICY_LIMIT}]}
+    text = controllers.policy_json(lbc.controller_policy(_scope()))
+    assert len(text) <= controllers.INLINE_POLICY_LIMIT
+    assert text == controllers.policy_json(lbc.controller_policy(_scope()))
+    oversized = {"Version": "2012-10-17", "Statement": [{"Sid": "x" * controllers.INLINE_POLICY_LIMIT}]}
     with pytest.raises(ValueError, match="second RolePolicy"):
-        lbc.policy_json(oversized)
+        controllers.policy_json(oversized)
 
 
 def test_trust_is_pod_identity_for_the_controller_only() -> None:
@@ -279,7 +281,7 @@ def test_helm_values(plan: StackPlan) -> None:
 
 def test_system_pools_match_the_node_selector(plan: StackPlan) -> None:
     system = [p for p in plan.cloud.pools.values() if p.role == "system"]
-    assert system and all(p.labels[lbc.ROLE_LABEL] == lbc.SYSTEM_ROLE for p in system)
+    assert system and all(p.labels[names.LABEL_ROLE] == controllers.SYSTEM_ROLE for p in system)
 
 
 def _with_system_pools(cloud: CloudPlan, taints: tuple[Taint, ...] | None) -> CloudPlan:
@@ -356,7 +358,8 @@ def test_role_is_trusted_by_pod_identity(run: Run) -> None:
 
 def test_inline_policy_is_scoped_by_the_cluster_arn(run: Run) -> None:
     policy = _one(run, "aws:iam/rolePolicy:RolePolicy")
-    assert json.loads(policy.inputs["policy"]) == lbc.controller_policy(lbc.ClusterScope.from_cluster_arn(CLUSTER_ARN))
+    scope = controllers.ClusterScope.from_cluster_arn(CLUSTER_ARN)
+    assert json.loads(policy.inputs["policy"]) == lbc.controller_policy(scope)
     assert _urn(run, "aws:iam/role:Role", "lbc-role") in policy.depends_on
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from infra.offline.plan import run_offline
 from infra.plan import aws_autoscaler as ca
-from infra.plan.aws_lbc import ClusterScope
+from infra.plan.aws_controllers import ClusterScope
 from tests.conftest import REPO, STACKS
 from tests.program.records import Run, named, of_type, one_of_type
 
