@@ -1,9 +1,12 @@
 """Desired-state diff of two offline plans (resources.json documents), as Markdown.
 
 What a pull-request comment shows to contributors without cloud secrets: resources added,
-changed (with the input paths that changed) and removed, and per model the blue-green
-move in words ("resnet50: live blue v7 -> green v8"), with a warning when the move would
-be unsafe in one apply (the same guards as the rollout commands: infra.plan.guards).
+changed (with the input paths that changed), moved (a new URN with an alias to the old
+one, so `pulumi up` keeps the resource) and removed, and per model the blue-green move in
+words ("resnet50: live blue v7 -> green v8"), with a warning when the move would be unsafe
+in one apply (the same guards as the rollout commands: infra.plan.guards). Resources are
+matched by the engine's URNs (infra.offline.urns), whichever naming each document was
+written with.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.offline.urns import as_engine, renamed, takeovers
 from infra.plan.guards import StepLimits, change_problems
 from infra.rules.rollout import Color, Rollout
 
@@ -25,12 +29,13 @@ class StackDiff:
     added: list[dict[str, Any]] = field(default_factory=list)
     removed: list[dict[str, Any]] = field(default_factory=list)
     changed: list[tuple[dict[str, Any], list[str]]] = field(default_factory=list)
+    moved: list[tuple[dict[str, Any], str, list[str]]] = field(default_factory=list)  # (entry, old URN, paths)
     rollouts: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed)
+        return not (self.added or self.removed or self.changed or self.moved)
 
 
 def changed_paths(before: Any, after: Any, prefix: str = "") -> Iterator[str]:
@@ -50,9 +55,23 @@ def changed_paths(before: Any, after: Any, prefix: str = "") -> Iterator[str]:
 
 
 def _index(doc: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    if not doc:
-        return {}
-    return {r["urn"]: r for r in doc.get("resources", [])}
+    """Entries by the engine's URN, whichever naming the document was written with."""
+    return {e["urn"]: e for e in as_engine((doc or {}).get("resources", []))}
+
+
+def _options(entry: Mapping[str, Any]) -> Any:
+    # Aliases only say which old URN a resource takes over; they change nothing in the cloud.
+    return {k: v for k, v in (entry.get("options") or {}).items() if k != "aliases"} or None
+
+
+def _paths(b: Mapping[str, Any], a: Mapping[str, Any]) -> list[str]:
+    paths = [f"inputs.{p}" for p in changed_paths(b.get("inputs"), a.get("inputs"))]
+    for key in ("parent", "dependsOn", "provider"):
+        if b.get(key) != a.get(key):
+            paths.append(key)
+    if _options(b) != _options(a):
+        paths.append("options")
+    return paths
 
 
 def _rollout(entry: Mapping[str, Any] | None) -> Rollout | None:
@@ -117,18 +136,19 @@ def diff_docs(stack: str, base: Mapping[str, Any] | None, head: Mapping[str, Any
     limits = limits or StepLimits.for_stack("prod")
     result = StackDiff(stack)
     old, new = _index(base), _index(head)
+    moved = takeovers(new.values(), old)
+    # Old entries under the URN that takes them over, so references to them compare equal.
+    old = {e["urn"]: e for e in renamed(old.values(), {was: now for now, was in moved.items()})}
     for urn in sorted(set(new) - set(old)):
         result.added.append(new[urn])
     for urn in sorted(set(old) - set(new)):
         result.removed.append(old[urn])
     for urn in sorted(set(old) & set(new)):
-        b, a = old[urn], new[urn]
-        paths = [f"inputs.{p}" for p in changed_paths(b.get("inputs"), a.get("inputs"))]
-        for key in ("parent", "dependsOn", "options", "provider"):
-            if b.get(key) != a.get(key):
-                paths.append(key)
-        if paths:
-            result.changed.append((a, paths))
+        paths = _paths(old[urn], new[urn])
+        if urn in moved:  # a new parent is what moved it
+            result.moved.append((new[urn], moved[urn], [p for p in paths if p != "parent"]))
+        elif paths:
+            result.changed.append((new[urn], paths))
     models_b = (base or {}).get("outputs", {}).get("models", {})
     models_a = (head or {}).get("outputs", {}).get("models", {})
     for model in sorted(set(models_b) | set(models_a)):
@@ -144,6 +164,8 @@ def _row(sign: str, r: Mapping[str, Any], detail: str = "") -> str:
 
 def to_markdown(d: StackDiff, *, base_label: str, head_label: str, note: str | None = None) -> str:
     counts = f"{len(d.added)} to add, {len(d.changed)} to change, {len(d.removed)} to remove"
+    if d.moved:
+        counts += f", {len(d.moved)} moved (aliased: kept, not replaced)"
     lines = [MARKER.format(stack=d.stack), f"### tfplat desired-state diff: stack `{d.stack}`", "",
              f"`{base_label}` -> `{head_label}`: **{'no changes' if d.empty else counts}**", ""]
     if note:
@@ -159,6 +181,8 @@ def to_markdown(d: StackDiff, *, base_label: str, head_label: str, note: str | N
             shown = ", ".join(f"`{p}`" for p in paths[:MAX_PATHS])
             more = f" and {len(paths) - MAX_PATHS} more" if len(paths) > MAX_PATHS else ""
             lines.append(_row("~", r, shown + more))
+        for r, was, paths in d.moved:
+            lines.append(_row("~", r, f"moved from `{was}`" + "".join(f", `{p}`" for p in paths[:MAX_PATHS])))
         lines += [_row("-", r) for r in d.removed]
         lines.append("")
     return "\n".join(lines) + "\n"

@@ -4,6 +4,10 @@
 MockMonitor records each RegisterResource request exactly as the program sent it (type,
 name, parent, dependencies, options, inputs), which is what the engine would diff against
 state in a real `pulumi preview`. No CLI, no plugins, no credentials, no network.
+
+URNs are formed as the engine forms them (the mock's own keep only the parent's last type),
+and aliases are recorded as the URNs the engine collapses them to: resource names are a
+contract, so the offline plan shows the names `pulumi up` would use.
 """
 
 from __future__ import annotations
@@ -70,6 +74,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def engine_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    """The engine's URN (pkg/resource/deploy, generateURN): the type is qualified by the
+    parent's whole type chain, except the root stack's."""
+    if parent:
+        chain = parent.split("::")[2]
+        if chain != STACK_TYPE:
+            type_ = f"{chain}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
+def alias_urn(alias: Any, *, parent: str, type_: str, name: str) -> str:
+    """An alias as the URN it names (the engine's collapseAliasToUrn): unset parts of a spec
+    are the resource's own; noParent means the resource had none (it sat under the stack)."""
+    if alias.WhichOneof("alias") == "urn":
+        return str(alias.urn)
+    spec = alias.spec
+    old_parent = "" if spec.noParent else (spec.parentUrn or parent)
+    return engine_urn(spec.stack or pulumi.get_stack(), spec.project or pulumi.get_project(), old_parent,
+                      spec.type or type_, spec.name or name)
+
+
 def _options(request: Any) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     if request.protect:
@@ -85,7 +110,8 @@ def _options(request: Any) -> dict[str, Any]:
     if request.deletedWith:
         opts["deletedWith"] = request.deletedWith
     if list(request.aliasURNs) or list(request.aliases):
-        opts["aliases"] = sorted([*request.aliasURNs, *(str(a) for a in request.aliases)])
+        opts["aliases"] = sorted({*request.aliasURNs, *(
+            alias_urn(a, parent=request.parent, type_=request.type, name=request.name) for a in request.aliases)})
     timeouts = request.customTimeouts
     if timeouts.create or timeouts.update or timeouts.delete:
         opts["customTimeouts"] = {k: v for k, v in (("create", timeouts.create), ("update", timeouts.update),
@@ -120,6 +146,9 @@ class PlanMocks(pmocks.Mocks):
 
 
 class RecordingMonitor(pmocks.MockMonitor):
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return engine_urn(pulumi.get_stack(), pulumi.get_project(), parent, type_, name)
+
     def __init__(self, mocks: PlanMocks) -> None:
         super().__init__(mocks)
         self.records: list[Record] = []

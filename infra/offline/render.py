@@ -46,6 +46,8 @@ def resources_document(stack: str, project: str, result: RunResult) -> dict[str,
             entry["dependsOn"] = [_urn_tail(d) for d in r.depends_on]
         if r.options:
             entry["options"] = dict(r.options)
+            if "aliases" in r.options:
+                entry["options"]["aliases"] = [_urn_tail(a) for a in r.options["aliases"]]
         entry["inputs"] = r.inputs
         resources.append(entry)
     return {"project": project, "stack": stack, "resourceCount": len(resources),

@@ -16,6 +16,7 @@ from typing import Any
 
 from infra.config.errors import ConfigError
 from infra.config.loader import available_stacks, load
+from infra.offline.urns import engine_urns
 from infra.plan.manifests.traffic import GATEWAY_NAME
 from infra.plan.stack import plan_stack
 from infra.rules import names
@@ -117,22 +118,9 @@ class FactsCache:
 
 
 def real_urns(doc: Mapping[str, Any], stack: str, project: str = PROJECT) -> set[str]:
-    """urn:pulumi:<stack>::<project>::<parent types $-joined>$<type>::<name> for each resource.
-
-    The offline plan's `urn` is `<parent type>$<type>::<name>` (one level); the engine's
-    qualified type chains every ancestor's type below the stack.
-    """
-    by_offline = {r["urn"]: r for r in doc["resources"]}
-    memo: dict[str, str] = {}
-
-    def qualified(r: Mapping[str, Any]) -> str:
-        key = r["urn"]
-        if key not in memo:
-            parent = by_offline.get(r.get("parent") or "")
-            memo[key] = r["type"] if parent is None else f"{qualified(parent)}${r['type']}"
-        return memo[key]
-
-    return {f"urn:pulumi:{stack}::{project}::{qualified(r)}::{r['name']}" for r in doc["resources"]}
+    """urn:pulumi:<stack>::<project>::<type chain>::<name> of each resource, as the engine
+    forms them (infra.offline.urns; also from plans written with the mock's naming)."""
+    return {f"urn:pulumi:{stack}::{project}::{tail}" for tail in engine_urns(doc["resources"]).values()}
 
 
 def _flag_values(argv: tuple[str, ...], *flags: str) -> Iterator[str]:
