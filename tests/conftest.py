@@ -1,12 +1,19 @@
-"""Shared fixtures: a disposable copy of the repository's config for each test."""
+"""Shared fixtures: a disposable copy of the repository's config for each test, and the
+offline plan of each shipped stack, run once per test process."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 import shutil
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from infra.offline.engine import RunResult
+    from infra.plan.stack import StackPlan
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIRS = ("models", "stacks")
@@ -27,3 +34,13 @@ def repo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     root = copy_config(tmp_path / "repo")
     monkeypatch.setenv("TFPLAT_ROOT", str(root))
     yield root
+
+
+@cache
+def shared_run(stack: str) -> tuple[StackPlan, RunResult]:
+    """The plan and mock-engine run of a shipped stack (stacks/ as committed), computed once
+    per test process and shared by every test that reads it. Read-only: a test that changes
+    config plans its own copy (repo_copy, run_offline)."""
+    from infra.offline.plan import run_offline
+
+    return run_offline(REPO, stack)

@@ -10,14 +10,14 @@ import pytest
 
 from infra.offline import engine, render
 from infra.offline.engine import Record
-from infra.offline.plan import _program, check_objects, engine_config, project_name, run_offline
+from infra.offline.plan import _program, check_objects, engine_config, project_name
 from infra.offline.rulecheck import check_rule_objects
 from infra.plan import charts, tfserving
 from infra.plan.monitoring import alertmanager, values
 from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan
 from infra.plan.stack import StackPlan
 from infra.rules import names
-from tests.conftest import REPO, STACKS
+from tests.conftest import STACKS, shared_run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 PODMONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
@@ -31,7 +31,7 @@ Run = tuple[StackPlan, engine.RunResult, MonitoringPlan]
 
 @pytest.fixture(scope="module", params=STACKS)
 def run(request: pytest.FixtureRequest) -> Run:
-    plan, result = run_offline(REPO, request.param)
+    plan, result = shared_run(request.param)
     mon = plan.monitoring
     assert mon is not None
     return plan, result, mon

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from infra.offline.plan import run_offline
-from tests.conftest import REPO
+from tests.conftest import shared_run
 from tests.program.records import Run, one_of_type
 
 
 @pytest.fixture(scope="module")
 def run() -> Run:
-    return run_offline(REPO, "prod-aws")
+    return shared_run("prod-aws")
 
 
 def test_private_subnets_reach_s3_through_a_gateway_endpoint(run: Run) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from infra.offline.plan import run_offline
 from infra.rules import catalog
-from tests.conftest import REPO, STACKS
+from tests.conftest import STACKS, shared_run
 from tests.program.records import Run, named, of_type, one_of_type
 
 GCP_STACKS = [s for s in STACKS if s != "prod-aws"]
@@ -21,17 +21,17 @@ _of, _one, _named = of_type, one_of_type, named
 
 @pytest.fixture(scope="module", params=STACKS)
 def run(request: pytest.FixtureRequest) -> Run:
-    return run_offline(REPO, request.param)
+    return shared_run(request.param)
 
 
 @pytest.fixture(scope="module", params=GCP_STACKS)
 def gcp_run(request: pytest.FixtureRequest) -> Run:
-    return run_offline(REPO, request.param)
+    return shared_run(request.param)
 
 
 @pytest.fixture(scope="module")
 def aws_run() -> Run:
-    return run_offline(REPO, "prod-aws")
+    return shared_run("prod-aws")
 
 
 def test_stack_exports(run: Run) -> None:

@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from infra.offline.plan import run_offline
 from infra.plan import aws_autoscaler as ca
 from infra.plan.aws_controllers import ClusterScope
-from tests.conftest import REPO, STACKS
+from tests.conftest import STACKS, shared_run
 from tests.program.records import Run, named, of_type, one_of_type
 
 ACCOUNT = "111122223333"  # stacks/Pulumi.prod-aws.yaml
@@ -25,7 +24,7 @@ TEMPLATE = "k8s.io/cluster-autoscaler/node-template/"
 
 @pytest.fixture(scope="module")
 def run() -> Run:
-    return run_offline(REPO, "prod-aws")
+    return shared_run("prod-aws")
 
 
 def _children(run: Run) -> list[str]:
@@ -109,7 +108,7 @@ def test_gpu_group_is_marked_for_the_autoscaler(run: Run) -> None:
 
 @pytest.mark.parametrize("stack", [s for s in STACKS if s != "prod-aws"])
 def test_gke_pools_autoscale_on_their_own(stack: str) -> None:
-    plan, result = run_offline(REPO, stack)
+    plan, result = shared_run(stack)
     assert not [r for r in result.records if r.type == COMPONENT]
     pools = [r for r in result.records if r.type == "gcp:container/nodePool:NodePool"]
     assert pools

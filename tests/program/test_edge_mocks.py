@@ -6,15 +6,14 @@ import json
 
 import pytest
 
-from infra.offline.plan import run_offline
 from infra.plan.edge import BLOB_TTL_S, POINTER_TTL_S
-from tests.conftest import REPO, STACKS
+from tests.conftest import REPO, STACKS, shared_run
 from tests.program.records import Run, named, of_type, one_of_type
 
 
 @pytest.fixture(scope="module", params=STACKS)
 def run(request: pytest.FixtureRequest) -> Run:
-    return run_offline(REPO, request.param)
+    return shared_run(request.param)
 
 
 def _cloud(stack: str) -> str:
@@ -24,12 +23,12 @@ def _cloud(stack: str) -> str:
 
 @pytest.fixture(scope="module", params=[s for s in STACKS if _cloud(s) == "aws"])
 def aws_run(request: pytest.FixtureRequest) -> Run:
-    return run_offline(REPO, request.param)
+    return shared_run(request.param)
 
 
 @pytest.fixture(scope="module", params=[s for s in STACKS if _cloud(s) == "gcp"])
 def gcp_run(request: pytest.FixtureRequest) -> Run:
-    return run_offline(REPO, request.param)
+    return shared_run(request.param)
 
 
 def _edge(run: Run, typ: str) -> list[object]:

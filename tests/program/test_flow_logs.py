@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from infra.offline.plan import run_offline
 from infra.plan import flow_logs
-from tests.conftest import REPO, STACKS
+from tests.conftest import STACKS, shared_run
 from tests.program.records import Run, named, one_of_type
 
 ACCOUNT = "111122223333"  # stacks/Pulumi.prod-aws.yaml
@@ -19,7 +18,7 @@ FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 
 @pytest.fixture(scope="module")
 def run() -> Run:
-    return run_offline(REPO, "prod-aws")
+    return shared_run("prod-aws")
 
 
 def test_the_vpc_logs_all_traffic_to_its_bucket(run: Run) -> None:
@@ -69,7 +68,7 @@ def test_other_buckets_keep_their_policies(run: Run) -> None:
 
 @pytest.mark.parametrize("stack", [s for s in STACKS if s != "prod-aws"])
 def test_gcp_node_subnets_log_their_flows(stack: str) -> None:
-    _, result = run_offline(REPO, stack)
+    _, result = shared_run(stack)
     subnets = {r.name: r.inputs for r in result.records if r.type == "gcp:compute/subnetwork:Subnetwork"}
     config = subnets["network-subnet"]["logConfig"]
     assert config["metadata"] == "INCLUDE_ALL_METADATA" and 0 < config["flowSampling"] <= 1

@@ -18,7 +18,7 @@ from infra.offline.engine import Record
 from infra.offline.plan import run_offline
 from infra.plan import tfserving
 from infra.plan.manifests import traffic as tr
-from tests.conftest import REPO
+from tests.conftest import REPO, shared_run
 from tests.program.records import Run, of_type, one_of_type
 
 GW = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
@@ -41,12 +41,12 @@ def _stack_config(stack: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def aws() -> Run:
-    return run_offline(REPO, "prod-aws")
+    return shared_run("prod-aws")
 
 
 @pytest.fixture(scope="module")
 def gcp() -> Run:
-    return run_offline(REPO, "prod")
+    return shared_run("prod")
 
 
 def test_aws_https_listener_takes_its_certificate_from_acm(aws: Run) -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from infra.offline import engine
 from infra.offline.engine import Record
-from infra.offline.plan import _program, engine_config, run_offline
-from tests.conftest import REPO, STACKS
+from infra.offline.plan import _program, engine_config
+from tests.conftest import STACKS, shared_run
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
@@ -24,7 +24,7 @@ def _by(records: list[Record], typ: str) -> dict[str, Record]:
 
 @pytest.fixture(scope="module", params=STACKS)
 def run(request: pytest.FixtureRequest) -> tuple[Any, engine.RunResult]:
-    return run_offline(REPO, request.param)
+    return shared_run(request.param)
 
 
 def test_namespace_enforces_restricted_pod_security(run: tuple[Any, engine.RunResult]) -> None:
