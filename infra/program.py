@@ -48,27 +48,27 @@ def load_config() -> LoadedConfig:
 
 def build(plan: StackPlan) -> None:
     """Register every resource of the plan."""
-    from infra.components.cloud import build_cloud
     from infra.components.kube import register
+    from infra.components.platform import build_platform
     from infra.components.serving import ServingFleet
     from infra.plan.manifests.serving import namespace
     from infra.plan.manifests.traffic import gateway as gateway_manifest
     from infra.plan.manifests.traffic import load_balancer_configuration
 
-    cloud = build_cloud(plan)
+    platform = build_platform(plan)
     # Every Kubernetes object goes through the provider built from this stack's cluster.
-    k8s = pulumi.ResourceOptions(provider=cloud.provider)
+    k8s = pulumi.ResourceOptions(provider=platform.provider)
     ns = register(namespace(plan.stack.serving.namespace, plan.stack.environment), k8s)
     annotations = plan.identity_annotations()
     traffic = plan.traffic
     gateway = None
     if traffic.enabled:
-        before_gateway = [ns, *cloud.gateway_ready]
+        before_gateway = [ns, *platform.gateway_ready]
         if traffic.cloud == "aws":
             # The controller reads the ALB's settings (scheme, HTTPS certificate) when it
             # first reconciles the Gateway: they exist before it does.
             before_gateway.append(register(load_balancer_configuration(traffic), pulumi.ResourceOptions.merge(
-                k8s, pulumi.ResourceOptions(depends_on=[ns, *cloud.gateway_ready]))))
+                k8s, pulumi.ResourceOptions(depends_on=[ns, *platform.gateway_ready]))))
         gateway = register(gateway_manifest(traffic), pulumi.ResourceOptions.merge(
             k8s, pulumi.ResourceOptions(depends_on=before_gateway)))
     for fleet in plan.fleets:
@@ -78,7 +78,7 @@ def build(plan: StackPlan) -> None:
         from infra.components.monitoring import Observability
 
         Observability(plan.monitoring, k8s)
-    for key, value in cloud.exports.items():
+    for key, value in platform.exports.items():
         pulumi.export(key, value)
     if plan.edge is not None:
         from infra.components.edge import EdgeDistribution

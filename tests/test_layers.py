@@ -126,7 +126,7 @@ def test_imports_point_down_the_layers(top: str) -> None:
     ("infra.plan.stack", "def f():\n    from infra.config.loader import load\n", "never loads config"),
     ("infra.plan.fleet", "import pulumi\n", "runs without Pulumi"),
     ("infra.rules.names", "from ..plan import cloud\n", "rules may import only base, rules"),
-    ("infra.components.cloud", "from infra.offline import engine\n", "components may import only"),
+    ("infra.components.platform", "from infra.offline import engine\n", "components may import only"),
 ])
 def test_an_arrow_back_up_is_reported(tmp_path: Path, module: str, source: str, fragment: str) -> None:
     # The checker itself, on a module that breaks a rule (so the test above can fail).

@@ -51,6 +51,24 @@ def test_every_kubernetes_object_uses_the_cluster_provider(run: Run) -> None:
             assert r.provider is not None and r.provider.startswith(provider.urn), r.name
 
 
+def test_one_platform_owns_the_cloud_and_the_kubernetes_provider(run: Run) -> None:
+    plan, result = run
+    platform = _one(run, f"tfplat:{plan.stack.cloud}:Platform")
+    assert platform.parent is not None and platform.parent.endswith("pulumi:pulumi:Stack::tfplat-" + plan.stack.name)
+    chain = platform.urn.split("::")[2]
+    # Every cloud resource sits under the platform (the edge distribution owns its own).
+    edge = "tfplat:edge:Distribution"
+    loose = [r.urn for r in result.records
+             if r.type.split(":")[0] in ("gcp", "aws") and f"{chain}$" not in r.urn and f"{edge}$" not in r.urn]
+    assert not loose
+    assert _one(run, "pulumi:providers:kubernetes").parent == platform.urn
+    # Its direct children keep their names and say where they were before (docs/upgrading.md).
+    children = [r for r in result.records if r.parent == platform.urn]
+    assert {r.name for r in children} >= {"network", "models", "cluster"}
+    for r in children:  # (pulumi-kubernetes adds type aliases of its own to some kinds)
+        assert f"urn:pulumi:{plan.stack.name}::tfplat::{r.type}::{r.name}" in r.options.get("aliases", []), r.name
+
+
 # --------------------------------------------------------------------------- GCP
 
 

@@ -1,0 +1,31 @@
+"""The GCP platform of a stack: VPC, GKE cluster and node pools, model bucket, serving
+identity, and the Kubernetes provider built from the cluster (infra.components.gcp holds
+the pieces; infra.components.platform says what a platform is)."""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra.components.gcp import GcpNetwork, GcsModelStore, GkeCluster
+from infra.components.platform import Platform
+from infra.config.spec import GcpSettings
+from infra.plan.cloud import CloudPlan
+from infra.plan.kubeconfig import gke_kubeconfig
+
+
+class GcpPlatform(Platform):
+    """Children (parent=self, each aliased to its place before platforms existed):
+    `network` (tfplat:gcp:Network), `gke` (tfplat:gcp:Cluster, after the network),
+    `models` (tfplat:gcp:ModelStore) and the Kubernetes provider `cluster`. GKE brings its
+    own Gateway API, node autoscaling and GPU device plugin, so nothing else is installed."""
+
+    def __init__(self, name: str, plan: CloudPlan, settings: GcpSettings,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("tfplat:gcp:Platform", name, None, opts)
+        net = GcpNetwork("network", plan, settings, self.moved())
+        gke = GkeCluster("gke", plan, settings, net.refs, opts=self.moved(depends_on=[net]))
+        store = GcsModelStore("models", plan, settings, cluster=gke.cluster, opts=self.moved())
+        kubeconfig: pulumi.Output[str] = pulumi.Output.all(gke.endpoint, gke.ca_certificate).apply(
+            lambda a: gke_kubeconfig(name=plan.cluster_name, endpoint=a[0], ca_b64=a[1]))
+        self.provider = self._kubernetes_provider(kubeconfig, [gke.cluster, *gke.node_pools.values()])
+        self._finish(plan, endpoint=gke.endpoint, bucket=store.bucket.name, identity=store.identity)
