@@ -16,7 +16,7 @@ from infra.config.schema import marked_paths
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
 from infra.config.yamlio import YamlDoc
 from infra.rules import catalog
-from infra.rules.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones
+from infra.rules.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones, example_zone, zone_in_region
 from infra.rules.images import eks_addons, image, serving_image_key
 from infra.rules.kms import kms_provider
 from infra.rules.placement import matching_pools
@@ -99,7 +99,7 @@ def _pool_issues(doc: YamlDoc, stack: StackSpec, pool: NodePoolSpec) -> list[Con
         issues.append(_at(doc, (*base, "min_nodes"), f"is above max_nodes ({pool.max_nodes})",
                           "make min_nodes <= max_nodes", pool.min_nodes))
     for i, zone in enumerate(pool.zones):
-        if not zone.startswith(stack.region + "-"):
+        if not zone_in_region(stack.cloud, stack.region, zone):
             issues.append(_at(doc, (*base, "zones", i), f"is not a zone of region {stack.region}",
                               f"use zones of {stack.region}, such as {default_zones(stack)[0]}", zone))
     acc = pool.accelerator
@@ -222,12 +222,16 @@ def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
     if stack.cluster.version not in SUPPORTED_KUBERNETES_VERSIONS:
         issues.append(_at(doc, ("config", "tfplat:cluster", "version"), "unsupported Kubernetes version",
                           f"use one of: {one_of(SUPPORTED_KUBERNETES_VERSIONS)}", stack.cluster.version))
-    if stack.cloud == "gcp" and stack.gcp is not None:
-        for i, zone in enumerate(stack.gcp.zones):
-            if not zone.startswith(stack.region + "-"):
-                issues.append(_at(doc, ("config", "tfplat:gcp", "zones", i),
-                                  f"is not a zone of region {stack.region}",
-                                  f"use zones such as {stack.region}-a", zone))
+    cluster_zones: tuple[tuple[str, str], tuple[str, ...]] | None = (
+        (("tfplat:gcp", "zones"), stack.gcp.zones) if stack.cloud == "gcp" and stack.gcp is not None
+        else (("tfplat:aws", "availability_zones"), stack.aws.availability_zones) if stack.aws is not None
+        else None)
+    if cluster_zones is not None:
+        (key, field), zones = cluster_zones
+        for i, zone in enumerate(zones):
+            if not zone_in_region(stack.cloud, stack.region, zone):
+                issues.append(_at(doc, ("config", key, field, i), f"is not a zone of region {stack.region}",
+                                  f"use zones such as {example_zone(stack.cloud, stack.region)}", zone))
     issues.extend(_gateway_tls(doc, stack))
     endpoint = stack.cluster.endpoint
     if endpoint.public and not endpoint.authorized_cidrs:

@@ -6,6 +6,7 @@ Typed by what they read (Protocols), not by infra.config.spec: rules sit below c
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 #: Minor versions a stack may ask for. Each must be offered by GKE and EKS and have
@@ -46,3 +47,20 @@ def default_zones(stack: StackZones) -> tuple[str, ...]:
     if stack.aws is not None and stack.aws.availability_zones:
         return stack.aws.availability_zones
     return tuple(f"{stack.region}{z}" for z in ("a", "b", "c"))
+
+
+def zone_in_region(cloud: str, region: str, zone: str) -> bool:
+    """Whether `zone` names a zone of `region` on `cloud`.
+
+    GCP zones are `<region>-<letter>` (us-central1-a); AWS Availability Zones are
+    `<region><letter>` (us-east-1a) and Local Zones `<region>-<city>-<n><letter>`
+    (us-east-1-bos-1a).
+    """
+    if cloud == "gcp":
+        return re.fullmatch(re.escape(region) + r"-[a-z]", zone) is not None
+    return re.fullmatch(re.escape(region) + r"(?:[a-z]|-[a-z]+-\d+[a-z])", zone) is not None
+
+
+def example_zone(cloud: str, region: str) -> str:
+    """A zone of `region`, as an example in a fix."""
+    return f"{region}-a" if cloud == "gcp" else f"{region}a"
