@@ -1,8 +1,9 @@
 """EdgeDistribution: the private edge bucket and the CDN devices fetch TFLite artifacts from.
 
-AWS: CloudFront reads the private bucket through origin access control (the bucket policy
-admits only this distribution); blobs/* get a one-year cache policy, everything else
-(manifests, channel pointers) a short one.
+The bucket is a TUF repository (infra/plan/edge.py has the layout). AWS: CloudFront reads the
+private bucket through origin access control (the bucket policy admits only this distribution);
+targets/* and versioned metadata/* get a one-year cache policy, the timestamp (and anything
+else) a short one.
 GCP: Cloud CDN on a backend bucket behind an external HTTPS load balancer with a
 Google-managed certificate. A private bucket is served through Cloud CDN with signed
 URLs: the CDN's fill service account may read it, and the signing key lives in state as a
@@ -16,7 +17,19 @@ from typing import Any
 import pulumi
 
 from infra.plan.cloud import NONCURRENT_VERSION_DAYS
-from infra.plan.edge import BLOB_PREFIX, BLOB_TTL_S, MANIFEST_TTL_S, POINTER_TTL_S, EdgePlan
+from infra.plan.edge import (
+    IMMUTABLE_PREFIXES,
+    IMMUTABLE_TTL_S,
+    SHORT_MAX_TTL_S,
+    TIMESTAMP_KEY,
+    TIMESTAMP_TTL_S,
+    EdgeKeyPlan,
+    EdgePlan,
+)
+
+
+def _key(key: EdgeKeyPlan) -> dict[str, Any]:
+    return {"publicKey": key.public_key, "kmsKey": key.kms_key}
 
 
 def _origin(domain: str, origin_id: str, oac_id: pulumi.Output[str]) -> Any:
@@ -27,8 +40,11 @@ class EdgeDistribution(pulumi.ComponentResource):
     def __init__(self, name: str, plan: EdgePlan, *, project: str | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tfplat:edge:Distribution", name, None, opts)
-        self.exports: dict[str, Any] = {"bucket": plan.bucket, "keyId": plan.key_id, "kmsKey": plan.kms_key,
-                                        "publicKeys": dict(plan.public_keys), "channels": dict(plan.channels)}
+        # What devices and publishers need to know; private keys stay Pulumi secrets (or in KMS).
+        self.exports: dict[str, Any] = {
+            "bucket": plan.bucket, "environment": plan.environment, "channels": dict(plan.channels),
+            "signing": {"root": {"threshold": plan.root_threshold, "keys": dict(plan.root_keys)},
+                        "targets": _key(plan.targets_key), "online": _key(plan.online_key)}}
         if plan.cloud == "aws":
             self._aws(name, plan)
         else:
@@ -56,13 +72,18 @@ class EdgeDistribution(pulumi.ComponentResource):
                     "enable_accept_encoding_gzip": True, "enable_accept_encoding_brotli": True},
                 opts=child)
 
-        blobs = cache_policy("blobs", BLOB_TTL_S, BLOB_TTL_S, 86_400)
-        pointers = cache_policy("pointers", POINTER_TTL_S, MANIFEST_TTL_S, 0)
+        # Logical names kept from before TUF (renaming would replace them): "blobs" is the
+        # immutable policy, "pointers" the short one.
+        blobs = cache_policy("blobs", IMMUTABLE_TTL_S, IMMUTABLE_TTL_S, 86_400)
+        pointers = cache_policy("pointers", TIMESTAMP_TTL_S, SHORT_MAX_TTL_S, 0)
         origin_id = "edge-bucket"
         behavior: dict[str, Any] = {"target_origin_id": origin_id, "viewer_protocol_policy": "redirect-to-https",
                     "allowed_methods": ["GET", "HEAD"], "cached_methods": ["GET", "HEAD"], "compress": True}
         default: Any = {**behavior, "cache_policy_id": pointers.id}
-        ordered: Any = [{**behavior, "path_pattern": f"{BLOB_PREFIX}*", "cache_policy_id": blobs.id}]
+        # First match wins: the timestamp before the immutable metadata/* it sits in.
+        ordered: Any = [{**behavior, "path_pattern": TIMESTAMP_KEY, "cache_policy_id": pointers.id},
+                        *({**behavior, "path_pattern": f"{p}*", "cache_policy_id": blobs.id}
+                          for p in IMMUTABLE_PREFIXES)]
         restrictions: Any = {"geo_restriction": {"restriction_type": "none"}}
         viewer: Any = {"cloudfront_default_certificate": True}
         # The origin's regional domain name is known from the bucket name and region, so the
@@ -94,7 +115,7 @@ class EdgeDistribution(pulumi.ComponentResource):
         backend = gcp.compute.BackendBucket(
             f"{name}-backend", name=f"{plan.prefix}-edge", project=project, bucket_name=bucket.name, enable_cdn=True,
             cdn_policy={"cache_mode": "USE_ORIGIN_HEADERS", "serve_while_stale": 86_400,
-                        "signed_url_cache_max_age_sec": POINTER_TTL_S},
+                        "signed_url_cache_max_age_sec": TIMESTAMP_TTL_S},
             opts=child)
         if plan.signed_urls:
             number = gcp.organizations.get_project_output(project_id=project).number

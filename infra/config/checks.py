@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterable, Mapping
 import re
 
 from infra.config import capacity
+from infra.config.edge_checks import check_edge
 from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
 from infra.config.schema import marked_paths
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
@@ -18,7 +19,6 @@ from infra.config.yamlio import YamlDoc
 from infra.rules import catalog
 from infra.rules.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones, example_zone, zone_in_region
 from infra.rules.images import eks_addons, image, serving_image_key
-from infra.rules.kms import kms_provider
 from infra.rules.placement import matching_pools
 from infra.rules.rollout import RolloutError, check_rollout
 
@@ -386,57 +386,7 @@ def check_observability_and_edge(doc: YamlDoc, stack: StackSpec,
         issues.append(_at(doc, (*mpath, "gpu_metrics"), "GKE managed DCGM metrics exist on GCP only",
                           "use gpu_metrics: dcgm-exporter on AWS", mon.gpu_metrics))
 
-    edge = stack.edge
-    epath: tuple[str | int, ...] = ("config", "tfplat:edge")
-    if edge.channels and not edge.enabled:
-        issues.append(_at(doc, (*epath, "enabled"), "edge channels are set but edge is disabled",
-                          "set enabled: true, or remove channels", edge.enabled))
-    if edge.enabled:
-        if not edge.key_id:
-            issues.append(_at(doc, (*epath, "signing", "key_id"), "edge publishing needs a signing key id",
-                              "set signing.key_id (devices pin its public key)"))
-        elif edge.key_id not in edge.public_keys:
-            issues.append(_at(doc, (*epath, "signing", "public_keys"),
-                              f"the signing key {edge.key_id} has no pinned public key",
-                              f"add public_keys.{edge.key_id}: <base64 Ed25519 public key> "
-                              "(`tfplat-model edge keygen` prints both halves)"))
-        if stack.cloud == "gcp" and edge.cdn_enabled and not edge.cdn_hostname:
-            issues.append(_at(doc, (*epath, "cdn", "hostname"), "Cloud CDN needs the DNS name devices use",
-                              "set cdn.hostname (a Google-managed certificate is issued for it), "
-                              "or cdn.enabled: false to serve from the bucket only"))
-        if edge.kms_key:
-            if kms_provider(edge.kms_key) is None:
-                issues.append(_at(doc, (*epath, "signing", "kms_key"),
-                                  "neither an AWS KMS key ARN nor a Cloud KMS key version",
-                                  "AWS: the ARN of a key, or of its alias, with KeySpec ECC_NIST_EDWARDS25519 and "
-                                  "KeyUsage SIGN_VERIFY (arn:aws:kms:<region>:<account>:key/<key id>); GCP: a key "
-                                  "version with algorithm EC_SIGN_ED25519 (projects/<project>/locations/<location>/"
-                                  "keyRings/<ring>/cryptoKeys/<key>/cryptoKeyVersions/<n>); or remove kms_key and "
-                                  "set signing.private_key", edge.kms_key))
-            if edge.private_key:
-                issues.append(_at(doc, (*epath, "signing", "private_key"),
-                                  "signing.private_key and signing.kms_key are both set (the KMS key signs)",
-                                  "remove the private key: pulumi config rm --path 'tfplat:edge.signing.private_key'"))
-        elif not edge.private_key:
-            issues.append(_at(doc, (*epath, "signing"), "no signing key material",
-                              "set signing.private_key as a Pulumi secret (`tfplat-model edge keygen`)"))
-    for name, ch in edge.channels.items():
-        base = (*epath, "channels", name)
-        model = models.get(name)
-        if model is None:
-            issues.append(_at(doc, base, f"no model file models/{name}.yaml",
-                              f"use one of: {one_of(sorted(models))}{did_you_mean(name, list(models))}"))
-            continue
-        if not model.edge.variants:
-            issues.append(_at(doc, base, f"{model.file} asks for no edge variants",
-                              f"add edge.variants to {model.file}, or remove this channel"))
-        if ch.canary is not None and ch.canary == ch.stable:
-            issues.append(_at(doc, (*base, "canary"), f"canary and stable both serve version {ch.stable}",
-                              "set canary to the version under test, or null", ch.canary))
-        if ch.canary_percent and ch.canary is None:
-            issues.append(_at(doc, (*base, "canary_percent"), "a canary share needs a canary version",
-                              "set canary: <version>, or canary_percent: 0", ch.canary_percent))
-    return issues
+    return issues + check_edge(doc, stack, models)
 
 
 def _gateway_tls(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import checks
+from infra.config.edge_checks import check_edge_key_separation
 from infra.config.errors import ConfigError, ConfigIssue, did_you_mean, one_of
 from infra.config.schema import apply_defaults, load_schema, validate
 from infra.config.spec import LoadedConfig, ModelSpec, model_from_dict, stack_from_config
@@ -195,6 +196,7 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
     issues += stack_issues
     issues += checks.check_rollouts(doc, spec, models, broken_models, pools_ok=pools_ok)
     issues += checks.check_observability_and_edge(doc, spec, models)
+    issues += check_edge_key_separation(doc, spec, root / "stacks")
     if not issues:  # sizes are only worth comparing once pools and models are right
         issues += checks.check_capacity(doc, spec, models)
     if issues:

@@ -381,15 +381,44 @@ class EdgeChannel:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EdgeKey:
+    """One online TUF role key: its public key, and where the private half is (one of the two)."""
+
+    public_key: str | None  # base64 DER SubjectPublicKeyInfo
+    private_key: str | None  # secret (PEM)
+    kms_key: str | None  # AWS KMS key ARN or Cloud KMS key version
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeRoot:
+    threshold: int
+    expiry_days: int
+    keys: Mapping[str, str]  # name -> base64 DER SubjectPublicKeyInfo (offline keys)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeLegacy:
+    """The pinned-key scheme from before TUF: only signs the bootstrap root for migrating devices."""
+
+    key_id: str
+    public_keys: Mapping[str, str]
+    private_key: str | None  # secret
+    kms_key: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class EdgeSpec:
     enabled: bool
     cdn_enabled: bool
     signed_urls: bool
     cdn_hostname: str | None
-    key_id: str | None
-    private_key: str | None  # secret
-    kms_key: str | None
-    public_keys: Mapping[str, str]
+    root: EdgeRoot
+    targets: EdgeKey
+    targets_expiry_days: int
+    online: EdgeKey  # timestamp and snapshot
+    timestamp_expiry_hours: int
+    snapshot_expiry_days: int
+    legacy: EdgeLegacy | None
     channels: Mapping[str, EdgeChannel]
 
 
@@ -495,13 +524,23 @@ def _monitoring(m: Mapping[str, Any]) -> MonitoringSpec:
     )
 
 
+def _edge_key(k: Mapping[str, Any]) -> EdgeKey:
+    return EdgeKey(public_key=k.get("public_key"), private_key=k.get("private_key"), kms_key=k["kms_key"])
+
+
 def _edge(e: Mapping[str, Any]) -> EdgeSpec:
     sg = e["signing"]
+    lg = sg["legacy"]
     return EdgeSpec(
         enabled=e["enabled"], cdn_enabled=e["cdn"]["enabled"], signed_urls=e["cdn"]["signed_urls"],
         cdn_hostname=e["cdn"]["hostname"],
-        key_id=sg["key_id"], private_key=sg.get("private_key"), kms_key=sg["kms_key"],
-        public_keys=frozen_map(sg["public_keys"]),
+        root=EdgeRoot(threshold=sg["root"]["threshold"], expiry_days=sg["root"]["expiry_days"],
+                      keys=frozen_map(sg["root"]["keys"])),
+        targets=_edge_key(sg["targets"]), targets_expiry_days=sg["targets"]["expiry_days"],
+        online=_edge_key(sg["online"]), timestamp_expiry_hours=sg["online"]["timestamp_expiry_hours"],
+        snapshot_expiry_days=sg["online"]["snapshot_expiry_days"],
+        legacy=None if lg is None else EdgeLegacy(key_id=lg["key_id"], public_keys=frozen_map(lg["public_keys"]),
+                                                  private_key=lg.get("private_key"), kms_key=lg["kms_key"]),
         channels=frozen_map({k: EdgeChannel(model=k, stable=v["stable"], canary=v["canary"],
                                             canary_percent=v["canary_percent"])
                              for k, v in e["channels"].items()}),

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.plan.edge import BLOB_TTL_S, POINTER_TTL_S
+from infra.plan.edge import IMMUTABLE_TTL_S, TIMESTAMP_TTL_S
 from tests.conftest import REPO, STACKS, shared_run
 from tests.program.records import Run, named, of_type, one_of_type
 
@@ -35,15 +35,18 @@ def _edge(run: Run, typ: str) -> list[object]:
     return [r for r in of_type(run, typ) if r.name.startswith("edge-")]
 
 
-def test_edge_exports_pin_keys_and_channels(run: Run) -> None:
+def test_edge_exports_the_tuf_keys_and_channels(run: Run) -> None:
     plan, result = run
     edge = result.outputs["edge"]
-    assert edge["keyId"] == plan.stack.edge.key_id
-    assert edge["publicKeys"] == dict(plan.stack.edge.public_keys)
+    signing = plan.stack.edge
+    assert edge["environment"] == plan.stack.environment
+    assert edge["signing"]["root"] == {"threshold": signing.root.threshold, "keys": dict(signing.root.keys)}
+    assert edge["signing"]["targets"] == {"publicKey": signing.targets.public_key, "kmsKey": signing.targets.kms_key}
+    assert edge["signing"]["online"] == {"publicKey": signing.online.public_key, "kmsKey": signing.online.kms_key}
     assert edge["channels"]["mobilenet"]["stable"] == plan.stack.edge.channels["mobilenet"].stable
     assert edge["cdnUrl"].startswith("https://")
     rendered = json.dumps(result.outputs) + json.dumps([r.inputs for r in result.records])
-    assert "private_key" not in rendered  # the signing key never reaches a resource or output
+    assert "private_key" not in rendered and "PRIVATE KEY" not in rendered  # no signing key reaches a resource
 
 
 def test_aws_cloudfront_reads_the_private_bucket_through_oac(aws_run: Run) -> None:
@@ -53,11 +56,15 @@ def test_aws_cloudfront_reads_the_private_bucket_through_oac(aws_run: Run) -> No
     assert oac.inputs["signingBehavior"] == "always"  # type: ignore[attr-defined]
     assert dist["origins"][0]["originAccessControlId"]
     assert dist["defaultCacheBehavior"]["viewerProtocolPolicy"] == "redirect-to-https"
-    (blobs,) = dist["orderedCacheBehaviors"]
-    assert blobs["pathPattern"] == "blobs/*"
     policies = {r.name: r.inputs for r in of_type(run, "aws:cloudfront/cachePolicy:CachePolicy")}
-    assert policies["edge-cache-blobs"]["defaultTtl"] == BLOB_TTL_S
-    assert policies["edge-cache-pointers"]["defaultTtl"] == POINTER_TTL_S
+    assert policies["edge-cache-blobs"]["defaultTtl"] == IMMUTABLE_TTL_S
+    assert policies["edge-cache-pointers"]["defaultTtl"] == TIMESTAMP_TTL_S
+    # First match wins: the polled timestamp is short even though it sits under metadata/.
+    by_id = {name: f"{name}-id" for name in policies}  # the mock engine's ids
+    routes = [(b["pathPattern"], b["cachePolicyId"]) for b in dist["orderedCacheBehaviors"]]
+    assert routes == [("metadata/timestamp.json", by_id["edge-cache-pointers"]),
+                      ("targets/*", by_id["edge-cache-blobs"]), ("metadata/*", by_id["edge-cache-blobs"])]
+    assert dist["defaultCacheBehavior"]["cachePolicyId"] == by_id["edge-cache-pointers"]
     bucket_policy = json.loads(named(run, "aws:s3/bucketPolicy:BucketPolicy", "edge-tls-only").inputs["policy"])
     reader = next(s for s in bucket_policy["Statement"] if s["Effect"] == "Allow")
     assert reader["Principal"] == {"Service": "cloudfront.amazonaws.com"}
