@@ -10,10 +10,10 @@ from pathlib import Path
 
 from infra.config.errors import ConfigError, did_you_mean, one_of
 from infra.config.loader import load, load_models, project_root
-from infra.config.spec import EdgeSpec, ModelSpec
+from infra.config.spec import ModelSpec, StackSpec
 from modelkit.errors import UserError
 
-__all__ = ["load_model", "load_stack_edge", "project_root", "resolve_path"]
+__all__ = ["load_model", "load_stack", "project_root", "resolve_path"]
 
 
 def load_model(name: str, root: Path | None = None) -> ModelSpec:
@@ -29,10 +29,9 @@ def load_model(name: str, root: Path | None = None) -> ModelSpec:
                         fix=f"use one of: {one_of(known)}{did_you_mean(name, known)}")
 
 
-def load_stack_edge(stack: str, root: Path | None = None) -> tuple[EdgeSpec, str]:
-    """tfplat:edge of a stack (validated with everything else) and the stack file's path."""
-    loaded = load(root or project_root(), stack)
-    return loaded.stack.edge, loaded.stack.file
+def load_stack(stack: str, root: Path | None = None) -> StackSpec:
+    """A stack, validated with everything else (tfplat:edge, its environment, its file's path)."""
+    return load(root or project_root(), stack).stack
 
 
 def resolve_path(location: str, root: Path | None = None) -> Path:

@@ -30,7 +30,6 @@ from infra.config.spec import ModelSpec
 from modelkit import __version__, savedmodel
 from modelkit import samples as samples_mod
 from modelkit import signature as sigmod
-from modelkit.device.client import blob_key
 from modelkit.edge import convert as conv
 from modelkit.edge import measure
 from modelkit.edge.paths import MANIFEST_FILE, REPORT_FILE, version_dir
@@ -100,7 +99,7 @@ def _build_variant(variant: str, model: ModelSpec, *, sm_dir: Path, calib: Mappi
     result.reasons = measure.gate_failures(par, gate)
     sha = _sha256(flat)
     result.entry = {
-        "blob": blob_key(sha), "sha256": sha, "size": len(flat),
+        "sha256": sha, "size": len(flat),
         "inputs": {d.name: d.to_json() for d in inputs},
         "outputs": {d.name: d.to_json() for d in outputs},
         "runtime": {"engine": "tflite", "min_runtime_version": conv.min_runtime_version(flat),

@@ -1,45 +1,43 @@
-"""`edge publish`: blobs, then signed manifests, then channel pointers, in that order.
+"""`edge publish` and `edge refresh`: the stack's edge bucket as a TUF repository.
 
-A device reads pointer -> manifest -> blob, so writing in the reverse order means it can
-never see a pointer naming a missing manifest, nor a manifest naming a missing blob: a
-publish stopped at any point leaves every channel on its previous, complete version.
+Order (a device reads timestamp -> snapshot -> targets -> model role -> files, so writing in
+the reverse order means it can never see metadata naming a file that is not there yet):
+target files (variants, channel pointers), then root versions, then the model roles, the
+top-level targets and snapshot, and the timestamp last. A publish stopped at any point leaves
+devices on the previous complete state.
 
-Everything is skipped when the bucket already holds the same bytes (blobs by their
-content address, manifests and pointers by comparison), so re-publishing an unchanged
-build uploads nothing. Ed25519 signatures are deterministic, which keeps signed documents
-byte-identical across runs.
+Nothing is signed or uploaded twice: target files are content-addressed (skipped when the
+bucket has them), and a role is re-signed only when its content, its keys or its expiry ask
+for it (modelkit.edge.repo). Re-publishing an unchanged build uploads 0 bytes.
 
-Which version each channel serves comes from the stack (tfplat:edge.channels.<model>);
-a rollback is a config change followed by another publish, which only moves pointers.
+Which version each channel serves comes from the stack (tfplat:edge.channels.<model>); a
+rollback is a config change followed by another publish, which only moves a pointer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-import hashlib
-import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelkit.device.client import (
-    CHANNEL_TYPE,
+from tuf.api.metadata import Root, TargetFile
+
+from modelkit.device.layout import (
     CHANNELS,
-    MANIFEST_TYPE,
-    VerificationError,
-    channel_key,
-    manifest_key,
-    open_envelope,
-    public_key_from_b64,
+    Pointer,
+    channel_path,
+    metadata_key,
+    role_name,
+    target_key,
+    variant_path,
 )
+from modelkit.edge import repo, trust
 from modelkit.edge.paths import MANIFEST_FILE, version_dir
-from modelkit.edge.signing import Signer, envelope
 from modelkit.edge.transfer import (
-    CACHE_BLOB,
-    CACHE_CHANNEL,
-    CACHE_MANIFEST,
+    CACHE_IMMUTABLE,
+    CACHE_TIMESTAMP,
     Blob,
     BlobPrefetch,
     Bucket,
@@ -49,161 +47,196 @@ from modelkit.edge.transfer import (
 )
 from modelkit.errors import UserError
 
-__all__ = ["CACHE_BLOB", "CACHE_CHANNEL", "CACHE_MANIFEST", "BlobPrefetch", "Bucket", "Publisher", "Stats", "publish"]
+__all__ = ["BlobPrefetch", "Bucket", "Publisher", "Stats", "publish", "refresh"]
 
 if TYPE_CHECKING:  # not imported at run time: publish starts uploading before the config loads
+    from securesystemslib.signer import Signer
+
     from infra.config.spec import EdgeSpec
 
+ROOT_WARN_DAYS = 30
 
-@dataclass(frozen=True)
-class StagedVersion:
-    version: int
-    payload: dict[str, Any]
-    blobs: tuple[Blob, ...]
-    signed: bytes  # the manifest document to publish
-    published: bytes | None  # what the bucket holds now under its key
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """A stack's repository: its config, newest signed root and the signers this run holds."""
+
+    bucket: Bucket
+    stack: str
+    environment: str
+    stack_file: str
+    edge: EdgeSpec
+    roots: tuple[trust.RootFile, ...]
+    signers: Mapping[str, Signer | None]  # "targets", "online"
+    workers: int = 8
+
+    @property
+    def root(self) -> Root:
+        return self.roots[-1].md.signed
+
+    def lifetimes(self) -> repo.Lifetimes:
+        e = self.edge
+        return repo.Lifetimes(targets=timedelta(days=e.targets_expiry_days),
+                              snapshot=timedelta(days=e.snapshot_expiry_days),
+                              timestamp=timedelta(hours=e.timestamp_expiry_hours))
+
+
+def context(*, bucket: Bucket, stack: str, environment: str, stack_file: str, edge: EdgeSpec, project_root: Path,
+            signers: Mapping[str, Signer | None], now: datetime, workers: int = 8) -> Context:
+    """Check the stack against its newest signed root before anything is signed."""
+    if not edge.enabled:
+        raise UserError.one(file=stack_file, field="config.tfplat:edge.enabled", value=False,
+                            message="edge distribution is off for this stack",
+                            fix="set tfplat:edge.enabled: true (and its signing and channels)")
+    folder = trust.roots_dir(project_root, stack)
+    roots = tuple(trust.trusted_roots(folder, stack))
+    latest = roots[-1].md.signed
+    desired = trust.desired_root(edge, stack=stack, environment=environment, previous=None, now=now,
+                                 stack_file=stack_file)
+    trust.check_config(latest, desired, stack_file, folder)
+    if latest.is_expired(now):
+        raise UserError.one(file=str(roots[-1].path), field="signed.expires", value=str(latest.expires),
+                            message="the newest root has expired: devices refuse everything signed under it",
+                            fix="renew it in a root ceremony (`tfplat-model edge root draft`, then sign)")
+    return Context(bucket=bucket, stack=stack, environment=environment, stack_file=stack_file, edge=edge,
+                   roots=roots, signers=signers, workers=workers)
+
+
+def _custom(payload: Mapping[str, Any], variant: str, entry: Mapping[str, Any], environment: str) -> dict[str, Any]:
+    """A variant's TUF custom fields: what it is (checked by devices), and the build's figures."""
+    top = {k: v for k, v in payload.items() if k != "variants"}
+    figures = {k: v for k, v in entry.items() if k not in ("sha256", "size")}
+    return {**top, **figures, "variant": variant, "environment": environment}
 
 
 class Publisher:
-    def __init__(self, *, bucket: Bucket, model: str, edge: EdgeSpec, stack_file: str,
-                 signer: Signer, workers: int = 8) -> None:
-        self.bucket, self.model, self.edge, self.stack_file = bucket, model, edge, stack_file
-        self.signer, self.workers = signer, workers
-        self.stats = Stats()
-        field_base = "config.tfplat:edge"
-        if not edge.enabled:
-            raise UserError.one(file=stack_file, field=f"{field_base}.enabled", value=False,
-                                message="edge distribution is off for this stack",
-                                fix="set tfplat:edge.enabled: true (and its signing and channels)")
-        if model not in edge.channels:
-            raise UserError.one(file=stack_file, field=f"{field_base}.channels.{model}", value=sorted(edge.channels),
-                                message="no edge channel for this model",
+    """Stages one model's versions and channels, then signs and uploads what changed."""
+
+    def __init__(self, ctx: Context, model: str) -> None:
+        self.ctx, self.model = ctx, model
+        if model not in ctx.edge.channels:
+            raise UserError.one(file=ctx.stack_file, field=f"config.tfplat:edge.channels.{model}",
+                                value=sorted(ctx.edge.channels), message="no edge channel for this model",
                                 fix=f"add tfplat:edge.channels.{model}: {{stable: <version>}}")
-        key_id = edge.key_id or ""
-        pinned = edge.public_keys.get(key_id)
-        if pinned != signer.public_b64:
-            raise UserError.one(
-                file=stack_file, field=f"{field_base}.signing.public_keys.{key_id}", value=pinned,
-                message=f"the signing key from {signer.source} is not the key pinned for key id {key_id!r} "
-                        f"(its public key is {signer.public_b64})",
-                fix="sign with the key of that key id, or pin this key's public key under it")
-        self.key_id = key_id
-        self.trusted = {kid: public_key_from_b64(b64) for kid, b64 in edge.public_keys.items()}
+        self.stats = Stats()
 
-    def sign(self, payload: dict[str, Any], payload_type: str) -> bytes:
-        return envelope(payload, payload_type, self.signer, self.key_id)
+    def stage(self, current: Mapping[str, TargetFile], versions: Iterable[int], build_root: Path,
+              replace: bool) -> tuple[dict[str, TargetFile], list[Blob]]:
+        """The model role's new variant targets (built versions over published ones) and their files."""
+        targets = {p: t for p, t in current.items() if not p.startswith(f"{self.model}/channels/")}
+        blobs: list[Blob] = []
+        for version in versions:
+            folder = version_dir(build_root, self.model, version)
+            if not (folder / MANIFEST_FILE).is_file():
+                continue
+            payload, files = local_payload(folder, self.model, version)
+            built = {}
+            for variant, entry in sorted(payload["variants"].items()):
+                path = variant_path(self.model, version, variant)
+                built[path] = TargetFile(length=int(entry["size"]), hashes={"sha256": entry["sha256"]}, path=path,
+                                         unrecognized_fields={"custom": _custom(payload, variant, entry,
+                                                                                self.ctx.environment)})
+            prefix = f"{self.model}/{version}/"
+            published = {p: t for p, t in targets.items() if p.startswith(prefix)}
+            if published and published != built and not replace:
+                raise UserError.one(file=str(folder / MANIFEST_FILE), field="", value=version,
+                                    message=f"version {version} is already published with different content; "
+                                            "published versions are immutable",
+                                    fix="publish a new model version, or pass --replace to overwrite it on purpose")
+            targets = {p: t for p, t in targets.items() if not p.startswith(prefix)} | built
+            blobs += files
+        return targets, blobs
 
-    def _verify(self, raw: bytes, payload_type: str, rel: str) -> tuple[dict[str, Any], str]:
-        try:
-            payload = open_envelope(raw, payload_type, self.trusted)
-        except VerificationError as exc:
-            raise UserError.one(file=self.bucket.key(rel), field="", message=f"published document fails: {exc}",
-                                fix="rebuild and publish this version, or pin the key it was signed with") from exc
-        return payload, str(json.loads(raw)["key_id"])
-
-    def stage(self, version: int, build_root: Path, replace: bool) -> StagedVersion:
-        """A version with its blobs and signed manifest, from a build folder or from the bucket."""
-        rel = manifest_key(self.model, version)
-        remote = self.bucket.get(rel)
-        folder = version_dir(build_root, self.model, version)
-        if (folder / MANIFEST_FILE).is_file():
-            payload, blobs = local_payload(folder)
-            if remote is not None and not replace:
-                published, signed_by = self._verify(remote, MANIFEST_TYPE, rel)
-                if published != payload:
-                    raise UserError.one(
-                        file=str(folder / MANIFEST_FILE), field="", value=self.bucket.key(rel),
-                        message=f"version {version} is already published with different content; "
-                                "published versions are immutable",
-                        fix="publish a new model version, or pass --replace to overwrite it on purpose")
-                if signed_by == self.key_id:  # same payload, current key: keep it (no signing call)
-                    return StagedVersion(version=version, payload=payload, blobs=blobs, signed=remote,
-                                         published=remote)
-            return StagedVersion(version=version, payload=payload, blobs=blobs,
-                                 signed=self.sign(payload, MANIFEST_TYPE), published=remote)
-        if remote is None:
-            raise UserError.one(file=self.stack_file, field=f"config.tfplat:edge.channels.{self.model}", value=version,
-                                message=f"version {version} is neither built ({folder}) nor published",
-                                fix=f"run `tfplat-model edge build --model {self.model} --version {version} ...` first")
-        payload, signed_by = self._verify(remote, MANIFEST_TYPE, rel)
-        blobs = tuple(Blob(sha256=e["sha256"], size=int(e["size"]), path=None)
-                      for e in payload["variants"].values())
-        # Re-sign with the current key (rotation): same payload, so the content is unchanged.
-        signed = remote if signed_by == self.key_id else self.sign(payload, MANIFEST_TYPE)
-        return StagedVersion(version=version, payload=payload, blobs=blobs, signed=signed, published=remote)
-
-    def upload_blobs(self, blobs: Iterable[Blob], after_blob: Callable[[str], None] | None = None) -> None:
-        upload_blobs(self.bucket, blobs, self.stats, self.workers, after_blob)
-
-    def put_if_changed(self, rel: str, body: bytes, cache_control: str, existing: bytes | None) -> None:
-        if existing == body:
-            self.stats.skip(rel)
-            return
-        self.bucket.put(rel, body, cache_control)
-        self.stats.add(rel, len(body))
-
-    def pointer(self, channel: str, version: int | None, manifest: bytes | None, percent: int | None,
-                existing: bytes | None) -> None:
-        """Move one channel unless it already says the same thing, signed by the current key."""
-        rel = channel_key(self.model, channel)
-        target: dict[str, Any] = {
-            "model": self.model, "channel": channel, "version": version,
-            "manifest": manifest_key(self.model, version) if version is not None else None,
-            "manifest_sha256": hashlib.sha256(manifest).hexdigest() if manifest is not None else None,
-        }
-        if percent is not None:
-            target["percent"] = percent
-        now = datetime.now(UTC)
-        if existing is not None:
-            try:
-                old, signed_by = self._verify(existing, CHANNEL_TYPE, rel)
-            except UserError:
-                old, signed_by = {}, ""
-            if signed_by == self.key_id and {k: v for k, v in old.items() if k != "issued_at"} == target:
-                self.stats.skip(rel)
-                return
-            if "issued_at" in old:
-                # Devices refuse a pointer older than one they accepted: stay monotonic even
-                # when this machine's clock is behind the last publisher's.
-                now = max(now, datetime.fromisoformat(old["issued_at"]) + timedelta(microseconds=1))
-        target["issued_at"] = now.isoformat(timespec="microseconds")
-        body = self.sign(target, CHANNEL_TYPE)
-        self.bucket.put(rel, body, CACHE_CHANNEL)
-        self.stats.add(rel, len(body))
+    def channels(self, targets: Mapping[str, TargetFile]) -> tuple[dict[str, TargetFile], list[Blob]]:
+        ch = self.ctx.edge.channels[self.model]
+        published = {int(p.split("/")[1]) for p in targets}
+        for version in {ch.stable, *([ch.canary] if ch.canary is not None else [])}:
+            if version not in published:
+                raise UserError.one(file=self.ctx.stack_file, field=f"config.tfplat:edge.channels.{self.model}",
+                                    value=version, message=f"version {version} is neither built nor published",
+                                    fix=f"run `tfplat-model edge build --model {self.model} --version {version} ...`")
+        pointers: dict[str, tuple[int | None, int]] = {
+            "stable": (ch.stable, 0), "canary": (ch.canary, ch.canary_percent if ch.canary else 0)}
+        out: dict[str, TargetFile] = {}
+        blobs = []
+        for channel in CHANNELS:
+            points_at, percent = pointers[channel]
+            data = Pointer(model=self.model, channel=channel, environment=self.ctx.environment, version=points_at,
+                           percent=percent).to_bytes()
+            path = channel_path(self.model, channel)
+            info = TargetFile.from_data(path, data)
+            out[path] = info
+            blobs.append(Blob(key=target_key(path, info.hashes["sha256"]), sha256=info.hashes["sha256"],
+                              size=len(data), data=data))
+        return out, blobs
 
 
-def publish(*, publisher: Publisher, build_root: Path, extra_versions: Iterable[int] = (), replace: bool = False,
-            after_blob: Callable[[str], None] | None = None, prefetch: BlobPrefetch | None = None) -> Stats:
-    """Publish the versions the stack's channels name (plus extra_versions), then move the channels.
+def _put_roots(ctx: Context, stats: Stats) -> None:
+    """Every committed root version the bucket lacks (devices walk them one by one)."""
+    for f in ctx.roots:
+        key = metadata_key("root", f.version)
+        held = ctx.bucket.get(key)
+        if held == f.raw:
+            stats.skip(key)
+            continue
+        ctx.bucket.put(key, f.raw, CACHE_IMMUTABLE)
+        stats.add(key, len(f.raw))
 
-    Independent requests run concurrently (reads up front, manifests together, both pointers
-    together); the order that matters, blobs < manifests < pointers, is kept by the phases.
-    """
-    p = publisher
-    ch = p.edge.channels[p.model]
-    canary = ch.canary
-    versions = sorted({ch.stable, *([canary] if canary is not None else []), *extra_versions})
-    with ThreadPoolExecutor(max_workers=max(2, len(versions) + 2)) as pool:
-        pointer_reads = {c: pool.submit(p.bucket.get, channel_key(p.model, c)) for c in CHANNELS}
-        staged = {v: s.result() for v, s in [(v, pool.submit(p.stage, v, build_root, replace)) for v in versions]}
-        present = prefetch.wait() if prefetch is not None else set()
-        if prefetch is not None:
-            p.stats.merge(prefetch.stats)
-        p.upload_blobs((b for s in staged.values() for b in s.blobs if b.sha256 not in present), after_blob)
-        _all(pool.submit(p.put_if_changed, manifest_key(p.model, v), s.signed, CACHE_MANIFEST, s.published)
-             for v, s in staged.items())
-        _all([
-            pool.submit(p.pointer, "stable", ch.stable, staged[ch.stable].signed, None,
-                        pointer_reads["stable"].result()),
-            pool.submit(p.pointer, "canary", canary, staged[canary].signed if canary is not None else None,
-                        ch.canary_percent if canary is not None else 0, pointer_reads["canary"].result()),
-        ])
+
+def _sign_and_upload(ctx: Context, remote: repo.Remote, now: datetime, stats: Stats,
+                     model_targets: Mapping[str, dict[str, TargetFile]]) -> None:
+    """Sign what must change (every model role, targets, snapshot, timestamp) and upload it in order."""
+    signing = repo.Signing(root=ctx.root, signers=ctx.signers, lifetimes=ctx.lifetimes(), now=now, remote=remote)
+    wanted = signing.delegations(set(model_targets))
+    metas = {name: signing.role(name, model_targets.get(name.removeprefix(repo.ROLE_PREFIX)), wanted)
+             for name in sorted({*remote.roles, *(role_name(m) for m in model_targets)})}
+    metas["targets"] = signing.top_targets(wanted)
+    signing.timestamp(signing.snapshot(metas))
+    for key, body, kind in signing.uploads:
+        if kind == "timestamp" and ctx.bucket.get(key) != remote.timestamp_raw:
+            raise UserError.one(file=ctx.bucket.key(key), field="", message="another publish or refresh changed the "
+                                "repository while this one ran; nothing of this one is visible to devices yet",
+                                fix="run it again (CI runs one edge job per stack at a time)")
+        ctx.bucket.put(key, body, CACHE_TIMESTAMP if kind == "timestamp" else CACHE_IMMUTABLE)
+        stats.add(key, len(body))
+    stats.signed += signing.signed_roles
+
+
+def publish(*, publisher: Publisher, build_root: Path, now: datetime, extra_versions: Iterable[int] = (),
+            replace: bool = False, after_blob: Callable[[str], None] | None = None,
+            prefetch: BlobPrefetch | None = None) -> Stats:
+    """Publish the versions the stack's channels name (plus extra_versions), then move the channels."""
+    p, ctx = publisher, publisher.ctx
+    ch = ctx.edge.channels[p.model]
+    remote = repo.read(ctx.bucket.get, ctx.bucket.get(metadata_key("timestamp")), ctx.workers)
+    current = remote.roles.get(role_name(p.model))
+    versions = sorted({ch.stable, *([ch.canary] if ch.canary is not None else []), *extra_versions})
+    variants, blobs = p.stage(current.md.signed.targets if current else {}, versions, build_root, replace)
+    pointers, pointer_blobs = p.channels(variants)
+    present = prefetch.wait() if prefetch is not None else set()
+    if prefetch is not None:
+        p.stats.merge(prefetch.stats)
+    upload_blobs(ctx.bucket, [b for b in [*blobs, *pointer_blobs] if b.key not in present], p.stats, ctx.workers,
+                 after_blob)
+    _put_roots(ctx, p.stats)
+    _sign_and_upload(ctx, remote, now, p.stats, {p.model: variants | pointers})
     return p.stats
 
 
-def _all(futures: Iterable[Future[None]]) -> None:
-    """Wait for every future; raise the first error (after all finished: no half-phase left running)."""
-    done = list(futures)
-    wait(done)
-    for fut in done:
-        fut.result()
+def refresh(ctx: Context, now: datetime) -> tuple[Stats, list[str]]:
+    """Re-sign what is due (the timestamp above all) and upload new root versions: the scheduled job.
+
+    Returns (stats, warnings)."""
+    stats = Stats()
+    remote = repo.read(ctx.bucket.get, ctx.bucket.get(metadata_key("timestamp")), ctx.workers)
+    if remote.timestamp is None:
+        raise UserError.one(file=ctx.bucket.key(metadata_key("timestamp")), field="", message="nothing published yet",
+                            fix="publish a model first (`tfplat-model edge publish`)")
+    _put_roots(ctx, stats)
+    _sign_and_upload(ctx, remote, now, stats, {})
+    warnings = []
+    left = ctx.root.expires - now
+    if left < timedelta(days=ROOT_WARN_DAYS):
+        warnings.append(f"root v{ctx.root.version} expires in {left.days} days ({ctx.root.expires:%Y-%m-%d}): "
+                        "renew it in a root ceremony (docs/runbooks/edge-root-ceremony.md)")
+    return stats, warnings

@@ -1,6 +1,6 @@
-"""Moving blobs into the edge bucket: content-addressed, checked, parallel, skipped when present.
+"""Moving target files into the edge bucket: content-addressed, checked, parallel, skipped when present.
 
-Cache-Control values are set here on upload; the CDN config relies on them (docs/edge.md).
+Cache-Control values are set here on upload; the CDN config relies on them (infra/plan/edge.py).
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ import sys
 import threading
 from typing import Any
 
-from modelkit.device.client import CHANNELS, blob_key, channel_key, manifest_key
+from modelkit.device.layout import metadata_key, target_key, variant_path
 from modelkit.edge.paths import MANIFEST_FILE
 from modelkit.errors import UserError
 from modelkit.storage import ObjectUri, client, transfer
 
-CACHE_BLOB = "public, max-age=31536000, immutable"  # content-addressed: never changes
-CACHE_MANIFEST = "public, max-age=300"  # re-signed on key rotation, otherwise fixed per version
-CACHE_CHANNEL = "public, max-age=60"  # bounds how long a rollout or rollback takes to reach devices
+# Consistent snapshots: every object but the timestamp is written once under a name that
+# changes with its content (versioned metadata, hash-prefixed targets).
+CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
+CACHE_TIMESTAMP = "public, max-age=60"  # what devices poll: bounds how long a publish takes to reach them
+CACHE_SHORT = "public, max-age=300"  # legacy/tuf-root.json
 # Files above 64 MiB go up as multipart uploads of 16 MiB parts, 8 parts in flight per file.
 # Below that one PUT is as fast (fewer requests, no part assembly on the server side) and
 # blobs upload in parallel with each other anyway.
@@ -36,6 +38,7 @@ class Stats:
     uploaded_bytes: int = 0
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    signed: list[str] = field(default_factory=list)  # roles signed, as "<role> v<version>"
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, key: str, size: int) -> None:
@@ -56,9 +59,13 @@ class Stats:
 
 @dataclass(frozen=True)
 class Blob:
+    """A target file: its object key (under the bucket prefix), content address, and where its bytes are."""
+
+    key: str
     sha256: str
     size: int
-    path: Path | None  # None: already in the bucket (a version published earlier)
+    path: Path | None = None  # a file of the build folder
+    data: bytes | None = None  # small targets made here (channel pointers)
 
 
 class Bucket:
@@ -106,15 +113,17 @@ class Bucket:
         self.s3.put_object(Bucket=self.root.bucket, Key=self.key(rel), Body=body,
                            ContentType="application/json", CacheControl=cache_control)
 
-    def upload(self, rel: str, path: Path, sha256: str, progress: Callable[[int], None]) -> bool:
-        """Upload a blob after checking its bytes hash to `sha256`; False if they do not."""
-        extra: dict[str, Any] = {"ContentType": "application/octet-stream", "CacheControl": CACHE_BLOB,
+    def upload(self, blob: Blob, progress: Callable[[int], None]) -> bool:
+        """Upload a target after checking its bytes hash to its address; False if they do not."""
+        rel, sha256, path = blob.key, blob.sha256, blob.path
+        content_type = "application/json" if blob.data is not None else "application/octet-stream"
+        extra: dict[str, Any] = {"ContentType": content_type, "CacheControl": CACHE_IMMUTABLE,
                                  "Metadata": {"sha256": sha256}}
-        if path.stat().st_size <= MULTIPART_THRESHOLD:
+        if blob.data is not None or (path is not None and path.stat().st_size <= MULTIPART_THRESHOLD):
             # One read serves the hash check and the PUT. A bytes body is sent in one
             # socket call without the GIL, so the upload keeps its speed while the main
             # thread is busy loading the config (a file body goes out 8 KiB per GIL hold).
-            data = path.read_bytes()
+            data = blob.data if blob.data is not None else path.read_bytes()  # type: ignore[union-attr]
             digest = hashlib.sha256(data).digest()
             if digest.hex() != sha256:
                 return False
@@ -129,6 +138,7 @@ class Bucket:
             return True
         from boto3.s3.transfer import TransferConfig
 
+        assert path is not None
         if _sha256_file(path) != sha256:
             return False
         config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
@@ -152,7 +162,7 @@ def changed_build(path: Path, sha256: str) -> UserError:
                          fix="run `tfplat-model edge build` again for this version")
 
 
-def local_payload(folder: Path) -> tuple[dict[str, Any], tuple[Blob, ...]]:
+def local_payload(folder: Path, model: str, version: int) -> tuple[dict[str, Any], tuple[Blob, ...]]:
     """A build folder's manifest payload and variant files (hashes are checked before upload)."""
     payload = json.loads((folder / MANIFEST_FILE).read_text())
     blobs = []
@@ -160,7 +170,8 @@ def local_payload(folder: Path) -> tuple[dict[str, Any], tuple[Blob, ...]]:
         path = folder / "variants" / f"{variant}.tflite"
         if not path.is_file() or path.stat().st_size != int(entry["size"]):
             raise changed_build(path, entry["sha256"])
-        blobs.append(Blob(sha256=entry["sha256"], size=int(entry["size"]), path=path))
+        blobs.append(Blob(key=target_key(variant_path(model, version, variant), entry["sha256"]),
+                          sha256=entry["sha256"], size=int(entry["size"]), path=path))
     return payload, tuple(blobs)
 
 
@@ -184,22 +195,18 @@ def _progress(total: int) -> Any:
 
 def upload_blobs(bucket: Bucket, blobs: Iterable[Blob], stats: Stats, workers: int,
                  after_blob: Callable[[str], None] | None = None) -> None:
-    """Every blob not yet in the bucket, in parallel; a local file is re-hashed before it goes up."""
-    unique = {b.sha256: b for b in blobs}.values()
-    bar = _progress(sum(b.size for b in unique if b.path is not None))
+    """Every target not yet in the bucket, in parallel; a local file is re-hashed before it goes up."""
+    unique = {b.key: b for b in blobs}.values()
+    bar = _progress(sum(b.size for b in unique))
 
     def one(blob: Blob) -> str:
-        rel = blob_key(blob.sha256)
+        rel = blob.key
         if bucket.size(rel) == blob.size:
             stats.skip(rel)
-            if blob.path is not None:
-                bar.update(blob.size)
+            bar.update(blob.size)
             return rel
-        if blob.path is None:
-            raise UserError.one(file=bucket.key(rel), field="", message="a published manifest names a "
-                                "blob missing from the bucket", fix="rebuild and publish that version")
-        if not bucket.upload(rel, blob.path, blob.sha256, bar.update):  # never bytes under another address
-            raise changed_build(blob.path, blob.sha256)
+        if not bucket.upload(blob, bar.update):  # never bytes under another address
+            raise changed_build(blob.path or Path(rel), blob.sha256)
         stats.add(rel, blob.size)
         return rel
 
@@ -226,25 +233,23 @@ class BlobPrefetch:
     """Uploads the blobs of a model's build folder in the background while the stack config
     loads, so the network work overlaps the CPU work of start-up; also starts the first reads.
 
-    Safe at any time: blobs are inert until a manifest names them, and manifests and pointers
-    still go up only after publish() has checked the config and the signing key. If publishing
-    stops before that, the blobs stay unreferenced (harmless, and skipped by the next publish).
+    Safe at any time: target files are inert until signed metadata names them, and metadata
+    still goes up only after publish() has checked the config, the root and the keys. If
+    publishing stops before that, the files stay unreferenced (harmless, and skipped by the
+    next publish).
     """
 
     def __init__(self, bucket: Bucket, build_root: Path, model: str, workers: int = 8) -> None:
         self.stats = Stats()
         self._blobs: list[Blob] = []
-        versions: list[int] = []
         for manifest in sorted((build_root / model).glob(f"*/{MANIFEST_FILE}")):
+            if not manifest.parent.name.isdigit():
+                continue
             try:
-                self._blobs += local_payload(manifest.parent)[1]
+                self._blobs += local_payload(manifest.parent, model, int(manifest.parent.name))[1]
             except (UserError, ValueError, KeyError, OSError):
                 continue  # publish() reports it if the channels need this version
-            if manifest.parent.name.isdigit():
-                versions.append(int(manifest.parent.name))
-        # The first reads of publish(): both pointers and the published manifests of the
-        # built versions (to compare with what would go up).
-        bucket.read_ahead([*(channel_key(model, c) for c in CHANNELS), *(manifest_key(model, v) for v in versions)])
+        bucket.read_ahead([metadata_key("timestamp")])  # publish() reads down from the timestamp
         self._cancel = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(bucket, workers), daemon=True)
@@ -265,8 +270,8 @@ class BlobPrefetch:
         self._thread.join()
 
     def wait(self) -> set[str]:
-        """sha256 of every blob now in the bucket; re-raises what stopped the uploads."""
+        """Keys of every target file now in the bucket; re-raises what stopped the uploads."""
         self._thread.join()
         if self._error is not None:
             raise self._error
-        return {b.sha256 for b in self._blobs}
+        return {b.key for b in self._blobs}
