@@ -102,11 +102,23 @@ def context(*, bucket: Bucket, stack: str, environment: str, stack_file: str, ed
                    roots=roots, signers=signers, workers=workers)
 
 
+def _canonical(value: Any) -> Any:
+    """TUF signs canonical JSON, which has no floats: a number with a fraction is written as its
+    shortest round-trip decimal string (float("0.0078") gives it back)."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
 def _custom(payload: Mapping[str, Any], variant: str, entry: Mapping[str, Any], environment: str) -> dict[str, Any]:
     """A variant's TUF custom fields: what it is (checked by devices), and the build's figures."""
     top = {k: v for k, v in payload.items() if k != "variants"}
     figures = {k: v for k, v in entry.items() if k not in ("sha256", "size")}
-    return {**top, **figures, "variant": variant, "environment": environment}
+    return _canonical({**top, **figures, "variant": variant, "environment": environment})
 
 
 class Publisher:

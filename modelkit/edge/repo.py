@@ -172,8 +172,8 @@ class Signing:
             known |= {r.removeprefix(ROLE_PREFIX) for r in current.md.signed.delegations.roles}
         roles = {role_name(m): DelegatedRole(name=role_name(m), keyids=[keyid], threshold=1, terminating=True,
                                              paths=role_paths(m)) for m in sorted(known | models)}
-        version = current.version if current else 0
-        return Targets(version=version, expires=self.now + self.lifetimes.targets, targets={},
+        # The version is set by top_targets(), once it knows whether anything changed.
+        return Targets(version=current.version if current else 1, expires=self.now + self.lifetimes.targets, targets={},
                        delegations=Delegations(keys={keyid: self.root.keys[keyid]}, roles=roles))
 
     def top_targets(self, wanted: Targets) -> tuple[bytes, int]:

@@ -16,19 +16,11 @@ import shutil
 from typing import Any
 import uuid
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from modelkit.config import load_stack_edge
-from modelkit.device.client import EdgeClient
 from modelkit.edge import build as edge_build
-from modelkit.edge import publish as pub
-from modelkit.edge import signing
-from modelkit.edge.signing import KeyPair
-from modelkit.storage import parse_uri
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -109,11 +101,9 @@ def train_and_export(path: Path, seed: int, epochs: int) -> Path:
 
 @dataclass(frozen=True)
 class Env:
-    root: Path  # TFPLAT_ROOT: models/, stacks/, samples/
+    root: Path  # TFPLAT_ROOT: models/, stacks/, samples/, edge/roots/
     saved_models: Path  # <saved_models>/<version>
     build: Path  # edge build output root
-    key: KeyPair
-    key_id: str
 
 
 @pytest.fixture(scope="session")
@@ -129,12 +119,20 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     saved = tmp_path_factory.mktemp("saved_models")
     train_and_export(saved / "1", seed=1, epochs=8)
     train_and_export(saved / "2", seed=2, epochs=12)
-    e = Env(root=root, saved_models=saved, build=tmp_path_factory.mktemp("edge_build"),
-            key=signing.generate(), key_id="test-2026-11")
+    e = Env(root=root, saved_models=saved, build=tmp_path_factory.mktemp("edge_build"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TFPLAT_ROOT", str(root))
-        write_stack(e, stable=1)
         yield e
+
+
+@pytest.fixture(scope="session")
+def edge_stack(env: Env) -> Any:
+    """Stack edgetest (staging): its keys, and root v1 from a ceremony with them (tests/tf/edgekit.py)."""
+    from edgekit import TestStack
+
+    stack = TestStack(env, "edgetest").write(stable=1)
+    stack.ceremony()
+    return stack
 
 
 @pytest.fixture(scope="session")
@@ -143,37 +141,6 @@ def builds(env: Env) -> dict[int, edge_build.BuildResult]:
 
     model = load_model("tiny", env.root)
     return {v: edge_build.build(model, str(env.saved_models / str(v)), v, env.build) for v in (1, 2)}
-
-
-# --------------------------------------------------------------------------- stack config
-
-
-def write_stack(env: Env, *, stable: int, canary: int | None = None, percent: int = 0,
-                key_id: str | None = None, public_keys: dict[str, str] | None = None,
-                kms_key: str | None = None) -> str:
-    """stacks/Pulumi.edgetest.yaml: staging plus a tfplat:edge section; returns the stack name.
-    With kms_key the stack signs in KMS (no private key secret)."""
-    keys = public_keys if public_keys is not None else {env.key_id: env.key.public_b64}
-    key_lines = "".join(f"        {k}: {v}\n" for k, v in keys.items())
-    canary_text = "null" if canary is None else str(canary)
-    key_material = (f"      kms_key: {kms_key}\n" if kms_key else
-                    "      private_key:\n        secure: v1:c2VjcmV0\n")
-    # Staging's own tfplat:edge block (its last key) is replaced by the test's.
-    base = (REPO / "stacks" / "Pulumi.staging.yaml").read_text().split("  tfplat:edge:")[0]
-    text = base + (
-        "  tfplat:edge:\n"
-        "    enabled: true\n"
-        "    cdn: {enabled: false}   # the tests publish straight to a moto bucket\n"
-        "    signing:\n"
-        f"      key_id: {key_id or env.key_id}\n"
-        f"{key_material}"
-        "      public_keys:\n"
-        f"{key_lines}"
-        "    channels:\n"
-        f"      tiny: {{stable: {stable}, canary: {canary_text}, canary_percent: {percent}}}\n"
-    )
-    (env.root / "stacks" / "Pulumi.edgetest.yaml").write_text(text)
-    return "edgetest"
 
 
 # --------------------------------------------------------------------------- S3 over HTTP
@@ -206,6 +173,17 @@ class S3:
         client.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
         return name
 
+    def get(self, bucket: str, key: str) -> bytes:
+        body: bytes = self.client().get_object(Bucket=bucket, Key=f"edge/{key}")["Body"].read()
+        return body
+
+    def put(self, bucket: str, key: str, body: bytes) -> None:
+        self.client().put_object(Bucket=bucket, Key=f"edge/{key}", Body=body)
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        resp = self.client().list_objects_v2(Bucket=bucket, Prefix=f"edge/{prefix}")
+        return [str(o["Key"]).removeprefix("edge/") for o in resp.get("Contents", [])]
+
 
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3]:
@@ -224,30 +202,3 @@ def s3() -> Iterator[S3]:
         mp.delenv("AWS_PROFILE", raising=False)
         yield S3(endpoint=endpoint)
     server.stop()
-
-
-# --------------------------------------------------------------------------- publish + device
-
-
-def publisher(env: Env, bucket: str, *, workers: int = 8, scheme: str = "s3",
-              key: signing.KeyPair | None = None, signer: signing.Signer | None = None) -> pub.Publisher:
-    edge, stack_file = load_stack_edge("edgetest", env.root)
-    return pub.Publisher(bucket=pub.Bucket(parse_uri(f"{scheme}://{bucket}/edge")), model="tiny", edge=edge,
-                         stack_file=stack_file, signer=signer or signing.LocalSigner(private_key(key or env.key)),
-                         workers=workers)
-
-
-def private_key(pair: KeyPair) -> Ed25519PrivateKey:
-    loaded = serialization.load_pem_private_key(pair.private_pem.encode(), password=None)
-    assert isinstance(loaded, Ed25519PrivateKey)
-    return loaded
-
-
-def run_publish(env: Env, bucket: str, **kw: Any) -> pub.Stats:
-    return pub.publish(publisher=publisher(env, bucket, **kw), build_root=env.build)
-
-
-def device(env: Env, s3: S3, bucket: str, store: Path, *, device_id: str = "device-1",
-           keys: dict[str, str] | None = None, preference: tuple[str, ...] = ("int8", "float32")) -> EdgeClient:
-    return EdgeClient(base_url=f"{s3.endpoint}/{bucket}/edge", model="tiny", device_id=device_id, store=store,
-                      trusted_keys=keys or {env.key_id: env.key.public_b64}, preference=preference)

@@ -1,49 +1,49 @@
-"""Build -> publish -> device fetch, end to end against S3 served over HTTP (moto server)."""
+"""Build -> root ceremony -> publish -> device, end to end against S3 served over HTTP (moto server).
+
+The device is the real TUF client (tuf.ngclient under modelkit.device.client); attacks on it
+are in test_edge_threats.py.
+"""
 
 from __future__ import annotations
 
-import base64
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 import hashlib
 import json
 from pathlib import Path
 import shutil
-from typing import Any
 
-from conftest import S3, Env, device, private_key, publisher, run_publish, write_stack
+from conftest import S3, Env
+from edgekit import TestStack
 import numpy as np
 import pytest
+from tuf.api.metadata import Metadata
 
-from modelkit.device.client import (
-    CHANNEL_TYPE,
-    MANIFEST_TYPE,
-    Installed,
-    blob_key,
-    canonical_json,
-    channel_key,
-    follows_canary,
-    manifest_key,
-)
+from modelkit.config import load_stack
+from modelkit.device.client import Installed
+from modelkit.device.layout import channel_path, follows_canary, metadata_key, role_name, target_key, variant_path
 from modelkit.edge import publish as pub
-from modelkit.edge import signing
+from modelkit.edge import transfer
 from modelkit.edge.build import BuildResult
+from modelkit.edge.keys import generate, role_signer
 from modelkit.errors import UserError
-
-
-def obj(s3: S3, bucket: str, rel: str) -> bytes:
-    body: bytes = s3.client().get_object(Bucket=bucket, Key=f"edge/{rel}")["Body"].read()
-    return body
-
-
-def put(s3: S3, bucket: str, rel: str, body: bytes) -> None:
-    s3.client().put_object(Bucket=bucket, Key=f"edge/{rel}", Body=body)
 
 
 def version_of(installed: Installed | None) -> int | None:
     return installed.version if installed else None
 
 
-def int8_sha(build: BuildResult) -> str:
-    return str(build.manifest["variants"]["int8"]["sha256"])
+def int8(build: BuildResult) -> tuple[str, str]:
+    """(object key, sha256) of a build's int8 variant in the repository."""
+    sha = str(build.manifest["variants"]["int8"]["sha256"])
+    return target_key(variant_path("tiny", build.version, "int8"), sha), sha
+
+
+@pytest.fixture
+def stack(edge_stack: TestStack) -> Iterator[TestStack]:
+    yield edge_stack.write(stable=1)
+    edge_stack.write(stable=1)
 
 
 def test_build_publishes_every_variant_with_measured_figures(builds: dict[int, BuildResult]) -> None:
@@ -57,112 +57,104 @@ def test_build_publishes_every_variant_with_measured_figures(builds: dict[int, B
         assert m["max_abs_error"] <= entry["gate"]["max_abs_error"]
         assert m["top1_agreement"] >= entry["gate"]["min_top1_agreement"]
         assert entry["runtime"]["builtin_ops"] and entry["runtime"]["min_runtime_version"]
-    int8 = b.manifest["variants"]["int8"]
-    assert int8["inputs"]["features"]["dtype"] == "int8" and int8["inputs"]["features"]["quantization"]["scale"] > 0
-    assert int8["runtime"]["integer_only"] is True
+    q = b.manifest["variants"]["int8"]
+    assert q["inputs"]["features"]["dtype"] == "int8" and q["inputs"]["features"]["quantization"]["scale"] > 0
+    assert q["runtime"]["integer_only"] is True
 
 
-def test_publish_fetch_verify_and_republish_uploads_nothing(env: Env, s3: S3, builds: dict[int, BuildResult],
-                                                            tmp_path: Path) -> None:
+def test_publish_fetch_and_an_unchanged_republish_uploads_nothing(stack: TestStack, s3: S3,
+                                                                  builds: dict[int, BuildResult],
+                                                                  tmp_path: Path) -> None:
     bucket = s3.new_bucket()
-    write_stack(env, stable=1)
-    first = run_publish(env, bucket)
-    assert first.uploaded_bytes > 0
-    assert manifest_key("tiny", 1) in first.uploaded and channel_key("tiny", "stable") in first.uploaded
+    first = stack.publish(bucket)
+    key, sha = int8(builds[1])
+    assert key in first.uploaded and metadata_key("timestamp") in first.uploaded
+    assert {metadata_key("root", 1), metadata_key("snapshot", 1), metadata_key("targets", 1),
+            metadata_key(role_name("tiny"), 1)} <= set(first.uploaded)
+    head = s3.client().head_object(Bucket=bucket, Key=f"edge/{key}")
+    assert head["CacheControl"] == transfer.CACHE_IMMUTABLE
+    assert s3.client().head_object(Bucket=bucket, Key="edge/metadata/timestamp.json")["CacheControl"] \
+        == transfer.CACHE_TIMESTAMP
 
-    head = s3.client().head_object(Bucket=bucket, Key=f"edge/{blob_key(int8_sha(builds[1]))}")
-    assert head["CacheControl"] == pub.CACHE_BLOB
-    head = s3.client().head_object(Bucket=bucket, Key=f"edge/{channel_key('tiny', 'stable')}")
-    assert head["CacheControl"] == pub.CACHE_CHANNEL
+    # The variant's signed custom fields say what it is, for which environment, and how it measured.
+    role = Metadata.from_bytes(s3.get(bucket, metadata_key(role_name("tiny"), 1)))
+    custom = role.signed.targets[variant_path("tiny", 1, "int8")].custom  # type: ignore[attr-defined]
+    assert (custom["model"], custom["version"], custom["variant"], custom["environment"]) == ("tiny", 1, "int8",
+                                                                                              "staging")
+    assert custom["runtime"]["integer_only"] is True
+    # Canonical JSON has no floats: figures with a fraction are decimal strings.
+    assert float(custom["metrics"]["latency_ms"]["p50"]) == builds[1].manifest["variants"]["int8"]["metrics"]["latency_ms"]["p50"]
 
-    client = device(env, s3, bucket, tmp_path)
+    client = stack.device(s3, bucket, tmp_path)
     result = client.update()
     assert result.error is None and result.status == "updated"
-    assert result.installed is not None and result.installed.version == 1 and result.installed.variant == "int8"
+    assert result.installed is not None and (result.installed.version, result.installed.variant) == (1, "int8")
     assert Path(result.installed.path).read_bytes() == (builds[1].out_dir / "variants" / "int8.tflite").read_bytes()
+
+    # Nothing changed: one poll is the timestamp and a look for a newer root, and nothing more.
+    poll = client.update()
+    assert poll.status == "unchanged" and poll.requests == 2 and poll.bytes_received < 1024, poll
+
+    again = stack.publish(bucket)
+    assert again.uploaded_bytes == 0 and again.uploaded == [] and again.signed == []
     assert client.update().status == "unchanged"
 
-    again = run_publish(env, bucket)
-    assert again.uploaded_bytes == 0 and again.uploaded == []
-    assert len(again.skipped) == len(first.uploaded) + len(first.skipped)
+
+class RecordingBucket(pub.Bucket):
+    """The real bucket, noting the order in which objects are written."""
+
+    order: list[str]
+
+    def put(self, rel: str, body: bytes, cache_control: str) -> None:
+        super().put(rel, body, cache_control)
+        self.order.append(rel)
+
+    def upload(self, blob: transfer.Blob, progress: object) -> bool:
+        done = super().upload(blob, progress)  # type: ignore[arg-type]
+        self.order.append(blob.key)
+        return done
 
 
-def test_tampered_or_truncated_blob_is_refused(env: Env, s3: S3, builds: dict[int, BuildResult],
-                                              tmp_path: Path) -> None:
+def test_publish_writes_targets_then_metadata_and_the_timestamp_last(stack: TestStack, s3: S3,
+                                                                      builds: dict[int, BuildResult]) -> None:
     bucket = s3.new_bucket()
-    write_stack(env, stable=1)
-    run_publish(env, bucket)
-    client = device(env, s3, bucket, tmp_path)
+    stack.write(stable=1, canary=2, percent=10)
+    ctx = stack.context(bucket)
+    recording = RecordingBucket(ctx.bucket.root)
+    recording.order = []
+    pub.publish(publisher=pub.Publisher(replace(ctx, bucket=recording), "tiny"), build_root=stack.env.build,
+                now=datetime.now(UTC))
+    kinds = ["target" if k.startswith("targets/") else "root" if k.endswith(".root.json") else
+             "role" if "model-" in k else k.removesuffix(".json").rsplit("/", 1)[-1].rsplit(".", 1)[-1]
+             for k in recording.order]
+    assert kinds[-1] == "timestamp" and kinds.count("timestamp") == 1, kinds
+    last_target = max(i for i, k in enumerate(kinds) if k == "target")
+    assert last_target < kinds.index("root") < kinds.index("role") < kinds.index("targets") < kinds.index("snapshot")
+
+
+def test_tampered_or_truncated_model_is_refused_and_the_last_good_one_kept(stack: TestStack, s3: S3,
+                                                                          builds: dict[int, BuildResult],
+                                                                          tmp_path: Path) -> None:
+    bucket = s3.new_bucket()
+    stack.publish(bucket)
+    client = stack.device(s3, bucket, tmp_path)
     assert client.update().status == "updated"
 
-    write_stack(env, stable=2)
-    run_publish(env, bucket)
-    rel = blob_key(int8_sha(builds[2]))
-    good = obj(s3, bucket, rel)
-    put(s3, bucket, rel, good[:-1] + bytes([good[-1] ^ 0xFF]))
+    stack.write(stable=2)
+    stack.publish(bucket)
+    key, _ = int8(builds[2])
+    good = s3.get(bucket, key)
+    s3.put(bucket, key, good[:-1] + bytes([good[-1] ^ 0xFF]))
     result = client.update()
-    assert result.status == "kept" and result.error is not None and "tampered" in result.error
-    assert result.installed is not None and result.installed.version == 1  # last known good
+    assert result.status == "kept" and "does not match expected hash" in (result.error or ""), result
+    assert version_of(result.installed) == 1
 
-    put(s3, bucket, rel, good[: len(good) // 2])
+    s3.put(bucket, key, good[: len(good) // 2])
     result = client.update()
-    assert result.status == "kept" and result.error is not None and "truncated" in result.error
+    assert result.status == "kept" and "does not match expected length" in (result.error or ""), result
     assert version_of(client.installed()) == 1
 
-    put(s3, bucket, rel, good)
-    assert version_of(client.update().installed) == 2
-
-
-def _envelope(raw: bytes) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(raw)
-    return data
-
-
-def test_tampered_manifest_is_refused(env: Env, s3: S3, builds: dict[int, BuildResult], tmp_path: Path) -> None:
-    bucket = s3.new_bucket()
-    write_stack(env, stable=1)
-    run_publish(env, bucket)
-    client = device(env, s3, bucket, tmp_path)
-    assert client.update().status == "updated"
-    write_stack(env, stable=2)
-    run_publish(env, bucket)
-    rel, ptr_rel = manifest_key("tiny", 2), channel_key("tiny", "stable")
-    good_manifest, good_ptr = obj(s3, bucket, rel), obj(s3, bucket, ptr_rel)
-
-    # 1. Point the manifest at another blob, keeping its signature.
-    env_doc = _envelope(good_manifest)
-    payload = json.loads(env_doc["payload"])
-    payload["variants"]["int8"]["sha256"] = int8_sha(builds[1])
-    forged = canonical_json({**env_doc, "payload": canonical_json(payload).decode()})
-    put(s3, bucket, rel, forged)
-    result = client.update()
-    assert result.status == "kept" and "sha256" in (result.error or "")
-
-    # 2. Also fix the pointer's manifest hash (without the private key, its signature breaks).
-    ptr_doc = _envelope(good_ptr)
-    ptr_payload = json.loads(ptr_doc["payload"])
-    ptr_payload["manifest_sha256"] = hashlib.sha256(forged).hexdigest()
-    put(s3, bucket, ptr_rel, canonical_json({**ptr_doc, "payload": canonical_json(ptr_payload).decode()}))
-    result = client.update()
-    assert result.status == "kept" and "bad signature" in (result.error or "")
-
-    # 3. Re-sign both with an attacker's key: its key id is not pinned on the device.
-    rogue_key = private_key(signing.generate())
-    forged = signing.envelope(payload, MANIFEST_TYPE, rogue_key, env.key_id + "-rogue")
-    ptr_payload["manifest_sha256"] = hashlib.sha256(forged).hexdigest()
-    put(s3, bucket, rel, forged)
-    put(s3, bucket, ptr_rel, signing.envelope(ptr_payload, CHANNEL_TYPE, rogue_key, "rogue"))
-    result = client.update()
-    assert result.status == "kept" and "unknown key id" in (result.error or "")
-
-    # 4. Same key id as the pinned one, wrong key.
-    put(s3, bucket, ptr_rel, signing.envelope(ptr_payload, CHANNEL_TYPE, rogue_key, env.key_id))
-    result = client.update()
-    assert result.status == "kept" and "bad signature" in (result.error or "")
-    assert version_of(client.installed()) == 1
-
-    put(s3, bucket, rel, good_manifest)
-    put(s3, bucket, ptr_rel, good_ptr)
+    s3.put(bucket, key, good)
     assert version_of(client.update().installed) == 2
 
 
@@ -170,12 +162,12 @@ class PublishKilledError(Exception):
     """Stands for a CI job killed mid-publish."""
 
 
-def test_interrupted_publish_leaves_channel_on_previous_version(env: Env, s3: S3, builds: dict[int, BuildResult],
-                                                               tmp_path: Path) -> None:
+def test_interrupted_publish_leaves_devices_on_the_previous_version(stack: TestStack, s3: S3,
+                                                                   builds: dict[int, BuildResult],
+                                                                   tmp_path: Path) -> None:
     bucket = s3.new_bucket()
-    write_stack(env, stable=1)
-    run_publish(env, bucket)
-    write_stack(env, stable=2)
+    stack.publish(bucket)
+    stack.write(stable=2)
     done: list[str] = []
 
     def stop_after_first(rel: str) -> None:
@@ -183,136 +175,104 @@ def test_interrupted_publish_leaves_channel_on_previous_version(env: Env, s3: S3
         raise PublishKilledError(rel)
 
     with pytest.raises(PublishKilledError):
-        pub.publish(publisher=publisher(env, bucket, workers=1), build_root=env.build, after_blob=stop_after_first)
-    new_blobs = {e["sha256"] for e in builds[2].manifest["variants"].values()}
-    present = {k.rsplit("/", 1)[1] for k, _ in _keys(s3, bucket, "edge/blobs/")}
-    assert 1 <= len(new_blobs & present) < len(new_blobs)  # some blobs of v2 went up, not all
-    assert not list(_keys(s3, bucket, f"edge/{manifest_key('tiny', 2)}"))  # no manifest for v2
-    result = device(env, s3, bucket, tmp_path).update()
-    assert result.error is None and result.installed is not None and result.installed.version == 1
+        stack.publish(bucket, workers=1, after_blob=stop_after_first)
+    new = {target_key(variant_path("tiny", 2, v), e["sha256"]) for v, e in builds[2].manifest["variants"].items()}
+    present = set(s3.keys(bucket, "targets/tiny/2/"))
+    assert 1 <= len(new & present) < len(new)  # some files of v2 went up, not all
+    assert s3.keys(bucket, "metadata/2.") == []  # no metadata names them
+    result = stack.device(s3, bucket, tmp_path).update()
+    assert result.error is None and version_of(result.installed) == 1
 
-    resumed = run_publish(env, bucket)
+    resumed = stack.publish(bucket)
     assert not set(done) & set(resumed.uploaded)  # what went up before is not sent again
-    assert version_of(device(env, s3, bucket, tmp_path).update().installed) == 2
+    assert version_of(stack.device(s3, bucket, tmp_path).update().installed) == 2
 
 
-def _keys(s3: S3, bucket: str, prefix: str) -> list[tuple[str, int]]:
-    resp = s3.client().list_objects_v2(Bucket=bucket, Prefix=prefix)
-    return [(o["Key"], o["Size"]) for o in resp.get("Contents", [])]
-
-
-def test_canary_share_and_rollback_follow_the_stack(env: Env, s3: S3, builds: dict[int, BuildResult],
+def test_canary_share_and_rollback_follow_the_stack(stack: TestStack, s3: S3, builds: dict[int, BuildResult],
                                                    tmp_path: Path) -> None:
     ids = [f"device-{i}" for i in range(2000)]
     share = sum(follows_canary("tiny", d, 25) for d in ids) / len(ids)
     assert 0.22 < share < 0.28
-    assert [follows_canary("tiny", d, 25) for d in ids[:50]] == [follows_canary("tiny", d, 25) for d in ids[:50]]
     in_canary = next(d for d in ids if follows_canary("tiny", d, 25))
     in_stable = next(d for d in ids if not follows_canary("tiny", d, 25))
 
     bucket = s3.new_bucket()
-    write_stack(env, stable=1, canary=2, percent=25)
-    run_publish(env, bucket)
-    canary_dev = device(env, s3, bucket, tmp_path / "a", device_id=in_canary)
-    stable_dev = device(env, s3, bucket, tmp_path / "b", device_id=in_stable)
+    stack.write(stable=1, canary=2, percent=25)
+    stack.publish(bucket)
+    canary_dev = stack.device(s3, bucket, tmp_path / "a", device_id=in_canary)
+    stable_dev = stack.device(s3, bucket, tmp_path / "b", device_id=in_stable)
     got = canary_dev.update().installed
     assert got is not None and (got.version, got.channel) == (2, "canary")
     got = stable_dev.update().installed
     assert got is not None and (got.version, got.channel) == (1, "stable")
+    assert stack.device(s3, bucket, tmp_path / "a2", device_id=in_canary).update().installed.version == 2  # type: ignore[union-attr]
 
-    # Rollback is a config change back: canary off; only the canary pointer moves.
-    write_stack(env, stable=1)
-    stats = run_publish(env, bucket)
-    assert stats.uploaded == [channel_key("tiny", "canary")]
+    # Rollback is a config change back: canary off. Only the canary pointer and metadata move.
+    stack.write(stable=1)
+    stats = stack.publish(bucket)
+    assert [k for k in stats.uploaded if k.startswith("targets/")] == [
+        k for k in stats.uploaded if k.startswith(f"targets/tiny/channels/")]
+    assert len([k for k in stats.uploaded if k.startswith("targets/")]) == 1
     got = canary_dev.update().installed
     assert got is not None and (got.version, got.channel) == (1, "stable")
 
 
-def test_replayed_old_pointer_is_refused(env: Env, s3: S3, builds: dict[int, BuildResult], tmp_path: Path) -> None:
+def test_user_mistakes_in_publish_are_errors_with_a_fix(stack: TestStack, s3: S3, builds: dict[int, BuildResult],
+                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bucket = s3.new_bucket()
-    write_stack(env, stable=1)
-    run_publish(env, bucket)
-    old_pointer = obj(s3, bucket, channel_key("tiny", "stable"))
-    write_stack(env, stable=2)
-    run_publish(env, bucket)
-    client = device(env, s3, bucket, tmp_path)
-    assert version_of(client.update().installed) == 2
-    put(s3, bucket, channel_key("tiny", "stable"), old_pointer)  # validly signed, but stale
-    result = client.update()
-    assert result.status == "kept" and "older than one already accepted" in (result.error or "")
-    assert result.installed is not None and result.installed.version == 2
+    with pytest.raises(UserError, match="version 7 is neither built nor published"):
+        stack.write(stable=7)
+        stack.publish(bucket)
+    stack.write(stable=1)
+    stack.publish(bucket)
+    # A version is immutable once published.
+    changed = tmp_path / "build"
+    shutil.copytree(stack.env.build / "tiny" / "1", changed / "tiny" / "1")
+    manifest = json.loads((changed / "tiny" / "1" / "manifest.json").read_text())
+    manifest["created_at"] = "2030-01-01T00:00:00Z"
+    (changed / "tiny" / "1" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="already published with different content"):
+        stack.publish(bucket, build=changed)
+    # A key other than the one the stack pins never signs.
+    spec = load_stack(stack.name)
+    monkeypatch.setenv("TFPLAT_EDGE_ONLINE_KEY", generate().private_pem)
+    with pytest.raises(UserError, match="is not the online key the stack pins"):
+        role_signer("online", spec.edge.online, spec.file)
+    # The newest signed root decides the keys: a config naming other keys needs a ceremony first.
+    other = TestStack(stack.env, "edgeother").write(stable=1)
+    other.ceremony()
+    other.keys.online = generate()
+    other.write(stable=1)
+    with pytest.raises(UserError, match="the keys or environment in the stack differ from the newest signed root"):
+        other.context(bucket)
 
 
-def test_key_rotation_resigns_and_overlap_keeps_devices_working(env: Env, s3: S3, builds: dict[int, BuildResult],
-                                                                tmp_path: Path) -> None:
-    bucket = s3.new_bucket()
-    write_stack(env, stable=1)
-    run_publish(env, bucket)
-    old_device = device(env, s3, bucket, tmp_path / "old")
-    assert old_device.update().status == "updated"
-
-    new = signing.generate()
-    both = {env.key_id: env.key.public_b64, "next": new.public_b64}
-    write_stack(env, stable=1, key_id="next", public_keys=both)
-    stats = pub.publish(publisher=publisher(env, bucket, key=new), build_root=Path("/nonexistent"))
-    # Same payloads, re-signed: manifest and pointer change, blobs do not.
-    assert sorted(stats.uploaded) == [channel_key("tiny", "canary"), channel_key("tiny", "stable"),
-                                      manifest_key("tiny", 1)]
-    assert json.loads(obj(s3, bucket, manifest_key("tiny", 1)))["key_id"] == "next"
-    overlap = device(env, s3, bucket, tmp_path / "overlap", keys=both)
-    assert overlap.update().error is None
-    result = old_device.update()  # pinned only the old key: refuses, keeps its model
-    assert result.status == "kept" and "unknown key id 'next'" in (result.error or "")
-    write_stack(env, stable=1)
-
-
-def test_wrong_signing_key_and_unbuilt_version_are_user_errors(env: Env, s3: S3,
-                                                                builds: dict[int, BuildResult]) -> None:
-    bucket = s3.new_bucket()
-    write_stack(env, stable=1)
-    with pytest.raises(UserError, match="not the key pinned for key id"):
-        publisher(env, bucket, key=signing.generate())
-    write_stack(env, stable=7)
-    with pytest.raises(UserError, match="version 7 is neither built"):
-        run_publish(env, bucket)
-    write_stack(env, stable=1)
-
-
-def test_publish_over_gcs_s3_api_settings(env: Env, s3: S3, builds: dict[int, BuildResult], tmp_path: Path) -> None:
+def test_publish_over_the_gcs_s3_api_settings(stack: TestStack, s3: S3, builds: dict[int, BuildResult],
+                                              tmp_path: Path) -> None:
     """gs:// uses the GCS client settings (HMAC env keys, checksums only when required)."""
     bucket = s3.new_bucket()
-    write_stack(env, stable=1)
-    stats = pub.publish(publisher=publisher(env, bucket, scheme="gs"), build_root=env.build)
+    stats = stack.publish(bucket, scheme="gs")
     assert stats.uploaded_bytes > 0
-    assert version_of(device(env, s3, bucket, tmp_path).update().installed) == 1
+    assert version_of(stack.device(s3, bucket, tmp_path).update().installed) == 1
 
 
-def test_public_key_encoding_matches_stack_schema(env: Env) -> None:
-    raw = base64.b64decode(env.key.public_b64)
-    assert len(raw) == 32 and len(env.key.public_b64) == 44 and env.key.public_b64.endswith("=")
-
-
-def test_a_build_file_changed_after_build_is_not_published(env: Env, s3: S3, builds: dict[int, BuildResult],
+def test_a_build_file_changed_after_build_is_not_published(stack: TestStack, s3: S3, builds: dict[int, BuildResult],
                                                            tmp_path: Path) -> None:
     """Bytes that do not hash to their content address never reach the bucket (it would poison the key)."""
     root = tmp_path / "build"
-    shutil.copytree(env.build / "tiny" / "1", root / "tiny" / "1")
+    shutil.copytree(stack.env.build / "tiny" / "1", root / "tiny" / "1")
     variant = root / "tiny" / "1" / "variants" / "int8.tflite"
     data = bytearray(variant.read_bytes())
     data[len(data) // 2] ^= 0x01  # same size, different content
     variant.write_bytes(bytes(data))
     bucket = s3.new_bucket()
-    write_stack(env, stable=1)
     with pytest.raises(UserError, match="the build folder changed after `edge build`"):
-        pub.publish(publisher=publisher(env, bucket), build_root=root)
-    assert not _keys(s3, bucket, f"edge/{blob_key(int8_sha(builds[1]))}")
-    assert not _keys(s3, bucket, "edge/manifests/") and not _keys(s3, bucket, "edge/channels/")
+        stack.publish(bucket, build=root)
+    assert s3.keys(bucket, int8(builds[1])[0]) == [] and s3.keys(bucket, "metadata/") == []
 
 
-def test_large_blob_goes_up_in_parts_and_arrives_intact(env: Env, s3: S3, builds: dict[int, BuildResult],
-                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelkit.edge import transfer
-
+def test_large_model_goes_up_in_parts_and_arrives_intact(stack: TestStack, s3: S3, builds: dict[int, BuildResult],
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transfer, "MULTIPART_THRESHOLD", 8 * 1024 * 1024)
     monkeypatch.setattr(transfer, "MULTIPART_CHUNK", 5 * 1024 * 1024)
     data = np.random.default_rng(0).bytes(12 * 1024 * 1024 + 123)  # 3 parts: 5 + 5 + 2 MiB
@@ -320,30 +280,27 @@ def test_large_blob_goes_up_in_parts_and_arrives_intact(env: Env, s3: S3, builds
     folder = tmp_path / "build" / "tiny" / "9"
     (folder / "variants").mkdir(parents=True)
     (folder / "variants" / "float32.tflite").write_bytes(data)
-    entry = {**builds[1].manifest["variants"]["float32"], "sha256": sha, "size": len(data), "blob": blob_key(sha)}
+    entry = {**builds[1].manifest["variants"]["float32"], "sha256": sha, "size": len(data)}
     (folder / "manifest.json").write_text(json.dumps({**builds[1].manifest, "version": 9,
                                                       "variants": {"float32": entry}}))
     bucket = s3.new_bucket()
-    write_stack(env, stable=9)
-    try:
-        stats = pub.publish(publisher=publisher(env, bucket), build_root=tmp_path / "build")
-    finally:
-        write_stack(env, stable=1)
-    assert blob_key(sha) in stats.uploaded
-    head = s3.client().head_object(Bucket=bucket, Key=f"edge/{blob_key(sha)}")
-    assert head["ETag"].strip('"').endswith("-3") and head["CacheControl"] == pub.CACHE_BLOB
-    result = device(env, s3, bucket, tmp_path / "dev", preference=("float32",)).update()
+    stack.write(stable=9)
+    stats = stack.publish(bucket, build=tmp_path / "build")
+    key = target_key(variant_path("tiny", 9, "float32"), sha)
+    assert key in stats.uploaded
+    head = s3.client().head_object(Bucket=bucket, Key=f"edge/{key}")
+    assert head["ETag"].strip('"').endswith("-3") and head["CacheControl"] == transfer.CACHE_IMMUTABLE
+    result = stack.device(s3, bucket, tmp_path / "dev", preference=("float32",)).update()
     assert result.error is None and result.installed is not None
     assert Path(result.installed.path).read_bytes() == data
 
 
-def test_device_without_a_canary_pointer_follows_stable(env: Env, s3: S3, builds: dict[int, BuildResult],
-                                                        tmp_path: Path) -> None:
+def test_a_channel_pointer_is_a_signed_target(stack: TestStack, s3: S3, builds: dict[int, BuildResult]) -> None:
     bucket = s3.new_bucket()
-    write_stack(env, stable=1, canary=2, percent=100)
-    run_publish(env, bucket)
-    s3.client().delete_object(Bucket=bucket, Key=f"edge/{channel_key('tiny', 'canary')}")
-    got = device(env, s3, bucket, tmp_path).update()
-    assert got.error is None and got.installed is not None
-    assert (got.installed.version, got.installed.channel) == (1, "stable")
-    write_stack(env, stable=1)
+    stack.write(stable=1, canary=2, percent=30)
+    stack.publish(bucket)
+    role = Metadata.from_bytes(s3.get(bucket, metadata_key(role_name("tiny"), 1))).signed
+    info = role.targets[channel_path("tiny", "canary")]  # type: ignore[attr-defined]
+    body = s3.get(bucket, target_key(info.path, info.hashes["sha256"]))
+    assert json.loads(body) == {"model": "tiny", "channel": "canary", "environment": "staging", "version": 2,
+                                "percent": 30}
