@@ -22,7 +22,7 @@ from pathlib import Path
 import ssl
 import tempfile
 import time
-from typing import IO
+from typing import IO, Any
 import urllib.parse
 
 from tuf.api import exceptions
@@ -126,7 +126,10 @@ class DeadlineFetcher(FetcherInterface):
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
         try:
             conn.request("GET", target, headers={"User-Agent": self._user_agent, "Accept-Encoding": "identity"})
-            self._set_timeout(conn, url)
+            # The response keeps reading from this socket even after http.client lets go of it
+            # (a "Connection: close" response detaches it from conn).
+            sock = conn.sock
+            self._set_timeout(sock, url)
             resp = conn.getresponse()
         except TimeoutError as exc:
             conn.close()
@@ -139,16 +142,18 @@ class DeadlineFetcher(FetcherInterface):
             conn.close()
             # 403 and 404 both mean "not there" to ngclient (S3 answers 403 without list rights).
             raise exceptions.DownloadHTTPError(f"{url}: HTTP {resp.status}", resp.status)
-        return self._chunks(conn, resp, url)
+        return self._chunks(conn, sock, resp, url)
 
-    def _set_timeout(self, conn: http.client.HTTPConnection, url: str) -> None:
-        if conn.sock is not None:
-            conn.sock.settimeout(self._left(url))
+    def _set_timeout(self, sock: Any, url: str) -> None:
+        left = self._left(url)  # raises once the deadline has passed
+        if sock is not None:
+            sock.settimeout(left)
 
-    def _chunks(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse, url: str) -> Iterator[bytes]:
+    def _chunks(self, conn: http.client.HTTPConnection, sock: Any, resp: http.client.HTTPResponse,
+                url: str) -> Iterator[bytes]:
         try:
             while True:
-                self._set_timeout(conn, url)
+                self._set_timeout(sock, url)
                 chunk = resp.read1(CHUNK)  # returns after one receive: a trickle cannot stretch a read
                 if not chunk:
                     return

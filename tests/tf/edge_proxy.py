@@ -51,8 +51,6 @@ class Proxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
             def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
                 proxy.queries.append(query)
@@ -94,7 +92,7 @@ class Proxy:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         scheme = "http"
         if cert is not None:
@@ -110,6 +108,11 @@ class Proxy:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # clients hanging up on endless or slow answers is the point of those rules
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
