@@ -251,8 +251,8 @@ class EdgeClient:
             self._download(updater, info, cached)
         pointer = Pointer.from_bytes(cached.read_bytes())
         if (pointer.model, pointer.channel, pointer.environment) != (self.model, channel, self.environment):
-            raise VerificationError(f"channel {channel}: pointer is for {pointer.model}/{pointer.channel} "
-                                    f"in {pointer.environment}")
+            raise VerificationError(f"channel {channel}: the pointer is for {pointer.model}/{pointer.channel} in "
+                                    f"environment {pointer.environment!r}; this device is {self.environment!r}")
         return pointer
 
     def _choose(self, updater: Updater) -> Pointer:
