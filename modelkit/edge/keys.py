@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import getpass
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelkit.errors import UserError
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Key, Signer, SSlibKey
+    from tuf.api.metadata import Metadata
 
     from infra.config.spec import EdgeKey
 
@@ -96,6 +97,19 @@ def load_signer(data: bytes, source: str, *, ask: bool = False) -> Signer:
                             fix="use the private key `tfplat-model edge keygen` printed (and its passphrase)") from exc
 
 
+def sign_metadata(md: Metadata[Any], signer: Signer, *, append: bool = False) -> None:
+    """md.sign(signer), with a signer's own UserError (a KMS refusing, say) kept as it is:
+    python-tuf wraps whatever a signer raises in UnsignedMetadataError."""
+    from tuf.api.exceptions import UnsignedMetadataError
+
+    try:
+        md.sign(signer, append=append)
+    except UnsignedMetadataError as exc:
+        if isinstance(exc.__cause__, UserError):
+            raise exc.__cause__ from None
+        raise
+
+
 def read_key_file(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -117,7 +131,8 @@ def _local_signer(role: str, key_file: str | None) -> Signer:
             f"or {env}_FILE=<pem file>, or pass --{role}-key-file")
 
 
-def role_signer(role: str, key: EdgeKey, stack_file: str, key_file: str | None = None) -> Signer:
+def role_signer(role: str, key: EdgeKey, stack_file: str, key_file: str | None = None, *,
+                kms_client: object = None) -> Signer:
     """The signer of the targets or online role: its KMS key if the stack names one, else the
     private key from --<role>-key-file / the environment. Refused unless its public key is the
     one the stack pins for the role."""
@@ -129,7 +144,7 @@ def role_signer(role: str, key: EdgeKey, stack_file: str, key_file: str | None =
                                 fix=f"drop --{role}-key-file (or remove signing.{role}.kms_key from the stack)")
         from modelkit.edge.kms import kms_signer
 
-        signer = kms_signer(key.kms_key, stack_file=stack_file, field=f"{field}.kms_key")
+        signer = kms_signer(key.kms_key, stack_file=stack_file, field=f"{field}.kms_key", aws_client=kms_client)
         source = f"the KMS key {key.kms_key}"
     else:
         signer = _local_signer(role, key_file)

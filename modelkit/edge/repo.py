@@ -36,6 +36,7 @@ from tuf.api.metadata import (
 from tuf.api.serialization.json import JSONSerializer
 
 from modelkit.device.layout import metadata_key, role_name, role_paths
+from modelkit.edge.keys import sign_metadata
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Signer
@@ -144,7 +145,7 @@ class Signing:
                                 fix=f"give the {key} key: --{key}-key-file or $TFPLAT_EDGE_{key.upper()}_KEY, or a "
                                     f"KMS key in signing.{key}.kms_key")
         md: Metadata[Any] = Metadata(signed)
-        md.sign(signer)
+        sign_metadata(md, signer)
         delegator.verify_delegate(role, md.signed_bytes, md.signatures)  # what devices will check
         self.signed_roles.append(f"{role} v{signed.version}")
         return md.to_bytes(JSONSerializer(compact=True))

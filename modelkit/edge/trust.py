@@ -25,7 +25,7 @@ from tuf.api.metadata import Metadata, Role, Root
 from tuf.api.serialization.json import JSONSerializer
 
 from modelkit.device.layout import TFPLAT_FIELD
-from modelkit.edge.keys import NAME_FIELD, public_key
+from modelkit.edge.keys import NAME_FIELD, public_key, sign_metadata
 from modelkit.errors import UserError
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def sign(path: Path, signer: Signer) -> RootStatus:
         raise UserError.one(file=str(path), field="signed.roles.root.keyids", value=signer.public_key.keyid,
                             message="the key given is not a root key of this version or the one before",
                             fix="sign with your offline root key (its public key is under signing.root.keys)")
-    md.sign(signer, append=True)
+    sign_metadata(md, signer, append=True)
     write(path, md)
     return status(load_roots(path.parent))[index]
 
