@@ -6,7 +6,9 @@ Measures, in one run:
 - publish throughput of `tfplat-model edge publish` against `aws s3 sync` of the same files to
   the same local S3 endpoint (moto_server in its own process; target >= 1.0x), both started
   as fresh processes, median of several rounds with new buckets;
-- bytes uploaded by an unchanged re-publish (target 0).
+- bytes uploaded by an unchanged re-publish (target 0);
+- the device (the TUF client): bytes, requests and time of a poll when nothing changed, and the
+  peak memory (max RSS) of a device process that installs a 256 MiB variant.
 
 The model has random weights (tf.keras.applications.MobileNetV2(weights=None): no download),
 so parity figures are printed but the accuracy gates are relaxed: they would only measure
@@ -16,7 +18,7 @@ noise on an untrained network. Results are also written to bench/results/edge_be
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 import json
 import os
 from pathlib import Path
@@ -32,9 +34,10 @@ from typing import Any
 import urllib.request
 
 from infra.config.spec import EdgeGate
-from modelkit.config import load_model
+from modelkit.config import load_model, load_stack
 from modelkit.edge import build as edge_build
-from modelkit.edge import signing
+from modelkit.edge import keys as edge_keys
+from modelkit.edge import trust
 from modelkit.samples import generate, write_npz
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,19 +80,41 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("moto_server did not start")
 
 
-def bench_root(tmp: Path, key: signing.KeyPair) -> Path:
-    """A TFPLAT_ROOT whose stack `bench` publishes mobilenet v1 on the stable channel."""
+@dataclass(frozen=True)
+class Keys:
+    root: edge_keys.KeyPair
+    targets: edge_keys.KeyPair
+    online: edge_keys.KeyPair
+
+    def env(self) -> dict[str, str]:
+        return {"TFPLAT_EDGE_TARGETS_KEY": self.targets.private_pem, "TFPLAT_EDGE_ONLINE_KEY": self.online.private_pem}
+
+
+def bench_root(tmp: Path, keys: Keys, stable: int = 1, model: str = "mobilenet") -> Path:
+    """A TFPLAT_ROOT whose stack `bench` publishes `model` v<stable>, with its root signed (a ceremony)."""
     root = tmp / "root"
-    shutil.copytree(REPO / "models", root / "models", ignore=shutil.ignore_patterns("samples"))
-    shutil.copytree(REPO / "stacks", root / "stacks")
+    if not root.exists():
+        shutil.copytree(REPO / "models", root / "models", ignore=shutil.ignore_patterns("samples"))
+        shutil.copytree(REPO / "stacks", root / "stacks")
     # Staging's own tfplat:edge block (its last key) is replaced by the bench's.
     base = (REPO / "stacks" / "Pulumi.staging.yaml").read_text().split("  tfplat:edge:")[0]
+    secret = "\n        private_key:\n          secure: v1:YmVuY2g=\n"
     text = base + (
-        "  tfplat:edge:\n    enabled: true\n    cdn: {enabled: false}\n    signing:\n      key_id: bench\n"
-        "      private_key:\n        secure: v1:YmVuY2g=\n"
-        f"      public_keys:\n        bench: {key.public_b64}\n"
-        "    channels:\n      mobilenet: {stable: 1}\n")
+        "  tfplat:edge:\n    enabled: true\n    cdn: {enabled: false}\n    signing:\n"
+        f"      root:\n        keys:\n          bench: {keys.root.public_b64}\n"
+        f"      targets:\n        public_key: {keys.targets.public_b64}{secret}"
+        f"      online:\n        public_key: {keys.online.public_b64}{secret}"
+        f"    channels:\n      {model}: {{stable: {stable}}}\n")
     (root / "stacks" / "Pulumi.bench.yaml").write_text(text)
+    stack = load_stack("bench", root)
+    folder = trust.roots_dir(root, "bench")
+    if not folder.exists():
+        now = trust.now_utc()
+        desired = trust.desired_root(stack.edge, stack="bench", environment=stack.environment, previous=None, now=now,
+                                     stack_file=stack.file)
+        path = trust.draft(folder, desired, now=now)
+        assert path is not None
+        trust.sign(path, edge_keys.load_signer(keys.root.private_pem.encode(), "bench root key"))
     return root
 
 
@@ -113,11 +138,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="publish-vs-sync rounds (default 7)")
     parser.add_argument("--samples", type=int, default=32, help="samples: half calibrate int8, half parity")
+    parser.add_argument("--polls", type=int, default=20, help="device polls when nothing changed (default 20)")
+    parser.add_argument("--large-mib", type=int, default=256, help="size of the large variant (default 256 MiB)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="edge-bench-"))
-    key = signing.generate()
-    root = bench_root(tmp, key)
+    keys = Keys(root=edge_keys.generate(), targets=edge_keys.generate(), online=edge_keys.generate())
+    root = bench_root(tmp, keys)
     os.environ["TFPLAT_ROOT"] = str(root)
     spec = load_model("mobilenet", root)
     relaxed = {v: EdgeGate(max_abs_error=float("inf"), min_top1_agreement=0.0) for v in spec.edge.gates}
@@ -152,7 +179,8 @@ def main() -> int:
                                           "latency_ms": m["latency_ms"], "max_abs_error": m["max_abs_error"],
                                           "top1_agreement": top1}
 
-    figures.update(publish_vs_sync(tmp, key, args.rounds))
+    figures.update(publish_vs_sync(tmp, keys, args.rounds))
+    figures.update(device_figures(tmp, keys, args.polls, args.large_mib))
     out = REPO / "bench" / "results" / "edge_bench.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2) + "\n")
@@ -161,7 +189,7 @@ def main() -> int:
     return 0
 
 
-def publish_vs_sync(tmp: Path, key: signing.KeyPair, rounds: int) -> dict[str, Any]:
+def publish_vs_sync(tmp: Path, keys: Keys, rounds: int) -> dict[str, Any]:
     """Each round gets a fresh moto_server (it keeps objects in memory and slows as they pile up)."""
     import boto3
 
@@ -175,8 +203,7 @@ def publish_vs_sync(tmp: Path, key: signing.KeyPair, rounds: int) -> dict[str, A
         moto, endpoint = start_moto()
         try:
             env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-                   "TFPLAT_EDGE_SIGNING_KEY": key.private_pem}
+                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint, **keys.env()}
             s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                               aws_access_key_id="bench", aws_secret_access_key="bench")
             s3.create_bucket(Bucket="pub")
@@ -204,7 +231,7 @@ def publish_vs_sync(tmp: Path, key: signing.KeyPair, rounds: int) -> dict[str, A
     print(f"\npublish vs aws s3 sync, {total:,} bytes of variants, median of {rounds} rounds "
           "(fresh processes, fresh moto_server per round):")
     print(f"  tfplat-model edge publish  {ours_s:6.2f} s  {total / ours_s / 1e6:7.1f} MB/s  "
-          f"(uploaded {statistics.median(ours_bytes):,.0f} bytes incl. manifest + pointers)")
+          f"(uploaded {statistics.median(ours_bytes):,.0f} bytes incl. TUF metadata and pointers)")
     print(f"  aws s3 sync                {theirs_s:6.2f} s  {total / theirs_s / 1e6:7.1f} MB/s")
     print(f"  throughput ratio           {ratio:6.2f}x  (target >= 1.0x: {'ok' if ratio >= 1.0 else 'MISS'})")
     print(f"  unchanged re-publish       {again_bytes} bytes uploaded in {again_s:.2f} s (target 0: "
@@ -214,6 +241,96 @@ def publish_vs_sync(tmp: Path, key: signing.KeyPair, rounds: int) -> dict[str, A
                         "sync_median_s": round(theirs_s, 3), "throughput_ratio": round(ratio, 3),
                         "republish_bytes": again_bytes, "republish_s": round(again_s, 3),
                         "sync_again_s": round(sync_again_s, 3)}}
+
+
+DEVICE = r"""
+import json, resource, sys, time, pathlib
+from modelkit.device.client import EdgeClient
+args = json.loads(sys.argv[1])
+c = EdgeClient(base_url=args["base_url"], model=args["model"], device_id="bench", store=pathlib.Path(args["store"]),
+               trusted_root=pathlib.Path(args["root"]).read_bytes(), preference=["float32"])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+results = []
+for _ in range(args["polls"]):
+    t0 = time.perf_counter()
+    r = c.update()
+    results.append({"status": r.status, "error": r.error, "bytes": r.bytes_received, "requests": r.requests,
+                    "s": time.perf_counter() - t0})
+print(json.dumps({"results": results, "rss_before_kib": before,
+                  "rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def _device(root: Path, base_url: str, store: Path, model: str, polls: int) -> dict[str, Any]:
+    args = {"base_url": base_url, "model": model, "store": str(store), "polls": polls,
+            "root": str(trust.roots_dir(root, "bench") / "1.root.json")}
+    proc = subprocess.run([sys.executable, "-c", DEVICE, json.dumps(args)], capture_output=True, text=True,
+                          check=False, env={**os.environ, "TFPLAT_ROOT": str(root)})
+    if proc.returncode != 0:
+        raise SystemExit(f"device failed:\n{proc.stderr[-2000:]}")
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
+
+
+def device_figures(tmp: Path, keys: Keys, polls: int, large_mib: int) -> dict[str, Any]:
+    """A device polling an unchanged repository, and one installing a large variant (fresh moto_server)."""
+    moto, endpoint = start_moto()
+    try:
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint, **keys.env()}
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+                          aws_secret_access_key="bench")
+        s3.create_bucket(Bucket="dev")
+        s3.put_bucket_policy(Bucket="dev", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::dev/*"}]}))
+        # A 256 MiB variant (random bytes: a model of that size, as far as the transfer goes).
+        big = tmp / "large-build" / "mobilenet" / "9"
+        (big / "variants").mkdir(parents=True)
+        with (big / "variants" / "float32.tflite").open("wb") as fh:
+            for _ in range(large_mib):
+                fh.write(os.urandom(1 << 20))
+        small = json.loads((tmp / "build" / "mobilenet" / "1" / "manifest.json").read_text())
+        size = large_mib << 20
+        sha = edge_sha256(big / "variants" / "float32.tflite")
+        entry = {**small["variants"]["float32"], "sha256": sha, "size": size}
+        (big / "manifest.json").write_text(json.dumps({**small, "version": 9, "variants": {"float32": entry}}))
+        root = bench_root(tmp, keys, stable=9)
+        publish = [str(BIN / "tfplat-model"), "edge", "publish", "--stack", "bench", "--model", "mobilenet",
+                   "--bucket", "s3://dev/edge", "--build", str(tmp / "large-build")]
+        timed(publish, {**env, "TFPLAT_ROOT": str(root)})
+        large = _device(root, f"{endpoint}/dev/edge", tmp / "device-large", "mobilenet", 1)
+        polled = _device(root, f"{endpoint}/dev/edge", tmp / "device-large", "mobilenet", polls)
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
+    first = large["results"][0]
+    assert first["status"] == "updated", first
+    same = polled["results"]
+    assert all(r["status"] == "unchanged" for r in same), same
+    poll_bytes = statistics.median(r["bytes"] for r in same)
+    poll_s = statistics.median(r["s"] for r in same)
+    print(f"\ndevice (TUF client), {polls} polls with nothing changed: {poll_bytes:,.0f} bytes, "
+          f"{statistics.median(r['requests'] for r in same):.0f} requests, {poll_s * 1000:.1f} ms per poll (median; "
+          f"includes re-verifying the installed {large_mib} MiB model)")
+    print(f"device installing a {large_mib} MiB variant: {first['s']:.2f} s, peak RSS "
+          f"{large['rss_peak_kib'] / 1024:.1f} MiB ({(large['rss_peak_kib'] - large['rss_before_kib']) / 1024:.1f} MiB "
+          "above the client's start)")
+    return {"device": {"poll_bytes": poll_bytes, "poll_requests": statistics.median(r["requests"] for r in same),
+                       "poll_ms": round(poll_s * 1000, 2), "large_variant_bytes": size,
+                       "large_install_s": round(first["s"], 2), "peak_rss_mib": round(large["rss_peak_kib"] / 1024, 1),
+                       "rss_before_mib": round(large["rss_before_kib"] / 1024, 1)}}
+
+
+def edge_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 if __name__ == "__main__":

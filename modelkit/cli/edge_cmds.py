@@ -82,13 +82,16 @@ def _report(stats: Stats) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from modelkit.edge import publish
+    from modelkit.edge.transfer import BlobPrefetch, Bucket
     from modelkit.storage import parse_uri
 
-    bucket = publish.Bucket(parse_uri(args.bucket, what="--bucket"), args.endpoint_url)
-    # Target files start going up while the config loads (see BlobPrefetch for why that is safe).
-    prefetch = publish.BlobPrefetch(bucket, Path(args.build), args.model, args.workers)
+    bucket = Bucket(parse_uri(args.bucket, what="--bucket"), args.endpoint_url)
+    # Target files start going up while python-tuf (and, through securesystemslib, boto3) and
+    # the config load: BlobPrefetch says why that is safe.
+    prefetch = BlobPrefetch(bucket, Path(args.build), args.model, args.workers)
     try:
+        from modelkit.edge import publish
+
         ctx = _context(args, bucket, targets_optional=False)
         publisher = publish.Publisher(ctx, args.model)
     except BaseException:

@@ -11,6 +11,7 @@ payload's SHA-512: AWS KMS signs at most 4096 bytes, and a root is longer).
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 import json
 import os
@@ -175,7 +176,7 @@ def legacy_signer(legacy: EdgeLegacy, stack_file: str, key_file: str | None = No
     return signer
 
 
-def envelope(payload: dict[str, object], payload_type: str, signer: LegacySigner, key_id: str) -> bytes:
+def envelope(payload: Mapping[str, object], payload_type: str, signer: LegacySigner, key_id: str) -> bytes:
     """A signed legacy document (Ed25519 is deterministic: same payload and key, same bytes)."""
     text = canonical_json(payload).decode()
     sig = signer.sign(signed_message(payload_type, text.encode(), signer.digest))

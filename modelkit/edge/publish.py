@@ -118,7 +118,8 @@ def _custom(payload: Mapping[str, Any], variant: str, entry: Mapping[str, Any], 
     """A variant's TUF custom fields: what it is (checked by devices), and the build's figures."""
     top = {k: v for k, v in payload.items() if k != "variants"}
     figures = {k: v for k, v in entry.items() if k not in ("sha256", "size")}
-    return _canonical({**top, **figures, "variant": variant, "environment": environment})
+    custom: dict[str, Any] = _canonical({**top, **figures, "variant": variant, "environment": environment})
+    return custom
 
 
 class Publisher:

@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 
 Rule = Callable[[str], "Answer | None"]  # key under edge/ -> what to answer (None: serve the bucket)
+Gate = Callable[[str, str], "Answer | None"]  # (path, query) -> a refusal, or None to go on (a CDN's checks)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Answer:
 class Proxy:
     origin: str  # http://moto/<bucket>
     rules: list[Rule] = field(default_factory=list)
+    gate: Gate | None = None
     log: list[tuple[str, int]] = field(default_factory=list)
     queries: list[str] = field(default_factory=list)  # what arrived after "?" (URL tokens)
     server: ThreadingHTTPServer | None = None
@@ -55,7 +57,8 @@ class Proxy:
                 path, _, query = self.path.partition("?")
                 proxy.queries.append(query)
                 key = path.removeprefix("/edge/")
-                answer = proxy.answer(key)
+                answer = proxy.gate(path, query) if proxy.gate is not None else None
+                answer = answer or proxy.answer(key)
                 try:
                     if answer is None:
                         try:

@@ -1,9 +1,10 @@
-"""Devices behind GCP Cloud CDN with signed URLs: one signed URL prefix token for the whole layout.
+"""Devices behind GCP Cloud CDN with signed URLs: one signed URL prefix token for the whole repository.
 
-The known answers are Google's own (the Cloud CDN samples' tests). End to end, a local HTTP
-server stands in for the CDN: it checks every request's signature with its own code (below,
-written from the documented format, not from modelkit's signer) and only then serves the
-object from the moto bucket.
+The known answers are Google's own (the Cloud CDN samples' tests). End to end, an HTTPS server
+(tests/tf/edge_proxy.py, with a certificate devices trust through ca_file) stands in for the
+CDN: it checks every request's signature with its own code (below, written from the
+documented format, not from modelkit's signer) and only then serves the object from the moto
+bucket. Tokens go only over https and never show in a message.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ import base64
 from collections.abc import Iterator
 import hashlib
 import hmac
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import os
 from pathlib import Path
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 
-from conftest import S3, Env, run_publish, write_stack
+from conftest import S3
+from edge_proxy import Answer, Proxy, self_signed
+from edgekit import TestStack
 import pytest
 
 from modelkit.device.client import EdgeClient
@@ -42,9 +41,6 @@ def test_signatures_match_googles_published_examples() -> None:
     assert sign_url_prefix("http://www.example.com/some/", key_name="my-key", key=key, expires=1549751401) == (
         "URLPrefix=aHR0cDovL3d3dy5leGFtcGxlLmNvbS9zb21lLw==&Expires=1549751401&KeyName=my-key"
         "&Signature=3th4ThmpS95I1TAKYyYSCSq3dnQ=")
-
-
-# --------------------------------------------------------------------------- a stand-in for Cloud CDN
 
 
 def cdn_admits(url: str, key: bytes, key_name: str, now: float) -> str | None:
@@ -68,46 +64,30 @@ def cdn_admits(url: str, key: bytes, key_name: str, now: float) -> str | None:
 
 
 class FakeCdn:
-    def __init__(self, s3: S3, bucket: str) -> None:
-        self.log: list[tuple[str, str | None]] = []  # (path without query, refusal or None)
-        cdn = self
+    """An HTTPS Cloud CDN stand-in in front of the bucket: refuses (403) every request it would refuse."""
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                url = f"http://{self.headers['Host']}{self.path}"
-                refusal = cdn_admits(url, KEY, KEY_NAME, time.time())
-                path = self.path.split("?", 1)[0]
-                cdn.log.append((path, refusal))
-                if refusal is not None:
-                    self.send_error(403, refusal)
-                    return
-                try:
-                    with urllib.request.urlopen(f"{s3.endpoint}/{bucket}{path}", timeout=10) as resp:
-                        body = resp.read()
-                except urllib.error.HTTPError as exc:
-                    self.send_error(exc.code)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def __init__(self, s3: S3, bucket: str, certs: Path) -> None:
+        self.refusals: list[str | None] = []
+        self.cert, key = self_signed(certs)
+        self.proxy = Proxy(origin=f"{s3.endpoint}/{bucket}")
 
-            def log_message(self, *args: object) -> None:
-                pass
+        def gate(path: str, query: str) -> Answer | None:
+            refusal = cdn_admits(f"{self.proxy.url}{path}?{query}", KEY, KEY_NAME, time.time())
+            self.refusals.append(refusal)
+            return Answer(status=403, body=refusal.encode()) if refusal else None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.proxy.gate = gate
+        self.proxy.start(cert=(self.cert, key))
+        self.url = self.proxy.url
 
 
 @pytest.fixture
-def cdn(env: Env, s3: S3, builds: object) -> Iterator[FakeCdn]:
+def cdn(edge_stack: TestStack, s3: S3, builds: object, tmp_path: Path) -> Iterator[FakeCdn]:
     bucket = s3.new_bucket()
-    write_stack(env, stable=1)
-    run_publish(env, bucket)
-    fake = FakeCdn(s3, bucket)
+    edge_stack.write(stable=1).publish(bucket)
+    fake = FakeCdn(s3, bucket, tmp_path / "certs")
     yield fake
-    fake.server.shutdown()
+    fake.proxy.stop()
 
 
 def token(cdn: FakeCdn, *, prefix: str | None = None, key: bytes = KEY, expires_in: int = 3600) -> str:
@@ -115,74 +95,85 @@ def token(cdn: FakeCdn, *, prefix: str | None = None, key: bytes = KEY, expires_
                            expires=int(time.time()) + expires_in)
 
 
-def behind(cdn: FakeCdn, env: Env, store: Path, url_token: str | None = None) -> EdgeClient:
+def behind(cdn: FakeCdn, stack: TestStack, store: Path, url_token: str | None = None) -> EdgeClient:
     return EdgeClient(base_url=f"{cdn.url}/edge", model="tiny", device_id="device-1", store=store,
-                      trusted_keys={env.key_id: env.key.public_b64}, url_token=url_token)
+                      trusted_root=stack.root_bytes(), url_token=url_token, ca_file=str(cdn.cert))
 
 
-def test_a_device_with_a_prefix_token_fetches_everything_through_the_cdn(env: Env, cdn: FakeCdn,
+def test_a_device_with_a_prefix_token_fetches_everything_through_the_cdn(edge_stack: TestStack, cdn: FakeCdn,
                                                                          tmp_path: Path) -> None:
-    result = behind(cdn, env, tmp_path / "unsigned").update()
+    result = behind(cdn, edge_stack, tmp_path / "unsigned").update()
     assert result.status == "kept" and "HTTP 403" in (result.error or "")
 
-    client = behind(cdn, env, tmp_path / "signed", token(cdn))
-    cdn.log.clear()
+    client = behind(cdn, edge_stack, tmp_path / "signed", token(cdn))
+    cdn.refusals.clear()
+    cdn.proxy.log.clear()
     result = client.update()
     assert result.error is None and result.installed is not None and result.installed.version == 1
-    paths = [p for p, _ in cdn.log]
-    assert [r for _, r in cdn.log] == [None] * len(cdn.log)  # every request signed and admitted
-    assert {"/edge/channels/tiny/stable.json", "/edge/manifests/tiny/1.json"} <= set(paths)
-    assert any(p.startswith("/edge/blobs/sha256/") for p in paths)
+    assert cdn.refusals == [None] * len(cdn.refusals)  # every request signed and admitted
+    paths = {p for p, _ in cdn.proxy.log}
+    assert {"/edge/metadata/timestamp.json", "/edge/metadata/1.snapshot.json"} <= paths
+    assert any(p.startswith("/edge/targets/tiny/1/") for p in paths)
 
 
-def test_wrong_foreign_or_expired_tokens_keep_the_last_good_model(env: Env, cdn: FakeCdn, tmp_path: Path) -> None:
-    client = behind(cdn, env, tmp_path, token(cdn))
+def test_wrong_foreign_or_expired_tokens_keep_the_last_good_model(edge_stack: TestStack, cdn: FakeCdn,
+                                                                  tmp_path: Path) -> None:
+    client = behind(cdn, edge_stack, tmp_path, token(cdn))
     assert client.update().status == "updated"
-
     good = token(cdn)
     forged = good[:-6] + ("AAAAA=" if not good.endswith("AAAAA=") else "BBBBB=")
     for bad in (forged, token(cdn, key=bytes(16))):
         client.set_url_token(bad)
-        cdn.log.clear()
+        cdn.refusals.clear()
         result = client.update()
         assert result.status == "kept" and "HTTP 403" in (result.error or "")
-        assert cdn.log[0][1] == "bad signature"
+        assert cdn.refusals[0] == "bad signature"
         assert result.installed is not None and result.installed.version == 1
+        assert "Signature=" not in (result.error or "") and bad not in (result.error or "")  # never in a message
 
     client.set_url_token(token(cdn, expires_in=-1))
-    cdn.log.clear()
+    cdn.refusals.clear()
     result = client.update()
     assert result.status == "kept" and "URL token expired" in (result.error or "")
-    assert cdn.log == []  # refused before asking
+    assert cdn.refusals == []  # refused before asking
 
     with pytest.raises(ValueError, match="does not cover"):
-        client.set_url_token(token(cdn, prefix=f"{cdn.url}/edge/blobs/"))  # pointers are outside it
+        client.set_url_token(token(cdn, prefix=f"{cdn.url}/edge/targets/"))  # metadata is outside it
     with pytest.raises(ValueError, match="a URL token is URLPrefix="):
         client.set_url_token("Expires=1&KeyName=k&Signature=x")
 
 
-def cli(env: Env, *args: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    run_env = {**os.environ, "TFPLAT_ROOT": str(env.root), **extra_env}
+def test_a_token_is_never_sent_over_plain_http(edge_stack: TestStack, tmp_path: Path) -> None:
+    http_token = sign_url_prefix("http://edge.example.com/", key_name=KEY_NAME, key=KEY,
+                                 expires=int(time.time()) + 60)
+    with pytest.raises(ValueError, match="URL tokens are only sent over https"):
+        EdgeClient(base_url="http://edge.example.com", model="tiny", device_id="d", store=tmp_path,
+                   trusted_root=edge_stack.root_bytes(), url_token=http_token)
+
+
+def cli(stack: TestStack, *args: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    run_env = {**os.environ, "TFPLAT_ROOT": str(stack.env.root), **extra_env}
     return subprocess.run([sys.executable, "-m", "modelkit.cli.main", *args], capture_output=True, text=True,
                           timeout=120, env=run_env, check=False)
 
 
-def test_operator_mints_a_token_and_the_fetch_demo_uses_it(env: Env, cdn: FakeCdn, tmp_path: Path) -> None:
+def test_operator_mints_a_token_and_the_fetch_demo_uses_it(edge_stack: TestStack, cdn: FakeCdn,
+                                                           tmp_path: Path) -> None:
     key_file = tmp_path / "url-key"
     key_file.write_text(base64.urlsafe_b64encode(KEY).decode() + "\n")
-    proc = cli(env, "edge", "sign-url-prefix", "--prefix", f"{cdn.url}/edge/", "--key-name", KEY_NAME,
+    proc = cli(edge_stack, "edge", "sign-url-prefix", "--prefix", f"{cdn.url}/edge/", "--key-name", KEY_NAME,
                "--expires-in", "10m", extra_env={"TFPLAT_CDN_URL_SIGNING_KEY_FILE": str(key_file)})
     assert proc.returncode == 0, proc.stderr
     minted = proc.stdout.strip()
     assert base64.urlsafe_b64encode(KEY).decode() not in proc.stdout + proc.stderr
-    assert cdn_admits(f"{cdn.url}/edge/channels/tiny/stable.json?{minted}", KEY, KEY_NAME, time.time()) is None
+    assert cdn_admits(f"{cdn.url}/edge/metadata/timestamp.json?{minted}", KEY, KEY_NAME, time.time()) is None
     assert cdn_admits(f"{cdn.url}/edge/x?{minted}", KEY, KEY_NAME, time.time() + 601) == "expired"
 
     fetch = ("edge", "fetch", "--model", "tiny", "--base-url", f"{cdn.url}/edge", "--device-id", "d1",
-             "--store", str(tmp_path / "dev"), "--stack", "edgetest")
-    proc = cli(env, *fetch, extra_env={"TFPLAT_EDGE_URL_TOKEN": minted})
+             "--store", str(tmp_path / "dev"), "--stack", "edgetest", "--ca-file", str(cdn.cert))
+    proc = cli(edge_stack, *fetch, extra_env={"TFPLAT_EDGE_URL_TOKEN": minted})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert '"status": "updated"' in proc.stdout
+    assert '"status": "updated"' in proc.stdout and "Signature=" not in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize(("args", "extra_env", "expected"), [
@@ -195,9 +186,9 @@ def test_operator_mints_a_token_and_the_fetch_demo_uses_it(env: Env, cdn: FakeCd
     (("--prefix", "https://edge.example.com/", "--key-name", KEY_NAME, "--expires-in", "soon"), {},
      '--expires-in: not a positive duration (got "soon")'),
 ])
-def test_signing_mistakes_exit_2_with_a_fix(env: Env, args: tuple[str, ...], extra_env: dict[str, str],
+def test_signing_mistakes_exit_2_with_a_fix(edge_stack: TestStack, args: tuple[str, ...], extra_env: dict[str, str],
                                             expected: str) -> None:
-    proc = cli(env, "edge", "sign-url-prefix", *args,
+    proc = cli(edge_stack, "edge", "sign-url-prefix", *args,
                extra_env={"TFPLAT_CDN_URL_SIGNING_KEY": "", "TFPLAT_CDN_URL_SIGNING_KEY_FILE": "", **extra_env})
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert expected in proc.stderr and "fix:" in proc.stderr and "Traceback" not in proc.stderr

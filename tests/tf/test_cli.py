@@ -8,11 +8,12 @@ from pathlib import Path
 import subprocess
 import sys
 
-from conftest import S3, Env, write_stack
+from conftest import S3, Env
+from edgekit import TestStack
 import numpy as np
 import pytest
 
-from modelkit.edge import signing
+from modelkit.edge import keys as edge_keys
 
 # Runs the CLI and reports whether TensorFlow (or numpy) was imported along the way.
 RUN = """
@@ -24,10 +25,11 @@ sys.exit(code)
 """
 
 
-def cli(env: Env, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(env: Env, *args: str, extra_env: dict[str, str] | None = None, stdin: str | None = None
+        ) -> subprocess.CompletedProcess[str]:
     run_env = {**os.environ, "TFPLAT_ROOT": str(env.root), **(extra_env or {})}
     return subprocess.run([sys.executable, "-c", RUN, *args], capture_output=True, text=True, timeout=300,
-                          env=run_env, check=False)
+                          env=run_env, check=False, input=stdin)
 
 
 def heavy(proc: subprocess.CompletedProcess[str]) -> set[str]:
@@ -35,19 +37,37 @@ def heavy(proc: subprocess.CompletedProcess[str]) -> set[str]:
     return {m for m in line.removeprefix("HEAVY:").split(",") if m}
 
 
-def test_keygen_prints_a_usable_pair(env: Env) -> None:
-    proc = cli(env, "edge", "keygen", "--key-id", "edge-2027-01")
+def test_keygen_prints_a_usable_pair_and_never_overwrites_a_key_file(env: Env, tmp_path: Path) -> None:
+    proc = cli(env, "edge", "keygen", "--role", "online")
     assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
-    public = next(x for x in lines if x.startswith("public_key_b64: ")).split(": ", 1)[1]
+    public = next(x for x in proc.stdout.splitlines() if x.startswith("public_key: ")).split(": ", 1)[1]
     pem = proc.stdout[proc.stdout.index("-----BEGIN PRIVATE KEY-----"):]
-    key = signing.load_private_key_pem(pem.encode(), "stdout")
-    assert signing.public_b64(key) == public
-    assert "pulumi config set --secret --path 'tfplat:edge.signing.private_key'" in proc.stdout
+    assert edge_keys.spki_b64(edge_keys.load_signer(pem.encode(), "stdout").public_key) == public
+    assert "pulumi config set --secret --path 'tfplat:edge.signing.online.private_key'" in proc.stdout
     assert heavy(proc) == set()
 
+    out = tmp_path / "holder-1.pem"
+    proc = cli(env, "edge", "keygen", "--role", "root", "--name", "holder-1", "--out", str(out))
+    assert proc.returncode == 0 and "PRIVATE KEY" not in proc.stdout and "OFFLINE" in proc.stdout
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert "signing.root.keys.holder-1" in proc.stdout
+    again = cli(env, "edge", "keygen", "--role", "root", "--out", str(out))
+    assert again.returncode == 2 and "keygen never overwrites" in again.stderr
 
-def test_build_publish_fetch_through_the_cli(env: Env, s3: S3, tmp_path: Path) -> None:
+
+def test_ceremony_build_publish_refresh_and_fetch_through_the_cli(env: Env, s3: S3, tmp_path: Path) -> None:
+    stack = TestStack(env, "edgecli").write(stable=2)
+    key_file = tmp_path / "root.pem"
+    key_file.write_text(stack.keys.root[0].private_pem)
+    proc = cli(env, "edge", "root", "draft", "--stack", "edgecli")
+    assert proc.returncode == 0 and "needs 1 more of holder-1" in proc.stdout, proc.stdout + proc.stderr
+    proc = cli(env, "edge", "root", "sign", "--stack", "edgecli", "--key-file", str(key_file))
+    assert proc.returncode == 0 and "root v1: signed by holder-1; complete" in proc.stdout, proc.stdout + proc.stderr
+    proc = cli(env, "edge", "root", "status", "--stack", "edgecli", "--check")
+    assert proc.returncode == 0 and heavy(proc) == set()
+    proc = cli(env, "edge", "root", "draft", "--stack", "edgecli")
+    assert "nothing to draft" in proc.stdout
+
     out = tmp_path / "build"
     proc = cli(env, "edge", "build", "--model", "tiny", "--saved-model", str(env.saved_models / "2"), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -56,48 +76,57 @@ def test_build_publish_fetch_through_the_cli(env: Env, s3: S3, tmp_path: Path) -
     assert all(v["published"] for v in report["variants"].values())
 
     bucket = s3.new_bucket()
-    write_stack(env, stable=2)
-    key_env = {"TFPLAT_EDGE_SIGNING_KEY": env.key.private_pem}
-    args = ("edge", "publish", "--stack", "edgetest", "--model", "tiny", "--bucket", f"s3://{bucket}/edge",
+    keys = {"TFPLAT_EDGE_TARGETS_KEY": stack.keys.targets.private_pem,
+            "TFPLAT_EDGE_ONLINE_KEY": stack.keys.online.private_pem}
+    args = ("edge", "publish", "--stack", "edgecli", "--model", "tiny", "--bucket", f"s3://{bucket}/edge",
             "--build", str(out))
-    proc = cli(env, *args, extra_env=key_env)
+    proc = cli(env, *args, extra_env=keys)
     assert proc.returncode == 0, proc.stderr
-    assert "stable v2, no canary" in proc.stdout
+    assert "stable v2, no canary" in proc.stdout and "signed: model-tiny v1, targets v1, snapshot v1, timestamp v1" \
+        in proc.stdout
     assert heavy(proc) == set(), "publishing must not need TensorFlow or numpy"
-    again = cli(env, *args, extra_env=key_env)
+    again = cli(env, *args, extra_env=keys)
     assert again.returncode == 0 and "uploaded 0 object(s), 0 bytes" in again.stdout
 
+    online_only = {"TFPLAT_EDGE_ONLINE_KEY": stack.keys.online.private_pem}
+    proc = cli(env, "edge", "refresh", "--stack", "edgecli", "--bucket", f"s3://{bucket}/edge", extra_env=online_only)
+    assert proc.returncode == 0 and "nothing was due" in proc.stdout, proc.stdout + proc.stderr
+
     proc = cli(env, "edge", "fetch", "--model", "tiny", "--base-url", f"{s3.endpoint}/{bucket}/edge",
-               "--device-id", "d1", "--store", str(tmp_path / "dev"), "--stack", "edgetest")
+               "--device-id", "d1", "--store", str(tmp_path / "dev"), "--stack", "edgecli")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["status"] == "updated" and result["installed"]["version"] == 2
     assert heavy(proc) == set()
-    write_stack(env, stable=1)
 
 
 @pytest.mark.parametrize(("args", "extra_env", "expected"), [
-    (("edge", "publish", "--stack", "edgetest", "--model", "tiny", "--bucket", "s3://b"), {},
-     "TFPLAT_EDGE_SIGNING_KEY: no signing key given"),
-    (("edge", "publish", "--stack", "edgetest", "--model", "tiny", "--bucket", "bucket-without-scheme"),
-     {"TFPLAT_EDGE_SIGNING_KEY": "KEY"}, "--bucket: not an object storage URI"),
     (("edge", "publish", "--stack", "edgetest", "--model", "tiny", "--bucket", "s3://b"),
-     {"TFPLAT_EDGE_SIGNING_KEY": "not a pem"}, "not an unencrypted PEM private key"),
+     {"TFPLAT_EDGE_TARGETS_KEY": "KEY"}, "TFPLAT_EDGE_ONLINE_KEY: no online signing key given"),
+    (("edge", "publish", "--stack", "edgetest", "--model", "tiny", "--bucket", "bucket-without-scheme"),
+     {"TFPLAT_EDGE_TARGETS_KEY": "KEY", "TFPLAT_EDGE_ONLINE_KEY": "KEY"}, "--bucket: not an object storage URI"),
+    (("edge", "publish", "--stack", "edgetest", "--model", "tiny", "--bucket", "s3://b"),
+     {"TFPLAT_EDGE_ONLINE_KEY": "not a pem"}, "not a usable PEM private key"),
     (("edge", "publish", "--stack", "nosuchstack", "--model", "tiny", "--bucket", "s3://b"), {},
      'no stack named "nosuchstack"'),
     (("edge", "publish", "--stack", "edgetest", "--model", "mobilenet", "--bucket", "s3://b"),
-     {"TFPLAT_EDGE_SIGNING_KEY": "KEY"}, "channels.mobilenet: no edge channel for this model"),
+     {"TFPLAT_EDGE_TARGETS_KEY": "KEY", "TFPLAT_EDGE_ONLINE_KEY": "KEY"},
+     "channels.mobilenet: no edge channel for this model"),
+    (("edge", "root", "sign", "--stack", "nosigned", "--key-file", "/nowhere.pem"), {}, "no root to sign"),
     (("inspect", "--model", "tinny", "--saved-model", "/nowhere"), {}, 'no such model (got "tinny")'),
     (("edge", "build", "--model", "tiny", "--saved-model", "/nowhere/latest"), {}, "cannot tell the model version"),
     (("edge", "fetch", "--model", "tiny", "--base-url", "http://127.0.0.1:9", "--device-id", "d", "--store", "/tmp/x",
-      "--trusted-key", "k=abc"), {}, "not a usable public key"),
+      "--legacy-key", "k=abc"), {}, "needs environment="),
 ])
-def test_user_mistakes_exit_2_with_a_fix(env: Env, args: tuple[str, ...], extra_env: dict[str, str],
-                                        expected: str) -> None:
-    write_stack(env, stable=1)
-    if extra_env.get("TFPLAT_EDGE_SIGNING_KEY") == "KEY":
-        extra_env = {"TFPLAT_EDGE_SIGNING_KEY": env.key.private_pem}
-    proc = cli(env, *args, extra_env={**extra_env, "TFPLAT_EDGE_SIGNING_KEY_FILE": ""})
+def test_user_mistakes_exit_2_with_a_fix(env: Env, edge_stack: TestStack, args: tuple[str, ...],
+                                        extra_env: dict[str, str], expected: str) -> None:
+    edge_stack.write(stable=1)
+    keys = {"TFPLAT_EDGE_TARGETS_KEY": edge_stack.keys.targets.private_pem,
+            "TFPLAT_EDGE_ONLINE_KEY": edge_stack.keys.online.private_pem}
+    extra_env = {k: keys[k] if v == "KEY" else v for k, v in extra_env.items()}
+    blank = {k: "" for k in ("TFPLAT_EDGE_TARGETS_KEY", "TFPLAT_EDGE_ONLINE_KEY", "TFPLAT_EDGE_TARGETS_KEY_FILE",
+                             "TFPLAT_EDGE_ONLINE_KEY_FILE")}
+    proc = cli(env, *args, extra_env={**blank, **extra_env})
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert expected in proc.stderr
     assert "fix:" in proc.stderr and "Traceback" not in proc.stderr
@@ -114,13 +143,12 @@ def test_samples_command_is_deterministic(env: Env, tmp_path: Path) -> None:
         assert npz["image"].dtype == np.float32
 
 
-def test_a_refused_publish_moves_no_channel(env: Env, s3: S3, builds: object) -> None:
-    """Blobs go up while the config loads; a key that fails the check stops everything after them."""
+def test_a_refused_publish_signs_nothing(env: Env, edge_stack: TestStack, s3: S3, builds: object) -> None:
+    """Target files go up while the config loads; a key that fails the check stops everything after them."""
     bucket = s3.new_bucket()
-    write_stack(env, stable=1)
+    edge_stack.write(stable=1)
     proc = cli(env, "edge", "publish", "--stack", "edgetest", "--model", "tiny", "--bucket", f"s3://{bucket}/edge",
-               "--build", str(env.build), extra_env={"TFPLAT_EDGE_SIGNING_KEY": signing.generate().private_pem})
-    assert proc.returncode == 2 and "not the key pinned for key id" in proc.stderr
-    listed = s3.client().list_objects_v2(Bucket=bucket, Prefix="edge/").get("Contents", [])
-    keys = {o["Key"] for o in listed}
-    assert not {k for k in keys if not k.startswith("edge/blobs/")}, keys  # no manifest, no pointer
+               "--build", str(env.build), extra_env={"TFPLAT_EDGE_TARGETS_KEY": edge_keys.generate().private_pem,
+                                                     "TFPLAT_EDGE_ONLINE_KEY": edge_stack.keys.online.private_pem})
+    assert proc.returncode == 2 and "is not the targets key the stack pins" in proc.stderr, proc.stderr
+    assert [k for k in s3.keys(bucket) if not k.startswith("targets/")] == []  # no metadata at all

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 import shutil
 
-from conftest import S3, Env
+from conftest import S3
 from edgekit import TestStack
 import numpy as np
 import pytest
@@ -67,7 +67,7 @@ def test_publish_fetch_and_an_unchanged_republish_uploads_nothing(stack: TestSta
                                                                   tmp_path: Path) -> None:
     bucket = s3.new_bucket()
     first = stack.publish(bucket)
-    key, sha = int8(builds[1])
+    key, _ = int8(builds[1])
     assert key in first.uploaded and metadata_key("timestamp") in first.uploaded
     assert {metadata_key("root", 1), metadata_key("snapshot", 1), metadata_key("targets", 1),
             metadata_key(role_name("tiny"), 1)} <= set(first.uploaded)
@@ -83,7 +83,8 @@ def test_publish_fetch_and_an_unchanged_republish_uploads_nothing(stack: TestSta
                                                                                               "staging")
     assert custom["runtime"]["integer_only"] is True
     # Canonical JSON has no floats: figures with a fraction are decimal strings.
-    assert float(custom["metrics"]["latency_ms"]["p50"]) == builds[1].manifest["variants"]["int8"]["metrics"]["latency_ms"]["p50"]
+    measured = builds[1].manifest["variants"]["int8"]["metrics"]["latency_ms"]["p50"]
+    assert float(custom["metrics"]["latency_ms"]["p50"]) == measured
 
     client = stack.device(s3, bucket, tmp_path)
     result = client.update()
@@ -211,7 +212,7 @@ def test_canary_share_and_rollback_follow_the_stack(stack: TestStack, s3: S3, bu
     stack.write(stable=1)
     stats = stack.publish(bucket)
     assert [k for k in stats.uploaded if k.startswith("targets/")] == [
-        k for k in stats.uploaded if k.startswith(f"targets/tiny/channels/")]
+        k for k in stats.uploaded if k.startswith("targets/tiny/channels/")]
     assert len([k for k in stats.uploaded if k.startswith("targets/")]) == 1
     got = canary_dev.update().installed
     assert got is not None and (got.version, got.channel) == (1, "stable")

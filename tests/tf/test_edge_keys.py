@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from conftest import S3, Env
 from edgekit import Keys, TestStack, signer
 import pytest
-from tuf.api.metadata import Metadata, MetaFile, Snapshot, TargetFile, Targets, Timestamp
+from tuf.api.metadata import Metadata, MetaFile, Signed, Snapshot, TargetFile, Targets, Timestamp
 from tuf.api.serialization.json import JSONSerializer
 
 from modelkit.device.client import EdgeClient
@@ -28,8 +29,8 @@ from modelkit.errors import UserError
 FAR = 1_000_000_000  # the attacker's version numbers: far past anything legitimate
 
 
-def _sign(signed: object, key: edge_keys.KeyPair) -> bytes:
-    md = Metadata(signed)  # type: ignore[arg-type]
+def _sign(signed: Signed, key: edge_keys.KeyPair) -> bytes:
+    md: Metadata[Any] = Metadata(signed)
     md.sign(signer(key))
     return md.to_bytes(JSONSerializer(compact=True))
 
@@ -113,7 +114,7 @@ def test_a_leaked_targets_key_is_rotated_with_the_online_key_as_the_runbook_says
     assert not trust.status(trust.load_roots(stack.roots))[1].needs
     top = Metadata.from_bytes(s3.get(bucket, metadata_key("targets", 2))).signed
     with pytest.raises(Exception, match="signed by 0/1"):
-        top.verify_delegate(role_name("tiny"), forged.signed_bytes, forged.signatures)  # type: ignore[attr-defined]
+        top.verify_delegate(role_name("tiny"), forged.signed_bytes, forged.signatures)
     assert edge_keys.public_key(old.public_b64).keyid not in root_v2.keys
 
 
@@ -194,7 +195,7 @@ def test_the_scheduled_refresh_resigns_what_is_due_and_nothing_else(env: Env, s3
     assert stats.signed == [] and stats.uploaded == []  # nothing due
     # Five weeks on, snapshot and targets are due too: targets needs its key, and says so.
     later = now + timedelta(days=50)
-    with pytest.raises(UserError, match="must be re-signed .* no targets key was given"):
+    with pytest.raises(UserError, match=r"must be re-signed .* no targets key was given"):
         pub.refresh(stack.context(bucket, signers=online_only, now=later), later)
     stats, _ = pub.refresh(stack.context(bucket, now=later), later)
     assert {s.split(" v")[0] for s in stats.signed} == {role_name("tiny"), "targets", "snapshot", "timestamp"}

@@ -75,7 +75,8 @@ class StubbedKms:
             message = params["Message"]
             self.messages.append(message)
             if ed:  # legacy: pure Ed25519 over the raw (v2 envelope) message
-                expected = {"KeyId": ARN, "Message": message, "MessageType": "RAW", "SigningAlgorithm": "ED25519_SHA_512"}
+                expected = {"KeyId": ARN, "Message": message, "MessageType": "RAW",
+                            "SigningAlgorithm": "ED25519_SHA_512"}
                 signature, algorithm = key.sign(message), "ED25519_SHA_512"
             else:  # TUF: ECDSA over the SHA-256 digest securesystemslib computed
                 assert len(message) == 32
@@ -312,7 +313,7 @@ def test_a_legacy_key_in_aws_or_cloud_kms_signs_the_bootstrap_root(monkeypatch: 
 
 @pytest.mark.cloud
 @pytest.mark.skipif(not (os.environ.get("TFPLAT_CLOUD_TESTS") == "1" and os.environ.get("TFPLAT_TEST_KMS_KEY_ARN")),
-                    reason="opt-in: TFPLAT_CLOUD_TESTS=1 and TFPLAT_TEST_KMS_KEY_ARN (an ECC_NIST_P256 SIGN_VERIFY key)")
+                    reason="opt-in: TFPLAT_CLOUD_TESTS=1 and TFPLAT_TEST_KMS_KEY_ARN (an ECC_NIST_P256 signing key)")
 def test_a_real_aws_kms_key_signs_what_devices_verify() -> None:
     aws = AwsKmsSigner.for_key(os.environ["TFPLAT_TEST_KMS_KEY_ARN"], stack_file="(TFPLAT_TEST_KMS_KEY_ARN)",
                                field=FIELD)

@@ -7,7 +7,7 @@ which serves the bucket unless a rule says otherwise. Whatever happens, update()
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 import json
 import os
@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 from conftest import REPO, S3, Env
 from edge_proxy import Answer, Proxy
@@ -62,7 +63,11 @@ def kept(result: UpdateResult, version: int | None, *fragments: str) -> None:
 
 
 def serve(proxy: Proxy, key: str, answer: Answer) -> None:
-    proxy.rules[:] = [lambda k, key=key, answer=answer: answer if k == key else None]
+    """From now on, answer `answer` for `key` (and serve everything else from the bucket)."""
+    def rule(k: str) -> Answer | None:
+        return answer if k == key else None
+
+    proxy.rules[:] = [rule]
 
 
 def test_rollback_to_older_signed_metadata_is_refused(stack: TestStack, s3: S3, proxy: Proxy,
@@ -121,14 +126,14 @@ def test_mix_and_match_of_metadata_versions_is_refused(stack: TestStack, s3: S3,
     assert targets_v1 == s3.get(bucket, metadata_key("targets", 1))  # targets did not change: no v2 of it
 
 
-def test_metadata_signed_by_an_untrusted_key_installs_nothing(stack: TestStack, env: Env, s3: S3, proxy: Proxy,
+def test_metadata_signed_by_an_untrusted_key_installs_nothing(stack: TestStack, s3: S3, proxy: Proxy,
                                                             builds: dict[int, BuildResult], tmp_path: Path) -> None:
     bucket = bucket_of(proxy)
     stack.publish(bucket)
     device = through(proxy, stack, tmp_path)
     assert device.update().installed.version == 1  # type: ignore[union-attr]
     # The attacker runs the real publisher with keys of their own, into the real bucket.
-    evil = TestStack(env, "edgeevil").write(stable=2)
+    evil = TestStack(stack.env, "edgeevil").write(stable=2)
     evil.ceremony()
     evil.publish(bucket)
     kept(device.update(), 1, "UnsignedMetadataError")
@@ -206,7 +211,7 @@ def _mutations(good: bytes) -> dict[str, bytes]:
     """Well-formed JSON with one field wrong at a time, from a real document."""
     doc = json.loads(good)
     out = {}
-    for name, change in {
+    changes: dict[str, Callable[[dict[str, Any]], object]] = {
         "wrong _type": lambda d: d["signed"].__setitem__("_type", "root"),
         "version as text": lambda d: d["signed"].__setitem__("version", "3"),
         "negative version": lambda d: d["signed"].__setitem__("version", -1),
@@ -215,7 +220,8 @@ def _mutations(good: bytes) -> dict[str, bytes]:
         "signature garbage": lambda d: [s.__setitem__("sig", "zz") for s in d["signatures"]],
         "spec_version 2.0": lambda d: d["signed"].__setitem__("spec_version", "2.0.0"),
         "no signed": lambda d: d.pop("signed"),
-    }.items():
+    }
+    for name, change in changes.items():
         copy = json.loads(good)
         change(copy)
         out[name] = json.dumps(copy).encode()
