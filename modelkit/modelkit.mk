@@ -3,13 +3,14 @@
 #   make setup-tf     .venv-tf from modelkit/requirements.txt (incremental: stamp file)
 #   make test-tf      type check modelkit + tests/tf, then pytest tests/tf
 #   make bench-edge   bench/edge_bench.py (MobileNetV2-shaped model, local moto S3)
+#   make edge-refresh STACK=<stack> EDGE_BUCKET=<uri>   re-sign the edge timestamp (and what is due)
 #   make lock-tf      rewrite modelkit/requirements.txt from the installed .venv-tf
 VENV_TF := .venv-tf
 TF_BIN := $(VENV_TF)/bin
 TF_STAMP := $(VENV_TF)/.installed
 PYTHON ?= python3
 
-.PHONY: setup-tf test-tf bench-edge lock-tf
+.PHONY: setup-tf test-tf bench-edge lock-tf edge-refresh
 
 setup-tf: $(TF_STAMP)
 
@@ -29,6 +30,12 @@ test-tf: setup-tf
 
 bench-edge: setup-tf
 	$(TF_BIN)/python bench/edge_bench.py
+
+# The scheduled job (.github/workflows/edge-resign.yml, docs/runbooks/edge-resign-timestamp.md).
+edge-refresh: setup-tf
+	@test -n "$(EDGE_BUCKET)" || { echo "error: EDGE_BUCKET: no edge bucket given"; \
+	  echo "    fix: make edge-refresh STACK=<stack> EDGE_BUCKET=gs://<bucket> (the stack output edge.bucket)"; exit 2; }
+	$(TF_BIN)/tfplat-model edge refresh --stack $(STACK) --bucket $(EDGE_BUCKET)
 
 lock-tf: setup-tf
 	{ grep '^#' modelkit/requirements.txt; \
