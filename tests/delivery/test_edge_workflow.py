@@ -23,8 +23,8 @@ def test_every_edge_stack_is_refreshed_in_its_environment_often_enough() -> None
     entries = {e["stack"]: e for e in job["strategy"]["matrix"]["include"]}
     stacks = {s: load(w.REPO, s).stack for s in available_stacks(w.REPO)}
     assert set(entries) == {s for s, spec in stacks.items() if spec.edge.enabled}
-    deploy_env = {job["with"]["stack"]: job["with"]["environment"] for job in w.jobs(w.load_all()["deploy.yml"]).values()
-                  if "with" in job}
+    deploy = w.jobs(w.load_all()["deploy.yml"]).values()
+    deploy_env = {j["with"]["stack"]: j["with"]["environment"] for j in deploy if "with" in j}
     every = _every_hours(w.triggers(WORKFLOW)["schedule"][0]["cron"])
     for name, entry in entries.items():
         spec = stacks[name]
