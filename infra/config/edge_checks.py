@@ -155,7 +155,9 @@ def _other_stack_keys(path: Path) -> tuple[str, dict[str, str]]:
     """(tfplat:environment, {public key: where}) of another stack file; unreadable files give nothing
     (their own load reports them)."""
     try:
-        config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
+        # Only a few keys are read: libyaml's loader when present (this runs on every load).
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        config = (yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}).get("config") or {}
         signing = ((config.get("tfplat:edge") or {}).get("signing")) or {}
         found = {str(v): f"root.keys.{k}" for k, v in ((signing.get("root") or {}).get("keys") or {}).items()}
         for role in ("targets", "online"):
