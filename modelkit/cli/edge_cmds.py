@@ -69,7 +69,7 @@ def _context(args: argparse.Namespace, bucket: Bucket, *, targets_optional: bool
     signers = _signers(args, stack.edge, stack.file, targets_optional=targets_optional)
     return publish.context(bucket=bucket, stack=stack.name, environment=stack.environment, stack_file=stack.file,
                            edge=stack.edge, project_root=project_root(), signers=signers, now=datetime.now(UTC),
-                           workers=args.workers)
+                           workers=args.workers, keep_published=args.keep_published)
 
 
 def _report(stats: Stats) -> None:
@@ -79,6 +79,8 @@ def _report(stats: Stats) -> None:
         print(f"signed: {', '.join(stats.signed)}")
     for key in stats.uploaded:
         print(f"  + {key}")
+    for warning in stats.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -115,7 +117,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     stats, warnings = publish.refresh(ctx, datetime.now(UTC))
     print(f"refreshed {args.bucket}" + ("" if stats.signed else ": nothing was due"))
     _report(stats)
-    for warning in warnings:
+    for warning in warnings[len(stats.warnings):]:  # the root's expiry (the others _report printed)
         print(f"warning: {warning}", file=sys.stderr)
     return EXIT_FAIL if warnings else EXIT_OK
 

@@ -27,6 +27,9 @@ def add_edge(sub: Any) -> None:
         p.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
 
     def key_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--keep-published", action="store_true",
+                       help="after a scheduled targets key rotation (never after a leak): re-sign what the "
+                            "earlier targets key signed, as it is")
         for role in ("targets", "online"):
             p.add_argument(f"--{role}-key-file", help=f"PEM of the {role} key (default: $TFPLAT_EDGE_{role.upper()}_KEY"
                                                       f"_FILE or $TFPLAT_EDGE_{role.upper()}_KEY); a stack with "

@@ -50,7 +50,7 @@ from modelkit.errors import UserError
 __all__ = ["BlobPrefetch", "Bucket", "Publisher", "Stats", "publish", "refresh"]
 
 if TYPE_CHECKING:  # not imported at run time: publish starts uploading before the config loads
-    from securesystemslib.signer import Signer
+    from securesystemslib.signer import Key, Signer
 
     from infra.config.spec import EdgeSpec
 
@@ -69,10 +69,23 @@ class Context:
     roots: tuple[trust.RootFile, ...]
     signers: Mapping[str, Signer | None]  # "targets", "online"
     workers: int = 8
+    keep_published: bool = False  # trust what earlier roots' targets keys signed (a scheduled rotation)
 
     @property
     def root(self) -> Root:
         return self.roots[-1].md.signed
+
+    def earlier_targets_keys(self) -> tuple[Key, ...]:
+        """Targets keys of earlier roots that the newest no longer names (trusted only with keep_published)."""
+        if not self.keep_published:
+            return ()
+        current = set(self.root.roles["targets"].keyids)
+        return tuple(f.md.signed.keys[k] for f in self.roots[:-1] for k in f.md.signed.roles["targets"].keyids
+                     if k not in current)
+
+    def signing(self, remote: repo.Remote, now: datetime) -> repo.Signing:
+        return repo.Signing(root=self.root, signers=self.signers, lifetimes=self.lifetimes(), now=now, remote=remote,
+                            earlier_keys=self.earlier_targets_keys())
 
     def lifetimes(self) -> repo.Lifetimes:
         e = self.edge
@@ -82,7 +95,8 @@ class Context:
 
 
 def context(*, bucket: Bucket, stack: str, environment: str, stack_file: str, edge: EdgeSpec, project_root: Path,
-            signers: Mapping[str, Signer | None], now: datetime, workers: int = 8) -> Context:
+            signers: Mapping[str, Signer | None], now: datetime, workers: int = 8,
+            keep_published: bool = False) -> Context:
     """Check the stack against its newest signed root before anything is signed."""
     if not edge.enabled:
         raise UserError.one(file=stack_file, field="config.tfplat:edge.enabled", value=False,
@@ -99,7 +113,7 @@ def context(*, bucket: Bucket, stack: str, environment: str, stack_file: str, ed
                             message="the newest root has expired: devices refuse everything signed under it",
                             fix="renew it in a root ceremony (`tfplat-model edge root draft`, then sign)")
     return Context(bucket=bucket, stack=stack, environment=environment, stack_file=stack_file, edge=edge,
-                   roots=roots, signers=signers, workers=workers)
+                   roots=roots, signers=signers, workers=workers, keep_published=keep_published)
 
 
 def _canonical(value: Any) -> Any:
@@ -196,13 +210,16 @@ def _put_roots(ctx: Context, stats: Stats) -> None:
         stats.add(key, len(f.raw))
 
 
-def _sign_and_upload(ctx: Context, remote: repo.Remote, now: datetime, stats: Stats,
+def _sign_and_upload(ctx: Context, signing: repo.Signing, stats: Stats,
                      model_targets: Mapping[str, dict[str, TargetFile]]) -> None:
     """Sign what must change (every model role, targets, snapshot, timestamp) and upload it in order."""
-    signing = repo.Signing(root=ctx.root, signers=ctx.signers, lifetimes=ctx.lifetimes(), now=now, remote=remote)
-    wanted = signing.delegations(set(model_targets))
-    metas = {name: signing.role(name, model_targets.get(name.removeprefix(repo.ROLE_PREFIX)), wanted)
-             for name in sorted({*remote.roles, *(role_name(m) for m in model_targets)})}
+    remote = signing.remote
+    wanted = signing.delegations(set(ctx.edge.channels))
+    metas: dict[str, tuple[bytes, int]] = {}
+    for model in sorted(ctx.edge.channels):
+        meta = signing.role(role_name(model), model_targets.get(model), wanted)
+        if meta is not None:
+            metas[role_name(model)] = meta
     metas["targets"] = signing.top_targets(wanted)
     signing.timestamp(signing.snapshot(metas))
     for key, body, kind in signing.uploads:
@@ -213,6 +230,7 @@ def _sign_and_upload(ctx: Context, remote: repo.Remote, now: datetime, stats: St
         ctx.bucket.put(key, body, CACHE_TIMESTAMP if kind == "timestamp" else CACHE_IMMUTABLE)
         stats.add(key, len(body))
     stats.signed += signing.signed_roles
+    stats.warnings += signing.warnings
 
 
 def publish(*, publisher: Publisher, build_root: Path, now: datetime, extra_versions: Iterable[int] = (),
@@ -222,9 +240,14 @@ def publish(*, publisher: Publisher, build_root: Path, now: datetime, extra_vers
     p, ctx = publisher, publisher.ctx
     ch = ctx.edge.channels[p.model]
     remote = repo.read(ctx.bucket.get, ctx.bucket.get(metadata_key("timestamp")), ctx.workers)
-    current = remote.roles.get(role_name(p.model))
+    signing = ctx.signing(remote, now)
+    current = signing.trusted_targets(role_name(p.model), signing.delegations(set(ctx.edge.channels)))
+    if current is None:  # signed by a key no longer trusted: only what is built here goes up
+        p.stats.warnings.append(f"the published versions of {p.model} are signed by a key the newest root does not "
+                                "trust: only versions in the build folder are published (rebuild older ones to roll "
+                                "back to them, or pass --keep-published after a scheduled rotation)")
     versions = sorted({ch.stable, *([ch.canary] if ch.canary is not None else []), *extra_versions})
-    variants, blobs = p.stage(current.md.signed.targets if current else {}, versions, build_root, replace)
+    variants, blobs = p.stage(current or {}, versions, build_root, replace)
     pointers, pointer_blobs = p.channels(variants)
     present = prefetch.wait() if prefetch is not None else set()
     if prefetch is not None:
@@ -232,7 +255,7 @@ def publish(*, publisher: Publisher, build_root: Path, now: datetime, extra_vers
     upload_blobs(ctx.bucket, [b for b in [*blobs, *pointer_blobs] if b.key not in present], p.stats, ctx.workers,
                  after_blob)
     _put_roots(ctx, p.stats)
-    _sign_and_upload(ctx, remote, now, p.stats, {p.model: variants | pointers})
+    _sign_and_upload(ctx, signing, p.stats, {p.model: variants | pointers})
     return p.stats
 
 
@@ -246,8 +269,8 @@ def refresh(ctx: Context, now: datetime) -> tuple[Stats, list[str]]:
         raise UserError.one(file=ctx.bucket.key(metadata_key("timestamp")), field="", message="nothing published yet",
                             fix="publish a model first (`tfplat-model edge publish`)")
     _put_roots(ctx, stats)
-    _sign_and_upload(ctx, remote, now, stats, {})
-    warnings = []
+    _sign_and_upload(ctx, ctx.signing(remote, now), stats, {})
+    warnings = list(stats.warnings)
     left = ctx.root.expires - now
     if left < timedelta(days=ROOT_WARN_DAYS):
         warnings.append(f"root v{ctx.root.version} expires in {left.days} days ({ctx.root.expires:%Y-%m-%d}): "

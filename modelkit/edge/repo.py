@@ -14,7 +14,7 @@ and uploads nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,7 +39,7 @@ from modelkit.device.layout import metadata_key, role_name, role_paths
 from modelkit.edge.keys import sign_metadata
 
 if TYPE_CHECKING:
-    from securesystemslib.signer import Signer
+    from securesystemslib.signer import Key, Signer
 
 S = TypeVar("S", bound=Signed)
 ROLE_PREFIX = role_name("")  # "model-"
@@ -120,17 +120,48 @@ class Lifetimes:
     timestamp: timedelta
 
 
+def signed_by_any(keys: Iterable[Key], current: Current) -> bool:
+    """Whether one of `keys` signed `current` (an earlier targets key, after a rotation)."""
+    for key in keys:
+        sig = current.md.signatures.get(key.keyid)
+        if sig is not None:
+            try:
+                key.verify_signature(sig, current.md.signed_bytes)
+                return True
+            except Exception:  # noqa: BLE001 - a bad signature is just "not by this key"
+                continue
+    return False
+
+
 @dataclass
 class Signing:
-    """Signs the roles that must change, in publish order; `uploads` lists (key, bytes, kind)."""
+    """Signs the roles that must change, in publish order; `uploads` lists (key, bytes, kind).
+
+    What a model role holds is carried over (the versions a publish does not rebuild; every
+    version, for refresh) only if the current targets key signed it, or, with `earlier_keys`,
+    a targets key of an earlier root: the operator's word that the rotation was scheduled and
+    the old key did not leak. After a leak, nothing the old key signed is trusted: the model
+    must be published from its builds.
+    """
 
     root: Root
     signers: Mapping[str, Signer | None]  # "targets", "online" (None: not available to this run)
     lifetimes: Lifetimes
     now: datetime
     remote: Remote
+    earlier_keys: tuple[Key, ...] = ()
     uploads: list[tuple[str, bytes, str]] = field(default_factory=list)
     signed_roles: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def trusted_targets(self, name: str, delegator: Targets) -> dict[str, TargetFile] | None:
+        """The current content of a model role, if this run may carry it over; None if not."""
+        current = self.remote.roles.get(name)
+        if current is None:
+            return {}
+        if verifies(delegator, name, current) or signed_by_any(self.earlier_keys, current):
+            return dict(current.md.signed.targets)
+        return None
 
     def _due(self, current: Current | None, lifetime: timedelta) -> bool:
         return current is None or current.md.signed.expires - self.now < lifetime / 2
@@ -150,9 +181,21 @@ class Signing:
         self.signed_roles.append(f"{role} v{signed.version}")
         return md.to_bytes(JSONSerializer(compact=True))
 
-    def role(self, name: str, targets: dict[str, TargetFile] | None, delegator: Targets) -> tuple[bytes, int]:
-        """A model role: `targets` is its new content (None: keep what it holds, re-sign if due)."""
+    def role(self, name: str, targets: dict[str, TargetFile] | None, delegator: Targets) -> tuple[bytes, int] | None:
+        """A model role: `targets` is its new content (None: keep what it holds, re-sign if due).
+        None: nothing to list (no role yet, or one this run may not re-sign)."""
         current = self.remote.roles.get(name)
+        if targets is None:
+            kept = self.trusted_targets(name, delegator)
+            if kept is None:
+                assert current is not None
+                self.warnings.append(
+                    f"{name} v{current.version} is signed by a key the newest root does not trust; it is left as "
+                    "it is, and devices refuse it: publish the model from its builds, or, after a scheduled "
+                    "rotation (no leak), run again with --keep-published")
+                return current.raw, current.version
+            if current is None:
+                return None
         content = targets if targets is not None else (current.md.signed.targets if current else {})
         unchanged = current is not None and current.md.signed.targets == content
         if unchanged and verifies(delegator, name, current) and not self._due(current, self.lifetimes.targets):
@@ -165,14 +208,12 @@ class Signing:
         return raw, version
 
     def delegations(self, models: set[str]) -> Targets:
-        """The top-level targets: one delegated, terminating role per model, all with the targets key."""
+        """The top-level targets: one delegated, terminating role per model of the stack's channels
+        (the config says which models exist; never what the bucket holds), all with the targets key."""
         keyid = self.root.roles["targets"].keyids[0]
-        known = {r.removeprefix(ROLE_PREFIX) for r in self.remote.roles}
         current = self.remote.targets
-        if current is not None and current.md.signed.delegations and current.md.signed.delegations.roles:
-            known |= {r.removeprefix(ROLE_PREFIX) for r in current.md.signed.delegations.roles}
         roles = {role_name(m): DelegatedRole(name=role_name(m), keyids=[keyid], threshold=1, terminating=True,
-                                             paths=role_paths(m)) for m in sorted(known | models)}
+                                             paths=role_paths(m)) for m in sorted(models)}
         # The version is set by top_targets(), once it knows whether anything changed.
         return Targets(version=current.version if current else 1, expires=self.now + self.lifetimes.targets, targets={},
                        delegations=Delegations(keys={keyid: self.root.keys[keyid]}, roles=roles))

@@ -39,6 +39,7 @@ class Stats:
     uploaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     signed: list[str] = field(default_factory=list)  # roles signed, as "<role> v<version>"
+    warnings: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, key: str, size: int) -> None:

@@ -121,14 +121,15 @@ class TestStack:
         return (self.roots / f"{version}.root.json").read_bytes()
 
     def context(self, bucket: str, *, now: datetime | None = None, workers: int = 8,
-                signers: Mapping[str, Signer | None] | None = None, scheme: str = "s3") -> pub.Context:
+                signers: Mapping[str, Signer | None] | None = None, scheme: str = "s3",
+                keep_published: bool = False) -> pub.Context:
         spec = load_stack(self.name, self.env.root)
         return pub.context(
             bucket=pub.Bucket(parse_uri(f"{scheme}://{bucket}/edge")), stack=self.name,
             environment=spec.environment, stack_file=spec.file, edge=spec.edge, project_root=self.env.root,
             signers=signers if signers is not None else {"targets": signer(self.keys.targets),
                                                          "online": signer(self.keys.online)},
-            now=now or datetime.now(UTC), workers=workers)
+            now=now or datetime.now(UTC), workers=workers, keep_published=keep_published)
 
     def publish(self, bucket: str, *, now: datetime | None = None, build: Path | None = None,
                 **kw: Any) -> pub.Stats:

@@ -71,6 +71,8 @@ def test_devices_recover_from_leaked_online_and_targets_keys_with_no_step_on_the
     info = TargetFile.from_data(channel_path("tiny", "stable"), evil)
     targets[info.path] = info
     s3.put(bucket, target_key(info.path, info.hashes["sha256"]), evil)
+    planted = TargetFile.from_data("tiny/7/float32.tflite", b"a version nobody built")  # for later
+    targets[planted.path] = planted
     attack_with_leaked_keys(s3, bucket, stack, targets)
     hit = device.update()
     assert hit.status == "updated" and hit.installed is not None and hit.installed.version == 2  # the compromise
@@ -82,6 +84,10 @@ def test_devices_recover_from_leaked_online_and_targets_keys_with_no_step_on_the
     stats = stack.publish(bucket)
     assert metadata_key("root", 2) in stats.uploaded
     assert any(s.startswith(f"timestamp v{FAR + 1}") for s in stats.signed), stats.signed
+    # Nothing the leaked key signed is carried over: only what was built here is published again.
+    role = Metadata.from_bytes(s3.get(bucket, metadata_key(role_name("tiny"), FAR + 1))).signed
+    assert planted.path not in role.targets and "tiny/2/int8.tflite" not in role.targets  # type: ignore[attr-defined]
+    assert "only versions in the build folder are published" in stats.warnings[0]
 
     back = device.update()  # no step on the device: it follows root v2 and drops what it cached
     assert back.status == "updated" and back.installed is not None, back
@@ -90,21 +96,27 @@ def test_devices_recover_from_leaked_online_and_targets_keys_with_no_step_on_the
     assert never_hit.update().installed.version == 1  # type: ignore[union-attr]
 
 
-def test_a_leaked_targets_key_is_rotated_with_the_online_key_as_the_runbook_says(
+def test_a_scheduled_targets_key_rotation_keeps_what_was_published(
         env: Env, s3: S3, builds: dict[int, BuildResult], tmp_path: Path) -> None:
-    """Rotating only the targets key: model roles are re-signed under the new delegation, and the
-    old key's signatures no longer count anywhere."""
+    """Rotating the targets key without a leak: refresh re-signs every model role as it is, under
+    the new delegation, only when told the old key is trusted; the old key then counts nowhere."""
     stack = TestStack(env, "edgetrot").write(stable=1)
     stack.ceremony()
     bucket = s3.new_bucket()
-    stack.publish(bucket)
+    stack.publish(bucket, extra_versions=[2])
     device = stack.device(s3, bucket, tmp_path)
     assert device.update().installed.version == 1  # type: ignore[union-attr]
     old = stack.keys.targets
     stack.keys.targets = edge_keys.generate()
     stack.write(stable=1).ceremony()
-    stats = stack.publish(bucket)
-    assert {s.split(" v")[0] for s in stats.signed} == {role_name("tiny"), "targets", "snapshot", "timestamp"}
+    stats, warnings = pub.refresh(stack.context(bucket), datetime.now(UTC))  # not trusted by default
+    assert "is signed by a key the newest root does not trust" in warnings[0]
+    result = device.update()
+    assert result.status == "kept" and "signed by 0/1" in (result.error or "")  # the role is refused, model kept
+    stats, warnings = pub.refresh(stack.context(bucket, keep_published=True), datetime.now(UTC))
+    assert warnings == [] and f"{role_name('tiny')} v2" in stats.signed
+    role = Metadata.from_bytes(s3.get(bucket, metadata_key(role_name("tiny"), 2))).signed
+    assert "tiny/2/int8.tflite" in role.targets  # type: ignore[attr-defined]  # carried over, re-signed
     assert device.update().status == "unchanged"
     # The old targets key now signs nothing a device accepts.
     forged = Metadata.from_bytes(s3.get(bucket, metadata_key(role_name("tiny"), 2)))
