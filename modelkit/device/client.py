@@ -17,7 +17,8 @@ What it guarantees (TUF does the verifying; docs/edge.md lists the attacks each 
   is read with a bound on its length, 64 KiB at a time.
 - A model is installed atomically (verified, then renamed into place); the model installed
   before it stays on disk, and whatever fails, the last known good model stays in use. The
-  installed model is re-verified (size and sha256) on every update and by `installed()`.
+  installed model is re-verified (size and sha256) by `installed()`, which the application calls
+  before loading it, and by each update when the file changed on disk or once a day.
   Partial files from an interrupted install are removed at the next start.
 - Canary: a device follows the canary when the hash of (model, device id) falls in the
   canary share, so the same devices stay in the canary for a rollout. A canary pointer that
@@ -31,11 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-import hashlib
 import json
 import os
 from pathlib import Path
 import tempfile
+import time
 from typing import Any
 import urllib.parse
 
@@ -43,6 +44,7 @@ from tuf.api.metadata import Metadata, Root, TargetFile
 from tuf.ngclient import Updater, UpdaterConfig
 
 from .fetcher import DeadlineFetcher, parse_url_token
+from .files import PARTIAL, atomic_write, file_stat, fsync_dir, intact, unchanged_since
 from .layout import (
     BOOTSTRAP,
     DEFAULT_PREFERENCE,
@@ -58,9 +60,7 @@ from .legacy import MAX_BOOTSTRAP_BYTES, bootstrap_root
 
 __all__ = ["EdgeClient", "Installed", "UpdateResult", "VerificationError", "follows_canary"]
 
-PARTIAL = ".partial-"
 MAX_POINTER_BYTES = 4096
-_CHUNK = 1 << 16
 
 
 class VerificationError(Exception):
@@ -102,7 +102,7 @@ class EdgeClient:
                  trusted_root: bytes | None = None, legacy_keys: Mapping[str, str] | None = None,
                  environment: str | None = None, preference: Sequence[str] = DEFAULT_PREFERENCE,
                  deadline_s: float = 600.0, max_model_bytes: int = 1 << 30, url_token: str | None = None,
-                 ca_file: str | None = None) -> None:
+                 ca_file: str | None = None, reverify_s: float = 86400.0) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError(f"base_url {base_url!r}: use http(s)://host/path with no query or fragment")
@@ -110,7 +110,7 @@ class EdgeClient:
         self.model, self.device_id = model, device_id
         self.store = store / model
         self.preference = tuple(preference)
-        self.deadline_s, self.max_model_bytes = deadline_s, max_model_bytes
+        self.deadline_s, self.max_model_bytes, self.reverify_s = deadline_s, max_model_bytes, reverify_s
         self.legacy_keys = dict(legacy_keys or {})
         self.trusted_root = trusted_root
         named = environment_of(trusted_root) if trusted_root is not None else None
@@ -160,21 +160,32 @@ class EdgeClient:
         except (KeyError, TypeError):
             return None
 
-    def installed(self) -> Installed | None:
-        """The installed model, re-verified on disk; the previous one if it no longer verifies."""
+    def installed(self, *, full: bool = True) -> Installed | None:
+        """The installed model, re-verified on disk (size and sha256); the previous one if it no longer
+        verifies. Call it before loading the model. full=False (each update): the sha256 is computed
+        again only when the file's size, inode or mtime changed, or the last full check is older
+        than reverify_s."""
         state = self._state()
         current, previous = self._entry(state.get("installed")), self._entry(state.get("previous"))
-        if current is not None and _intact(current):
-            return current
-        if previous is not None and _intact(previous):
+        raw = state.get("checked")
+        checked: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+        if current is not None:
+            if not full and unchanged_since(Path(current.path), current.sha256, checked, self.reverify_s):
+                return current
+            if intact(Path(current.path), current.size, current.sha256):
+                self._save(current, previous)  # records this full check
+                return current
+        if previous is not None and intact(Path(previous.path), previous.size, previous.sha256):
             self._save(previous, None)  # fall back to the last known good model
             return previous
         return None
 
     def _save(self, installed: Installed | None, previous: Installed | None) -> None:
-        state = {"format": 2, "installed": asdict(installed) if installed else None,
-                 "previous": asdict(previous) if previous else None}
-        _atomic_write(self.store / "state.json", json.dumps(state, indent=2, sort_keys=True).encode())
+        state: dict[str, Any] = {"format": 2, "installed": asdict(installed) if installed else None,
+                                 "previous": asdict(previous) if previous else None}
+        if installed is not None:  # saved right after a full check, or an install (which verified it)
+            state["checked"] = {"sha256": installed.sha256, "at": time.time(), **file_stat(Path(installed.path))}
+        atomic_write(self.store / "state.json", json.dumps(state, indent=2, sort_keys=True).encode())
 
     def _clean_partials(self) -> None:
         """Remove what an interrupted update left: our partial files and ngclient's temporary ones."""
@@ -200,7 +211,7 @@ class EdgeClient:
                                     f"this device is {self.environment!r}")
         Updater(str(self._metadata_dir()), f"{self.base_url}/{METADATA}/", fetcher=self.fetcher,
                 bootstrap=root)  # refuses a root that does not verify with its own keys
-        _atomic_write(anchor, root)
+        atomic_write(anchor, root)
         return root
 
     def _metadata_dir(self) -> Path:
@@ -236,7 +247,7 @@ class EdgeClient:
             os.replace(partial, dest)
         finally:
             partial.unlink(missing_ok=True)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         return dest
 
     def _pointer(self, updater: Updater, channel: str) -> Pointer | None:
@@ -285,7 +296,7 @@ class EdgeClient:
         """Follow the channel; on any failure keep the last known good model and say why."""
         self._clean_partials()
         before_bytes, before_requests = self.fetcher.bytes_received, self.fetcher.requests
-        current = self.installed()
+        current = self.installed(full=False)
         state = self._state()
         previous = self._entry(state.get("previous"))
         self.fetcher.start(self.deadline_s)
@@ -327,41 +338,3 @@ class EdgeClient:
             for path in folder.glob("*.tflite"):
                 if path.stem not in keep:
                     path.unlink(missing_ok=True)
-
-
-def _intact(entry: Installed) -> bool:
-    path = Path(entry.path)
-    try:
-        if path.stat().st_size != entry.size:
-            return False
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(_CHUNK), b""):
-                h.update(chunk)
-    except OSError:
-        return False
-    return h.hexdigest() == entry.sha256
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=PARTIAL)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-

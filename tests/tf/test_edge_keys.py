@@ -85,8 +85,8 @@ def test_devices_recover_from_leaked_online_and_targets_keys_with_no_step_on_the
     assert metadata_key("root", 2) in stats.uploaded
     assert any(s.startswith(f"timestamp v{FAR + 1}") for s in stats.signed), stats.signed
     # Nothing the leaked key signed is carried over: only what was built here is published again.
-    role = Metadata.from_bytes(s3.get(bucket, metadata_key(role_name("tiny"), FAR + 1))).signed
-    assert planted.path not in role.targets and "tiny/2/int8.tflite" not in role.targets  # type: ignore[attr-defined]
+    republished = Metadata[Targets].from_bytes(s3.get(bucket, metadata_key(role_name("tiny"), FAR + 1))).signed
+    assert planted.path not in republished.targets and "tiny/2/int8.tflite" not in republished.targets
     assert "only versions in the build folder are published" in stats.warnings[0]
 
     back = device.update()  # no step on the device: it follows root v2 and drops what it cached

@@ -320,7 +320,20 @@ def test_a_tampered_installed_model_is_noticed_and_the_previous_one_used(stack: 
     stack.publish(bucket)
     new = device.update().installed
     assert new is not None and new.version == 2
-    Path(new.path).write_bytes(b"flipped on disk")
+    # Same size, same mtime: the cheap check of each update cannot see it; installed() (called
+    # before loading) and the daily full check of update() can.
+    path = Path(new.path)
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    with path.open("r+b") as fh:
+        fh.write(data)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert device.update().status == "unchanged"
+    daily = through(proxy, stack, tmp_path, reverify_s=0.0)  # the same store, a day later
+    result = daily.update()
+    assert result.status == "updated" and result.installed is not None and result.installed.version == 2  # repaired
+    path.write_bytes(b"flipped on disk")
     assert device.installed().version == 1  # type: ignore[union-attr]  # re-verified: falls back
     proxy.rules[:] = [lambda k: Answer(status=503, body=b"") if k.startswith("metadata/") else None]
     kept(device.update(), 1, "HTTP 503")
