@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import yaml
-
 from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
 from infra.config.spec import EdgeKey, ModelSpec, StackSpec
-from infra.config.yamlio import YamlDoc
+from infra.config.yamlio import YamlDoc, read_yaml
 from infra.rules.kms import kms_provider, public_key_kind
 
 EDGE: tuple[str | int, ...] = ("config", "tfplat:edge")
@@ -152,21 +150,25 @@ def check_edge(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpec]) 
 
 
 def _other_stack_keys(path: Path) -> tuple[str, dict[str, str]]:
-    """(tfplat:environment, {public key: where}) of another stack file; unreadable files give nothing
-    (their own load reports them)."""
-    try:
-        # Only a few keys are read: libyaml's loader when present (this runs on every load).
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        config = (yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}).get("config") or {}
-        signing = ((config.get("tfplat:edge") or {}).get("signing")) or {}
-        found = {str(v): f"root.keys.{k}" for k, v in ((signing.get("root") or {}).get("keys") or {}).items()}
-        for role in ("targets", "online"):
-            public = (signing.get(role) or {}).get("public_key")
-            if public:
-                found[str(public)] = f"{role}.public_key"
-        return str(config.get("tfplat:environment")), found
-    except (OSError, yaml.YAMLError, AttributeError):
+    """(tfplat:environment, {public key: where}) of another stack file, read as every stack file is
+    (bounded, cached); a file that does not parse gives nothing (its own load reports it)."""
+    doc, _ = read_yaml(path, path.name)
+    config = doc.data.get("config") if doc is not None else None
+    if not isinstance(config, dict):
         return "", {}
+    edge = config.get("tfplat:edge")
+    signing = edge.get("signing") if isinstance(edge, dict) else None
+    if not isinstance(signing, dict):
+        return str(config.get("tfplat:environment")), {}
+    root = signing.get("root")
+    keys = root.get("keys") if isinstance(root, dict) else None
+    found = {str(v): f"root.keys.{k}" for k, v in keys.items()} if isinstance(keys, dict) else {}
+    for role in ("targets", "online"):
+        entry = signing.get(role)
+        public = entry.get("public_key") if isinstance(entry, dict) else None
+        if isinstance(public, str):
+            found[public] = f"{role}.public_key"
+    return str(config.get("tfplat:environment")), found
 
 
 def check_edge_key_separation(doc: YamlDoc, stack: StackSpec, stacks_dir: Path) -> list[ConfigIssue]:
