@@ -38,6 +38,7 @@ from modelkit.config import load_model, load_stack
 from modelkit.edge import build as edge_build
 from modelkit.edge import keys as edge_keys
 from modelkit.edge import trust
+from modelkit.edge.transfer import sha256_file
 from modelkit.samples import generate, write_npz
 
 REPO = Path(__file__).resolve().parents[1]
@@ -306,7 +307,7 @@ def device_figures(tmp: Path, keys: Keys, polls: int, large_mib: int) -> dict[st
                 fh.write(os.urandom(1 << 20))
         small = json.loads((tmp / "build" / "mobilenet" / "1" / "manifest.json").read_text())
         size = large_mib << 20
-        sha = edge_sha256(big / "variants" / "float32.tflite")
+        sha = sha256_file(big / "variants" / "float32.tflite")
         entry = {**small["variants"]["float32"], "sha256": sha, "size": size}
         (big / "manifest.json").write_text(json.dumps({**small, "version": 9, "variants": {"float32": entry}}))
         root = bench_root(tmp, keys, stable=9)
@@ -336,16 +337,6 @@ def device_figures(tmp: Path, keys: Keys, polls: int, large_mib: int) -> dict[st
                        "large_variant_bytes": size, "large_install_s": round(first["s"], 2),
                        "peak_rss_mib": round(large["rss_peak_kib"] / 1024, 1),
                        "rss_before_mib": round(large["rss_before_kib"] / 1024, 1)}}
-
-
-def edge_sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 if __name__ == "__main__":

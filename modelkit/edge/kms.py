@@ -149,7 +149,7 @@ class GcpKmsSigner(Signer):
 def kms_signer(kms_key: str, *, stack_file: str, field: str, aws_client: Any = None) -> Signer:
     """The signer for a stack's kms_key (an AWS KMS key ARN or a Cloud KMS key version);
     aws_client: a botocore KMS client to use (default: one for the key's region)."""
-    from infra.plan.edge import kms_provider
+    from infra.rules.kms import kms_provider
 
     if kms_provider(kms_key) == "gcp":
         return GcpKmsSigner.for_key(kms_key, stack_file=stack_file, field=field)

@@ -75,7 +75,7 @@ class AwsLegacySigner:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
         from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-        from infra.plan.edge import kms_key_region
+        from infra.rules.kms import kms_key_region
 
         self.key_arn, self.stack_file, self.source = key_arn, stack_file, f"AWS KMS key {key_arn}"
         if client is None:
@@ -153,7 +153,7 @@ def legacy_signer(legacy: EdgeLegacy, stack_file: str, key_file: str | None = No
     the environment; refused unless it is the key devices pin under legacy.key_id."""
     signer: LegacySigner
     if legacy.kms_key:
-        from infra.plan.edge import kms_provider
+        from infra.rules.kms import kms_provider
 
         signer = (GcpLegacySigner(legacy.kms_key, stack_file=stack_file) if kms_provider(legacy.kms_key) == "gcp"
                   else AwsLegacySigner(legacy.kms_key, stack_file=stack_file))

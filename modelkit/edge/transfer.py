@@ -140,7 +140,7 @@ class Bucket:
         from boto3.s3.transfer import TransferConfig
 
         assert path is not None
-        if _sha256_file(path) != sha256:
+        if sha256_file(path) != sha256:
             return False
         config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
                                 max_concurrency=8)
@@ -149,7 +149,7 @@ class Bucket:
         return True
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
