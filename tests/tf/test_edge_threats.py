@@ -98,12 +98,13 @@ def test_freeze_an_expired_timestamp_is_refused_even_on_first_boot(env: Env, s3:
     fresh = through(proxy, frozen, tmp_path / "fresh")
     kept(fresh.update(), None, "ExpiredMetadataError", "timestamp.json is expired")  # first boot: no install
 
-    # The scheduled job re-signs it, here so that it lapses in three seconds...
-    stats, _ = pub.refresh(frozen.context(bucket), now - timedelta(minutes=60) + timedelta(seconds=3))
+    # The scheduled job re-signs it, here so that it lapses in a few seconds...
+    stats, _ = pub.refresh(frozen.context(bucket), datetime.now(UTC) - timedelta(minutes=60, seconds=-15))
     assert stats.signed == ["timestamp v2"], stats.signed
     assert fresh.update().installed.version == 1  # type: ignore[union-attr]
     # ...and then the repository (or a network in between) stops changing: a freeze.
-    time.sleep(4)
+    expires = Metadata.from_bytes(s3.get(bucket, "metadata/timestamp.json")).signed.expires
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 1.5)
     kept(fresh.update(), 1, "ExpiredMetadataError")  # refused, not "unchanged"
     stats, _ = pub.refresh(frozen.context(bucket), datetime.now(UTC))
     assert fresh.update().status == "unchanged"
