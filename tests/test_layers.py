@@ -33,6 +33,7 @@ LAYER_OF = {
     "infra.cli": "cli",
     "infra.images_pin": "cli",  # `tfplat images pin`
     "infra.preflight": "cli",  # the runbook commands' cloud checks
+    "infra.release": "cli",  # `tfplat release`: its pure decisions (decide.py) import only plan and rules
     # Beside the infra stack: the policy pack checks plans against config rules (the
     # offline plan runs it); the TensorFlow tooling reads config and plan, never Pulumi.
     "policies": "policies",
@@ -46,7 +47,7 @@ BELOW["cli"] |= {"policies"}
 # Layers that must run without the Pulumi SDK: the planner decides, components register.
 NO_PULUMI = {"base", "rules", "config", "plan", "policies", "modelkit"}
 # What the planner may take from config: the typed specs, never the loader or the YAML.
-PLAN_FROM_CONFIG = {"infra.config.spec"}
+PLAN_FROM_CONFIG = {"infra.config.spec", "infra.config.release_spec"}
 
 
 def layer_of(module: str) -> str | None:

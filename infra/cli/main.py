@@ -46,12 +46,17 @@ def plan_failure(err: BaseException, stack: str, out: Path) -> tuple[str, int] |
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from infra.config.loader import load
     from infra.offline.plan import offline_plan
+    from infra.release.checks import release_issues
 
     root = project_root()
     # build/ belongs at the project root wherever the command runs; an explicit --out is
     # taken relative to the current directory, as a path on a command line is.
     out = (Path(args.out) if args.out else root / "build").absolute()
+    issues = release_issues(root, load(root, args.stack))  # the release policy is config too
+    if issues:
+        raise ConfigError(issues)
     try:
         outcome = offline_plan(root, args.stack, out)
     except Exception as err:
@@ -71,13 +76,16 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from infra.config.loader import available_stacks, load
+    from infra.release.checks import release_issues
 
     root = project_root()
     stacks = args.stack or available_stacks(root)
     issues: list[ConfigIssue] = []
     for stack in stacks:
         try:
-            load(root, stack)
+            found = release_issues(root, load(root, stack))
+            if found:
+                raise ConfigError(found)
             print(f"ok: {stack}")
         except ConfigError as err:
             issues.extend(i for i in err.issues if i not in issues)
@@ -125,10 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a digest is missing or stale")
     p.set_defaults(func=_cmd_images_pin)
 
-    from infra.cli import diff_cmd, rollout_cmd
+    from infra.cli import diff_cmd, release_cmd, rollout_cmd
 
     diff_cmd.register(sub)
     rollout_cmd.register(sub)
+    release_cmd.register(sub)
     return parser
 
 

@@ -59,6 +59,13 @@ def _write_rollout(doc: Any, model: str, before: Rollout, after: Rollout) -> lis
     return notes
 
 
+def _edit_entry(doc: Any, model: str, before: Rollout, after: Rollout, entry_edit: EntryEdit | None) -> list[str]:
+    notes = _write_rollout(doc, model, before, after)
+    if entry_edit is not None:
+        entry_edit(doc["config"]["tfplat:models"][model])
+    return notes
+
+
 def _plain(text: str, display: str) -> YamlDoc:
     doc, issues = parse_yaml(text.replace("\r\n", "\n"), display)
     if doc is None:
@@ -79,6 +86,9 @@ def _only_model_changed(before: YamlDoc, after: YamlDoc, model: str) -> bool:
 
 
 Preflight = Callable[[LoadedConfig, Rollout], ConfigIssue | None]
+#: A further edit of the model's entry in the same change (the release engine writes and
+#: clears tfplat:models.<model>.release_in_progress with it).
+EntryEdit = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -111,8 +121,9 @@ def guard_change(loaded: LoadedConfig, path: Path, model: str, current: Rollout,
 
 
 def apply_step(root: Path, stack: str, model: str, step: Step, *,
-               preflight: Preflight | None = None) -> StepResult:
-    """Validate, compute, guard, re-validate the edited file, then write it. Raises ConfigError."""
+               preflight: Preflight | None = None, entry_edit: EntryEdit | None = None) -> StepResult:
+    """Validate, compute, guard, re-validate the edited file, then write it. Raises ConfigError.
+    `entry_edit` changes more of the model's entry in the same edit (even with no step)."""
     loaded = load(root, stack)
     if model not in loaded.stack.models:
         known = sorted(loaded.stack.models)
@@ -126,7 +137,7 @@ def apply_step(root: Path, stack: str, model: str, step: Step, *,
         after = step(before)
     except RolloutError as err:
         raise ConfigError([_issue(loaded, model, err.field, err.message, err.hint, value=err.value)]) from None
-    if after == before:
+    if after == before and entry_edit is None:
         return StepResult(before, after, None)  # nothing to change; the file is left as it is
     path = stack_file(root, stack)
     refusals, notes = guard_change(loaded, path, model, before, after)
@@ -140,7 +151,7 @@ def apply_step(root: Path, stack: str, model: str, step: Step, *,
     file_doc, _ = read_yaml(path, display)
     line = file_doc.line_of(("config", "tfplat:models", model)) if file_doc is not None else None
     try:
-        edit = edit_yaml(path, display, lambda doc: _write_rollout(doc, model, before, after))
+        edit = edit_yaml(path, display, lambda doc: _edit_entry(doc, model, before, after, entry_edit))
     except SharedNodeError as err:
         users = format_users(err.users).replace("config.tfplat:models.", "")
         raise ConfigError([_issue(
@@ -148,6 +159,8 @@ def apply_step(root: Path, stack: str, model: str, step: Step, *,
             "editing it would change them too", line=line,
             hint=f"give {users} their own values (replace *{err.anchor} or <<: *{err.anchor} with the keys "
                  "themselves), or move the anchor to one of them, then run the command again")]) from None
+    if edit.after == edit.before:
+        return StepResult(before, after, None)
     old_doc, new_doc = _plain(edit.before, display), _plain(edit.after, display)
     if not _only_model_changed(old_doc, new_doc, model) or \
             rollout_of(new_doc.data["config"]["tfplat:models"].get(model)) != after:
@@ -160,7 +173,7 @@ def apply_step(root: Path, stack: str, model: str, step: Step, *,
     return StepResult(before, after, written, (*notes, *edit.notes))
 
 
-def _stage_preflight(model: str, version: int) -> Preflight:
+def stage_preflight(model: str, version: int) -> Preflight:
     def check(loaded: LoadedConfig, _after: Rollout) -> ConfigIssue | None:
         from infra.plan.cluster import model_bucket_name
         from infra.preflight import check_version
@@ -258,7 +271,7 @@ def register(sub: Any) -> None:
                         "credentials on GCP, the AWS credential chain on AWS)")
     p.set_defaults(func=lambda a: _run_step(
         a, lambda r: stage(r, a.version),
-        None if a.skip_preflight else _stage_preflight(a.model, a.version)))
+        None if a.skip_preflight else stage_preflight(a.model, a.version)))
 
     p = add("canary", "send PERCENT of traffic to the idle color (0 ends the canary)")
     p.add_argument("percent", type=int, help="0-100")

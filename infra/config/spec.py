@@ -8,9 +8,18 @@ the schema, not a user mistake.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, TypeVar
+
+from infra.config.release_spec import (
+    MetricsSourceSpec,
+    ReleaseMarker,
+    ReleaseSettings,
+    metrics_source,
+    release_marker,
+    release_settings,
+)
 
 Color = Literal["blue", "green"]
 COLORS: tuple[Color, Color] = ("blue", "green")
@@ -138,6 +147,7 @@ class ModelSpec:
     serving: ServingSettings
     alerts: Alerts
     edge: EdgeSettings
+    release: ReleaseSettings  # as the model file writes it (infra.plan.release.policy fills the rest)
 
 
 def _tensors(data: Mapping[str, Any]) -> Mapping[str, TensorSpec]:
@@ -201,6 +211,7 @@ def model_from_dict(data: Mapping[str, Any], file: str) -> ModelSpec:
                                           min_top1_agreement=float(v["min_top1_agreement"]))
                               for k, v in edge["gates"].items()}),
         ),
+        release=release_settings(data.get("release")),
     )
 
 
@@ -319,6 +330,8 @@ class ModelRollout:
     canary_percent: int
     min_replicas: int | None
     max_replicas: int | None
+    release: ReleaseSettings = field(default_factory=ReleaseSettings)  # this stack's policy for this model
+    release_in_progress: ReleaseMarker | None = None  # written by tfplat release
 
     def version(self, color: Color) -> int | None:
         return self.blue if color == "blue" else self.green
@@ -436,6 +449,8 @@ class StackSpec:
     serving: ServingSpec
     models: Mapping[str, ModelRollout]
     rollout: RolloutSettings
+    release: ReleaseSettings  # tfplat:release: this stack's policy for every model
+    metrics_source: MetricsSourceSpec  # tfplat:release.metrics_source
     monitoring: MonitoringSpec
     edge: EdgeSpec
     secret_keys: frozenset[str]
@@ -577,10 +592,14 @@ def stack_from_config(name: str, file: str, config: Mapping[str, Any],
             k: ModelRollout(model=k, blue=v["blue"], green=v["green"], live=v["live"],
                             canary_percent=v["canary_percent"],
                             min_replicas=v.get("replicas", {}).get("min"),
-                            max_replicas=v.get("replicas", {}).get("max"))
+                            max_replicas=v.get("replicas", {}).get("max"),
+                            release=release_settings(v.get("release")),
+                            release_in_progress=release_marker(v.get("release_in_progress")))
             for k, v in config["tfplat:models"].items()
         }),
         rollout=RolloutSettings(max_canary_step_percent=config["tfplat:rollout"]["max_canary_step_percent"]),
+        release=release_settings(config["tfplat:release"]),
+        metrics_source=metrics_source(config["tfplat:release"]["metrics_source"]),
         monitoring=_monitoring(config["tfplat:monitoring"]),
         edge=_edge(config["tfplat:edge"]),
         secret_keys=secret_keys,

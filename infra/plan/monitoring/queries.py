@@ -10,6 +10,8 @@ the logic, a real Prometheus scraping stand-in exporters for reality: tests/harn
 
 from __future__ import annotations
 
+import re
+
 from infra.plan import tfserving
 from infra.plan.monitoring import metrics as m
 from infra.plan.monitoring.scope import FleetScope
@@ -41,15 +43,22 @@ def request_rate(scope: FleetScope, by: str = m.TARGET_LABEL_COLOR, window: str 
     return f"{_grouping(by)}(rate({requests(scope)}[{window}]))"
 
 
-def error_ratio(scope: FleetScope, by: str, window: str = RATE_WINDOW, *, zero_without_errors: bool = False) -> str:
-    """Share of requests ending in a server-side status.
+def error_ratio(scope: FleetScope, by: str, window: str = RATE_WINDOW, *, zero_without_errors: bool = False,
+                color: str | None = None) -> str:
+    """Share of requests ending in a server-side status (of one color, if given).
 
     TF Serving creates a status's counter on its first request, so a healthy fleet has no
     error series and the plain ratio is empty. Alerts want exactly that (no data, no
     alert); panels and release gates need a 0 instead (`zero_without_errors`), or a
-    healthy color would look like one with no data.
+    healthy color would look like one with no data. A window without requests stays
+    0 / 0 = NaN either way: no traffic is never "no errors".
     """
-    return _ratio(requests(scope, _ERROR_STATUS), requests(scope), by, window, zero_without_errors)
+    only = _color(color)
+    return _ratio(requests(scope, _ERROR_STATUS, *only), requests(scope, *only), by, window, zero_without_errors)
+
+
+def _color(color: str | None) -> tuple[str, ...]:
+    return () if color is None else (f'{m.TARGET_LABEL_COLOR}="{color}"',)
 
 
 _ERROR_STATUS = 'status=~"' + "|".join(m.SERVER_ERROR_CODES) + '"'
@@ -83,12 +92,14 @@ def fleet_latency_p99(namespace: str, window: str = RATE_WINDOW) -> str:
     return f"histogram_quantile(0.99, sum by (le, {m.TARGET_LABEL_MODEL}) (rate({bucket}[{window}]))) / 1000"
 
 
-def latency_quantile(scope: FleetScope, q: float, by: str, window: str = RATE_WINDOW) -> str:
-    """q-quantile of request latency in milliseconds (TF Serving records microseconds);
-    how precisely it can be compared with an objective: latency.precision()."""
+def latency_quantile(scope: FleetScope, q: float, by: str, window: str = RATE_WINDOW, *,
+                     color: str | None = None) -> str:
+    """q-quantile of request latency in milliseconds (TF Serving records microseconds) of
+    successful requests (of one color, if given); how precisely it can be compared with an
+    objective: latency.precision(). NaN when the window holds no successful request."""
     bucket = f"{m.REQUEST_LATENCY.name}_bucket"
     return (f"histogram_quantile({q}, sum by (le{', ' + by if by else ''}) "
-            f"(rate({bucket}{{{scope.tfs()}}}[{window}]))) / 1000")
+            f"(rate({bucket}{{{scope.tfs(*_color(color))}}}[{window}]))) / 1000")
 
 
 def histogram_quantile(scope: FleetScope, histogram: m.Metric, q: float, window: str) -> str:
@@ -200,3 +211,58 @@ def accelerator_busy(scope: FleetScope, metric: m.Metric) -> str:
     """Mean utilization per color: in a blue-green pair the live color can be saturated
     while the idle one sits near 0, and a mean over both would hide it."""
     return f"avg by ({m.TARGET_LABEL_COLOR}) ({color_of_pod(scope, accelerator(scope, metric))})"
+
+
+# --- release analysis (tfplat release): one color over one analysis interval -------------
+# The gates judge the new color with the alert expressions above, restricted to one color
+# and evaluated over the analysis interval, so a release stops on what would page a human.
+
+def release_requests(scope: FleetScope, color: str, window: str) -> str:
+    """Requests of every status the color served in the window (empty: none recorded)."""
+    return f"sum(increase({requests(scope, *_color(color))}[{window}]))"
+
+
+def release_error_ratio(scope: FleetScope, color: str, window: str) -> str:
+    return error_ratio(scope, "", window, zero_without_errors=True, color=color)
+
+
+def release_latency_p99(scope: FleetScope, color: str, window: str) -> str:
+    return latency_quantile(scope, 0.99, "", window, color=color)
+
+
+def release_ready_pods(scope: FleetScope, color: str, version: int) -> str:
+    """Pods of the color running `version` whose server container is ready (kube-state-metrics;
+    version and color are pod labels on the chart's allowlist)."""
+    ready = f"{m.CONTAINER_READY.name}{{{scope.container(tfserving.SERVER_CONTAINER)}}}"
+    pods = _pods_of(scope, color, "=", version)
+    return f"sum({ready} * on (namespace, pod) group_left () {pods})"
+
+
+def release_other_version_pods(scope: FleetScope, color: str, version: int) -> str:
+    """Pods of the color still running another version (an unfinished rollout); empty when none."""
+    return f"count({_pods_of(scope, color, '!=', version)})"
+
+
+def _pods_of(scope: FleetScope, color: str, op: str, version: int) -> str:
+    color_label, version_label = m.ksm_label(names.LABEL_COLOR), m.ksm_label(names.LABEL_VERSION)
+    return f'{m.POD_LABELS.name}{{{scope.pods()},{color_label}="{color}",{version_label}{op}"{version}"}}'
+
+
+def release_desired_replicas(scope: FleetScope, color: str) -> str:
+    deployment = dict(scope.deployments)[color]
+    return f'sum({m.DEPLOYMENT_DESIRED.name}{{namespace="{scope.namespace}",deployment="{deployment}"}})'
+
+
+#: Variables a custom gate's query template may use (models/<model>.yaml release.gates.custom).
+GATE_VARIABLES = ("color", "model", "namespace", "window")
+_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def gate_variables(template: str) -> set[str]:
+    return set(_VARIABLE.findall(template))
+
+
+def custom_gate(template: str, *, color: str, model: str, namespace: str, window: str) -> str:
+    """A custom gate's query for one color and window: the template's variables filled."""
+    values = {"color": color, "model": model, "namespace": namespace, "window": window}
+    return _VARIABLE.sub(lambda mt: values.get(mt.group(1), mt.group(0)), template)
