@@ -14,6 +14,8 @@ must finish it), 130 interrupted (the stack file records where: --resume or --ab
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
 import datetime as dt
 import os
 from pathlib import Path
@@ -22,6 +24,7 @@ import signal
 import sys
 from typing import Any
 
+from infra import atomic
 from infra.cli.release_setup import metrics_source_for, preflight_metrics
 from infra.cli.rollout_cmd import stage_preflight
 from infra.config.errors import ConfigError, ConfigIssue
@@ -33,8 +36,9 @@ from infra.plan.stack import plan_stack
 from infra.release import gitops, report
 from infra.release.appliers import Applier, OfflineApplier, PulumiApplier
 from infra.release.checks import release_issues
-from infra.release.engine import Outcome, Release, SystemClock
+from infra.release.engine import Clock, Outcome, Release, SystemClock
 from infra.release.journal import Journal, ReleaseLocked, locked, release_dir
+from infra.release.metrics_source import MetricsSource
 from infra.release.reading import Reader, queries
 from infra.release.steps import Stepper
 from infra.rules.rollout import MAX_VERSION, Rollout
@@ -116,69 +120,108 @@ def _applier(args: argparse.Namespace, root: Path) -> Applier:
     return PulumiApplier(on_output=lambda text: print(text, end=""))
 
 
-def _run(args: argparse.Namespace) -> int:
-    root = project_root()
+@dataclass(frozen=True)
+class Prepared:
+    """A release whose config, policy and marker are checked (nothing changed yet)."""
+
+    root: Path
+    args: argparse.Namespace
+    loaded: LoadedConfig
+    policy: ReleasePolicy
+    marker: ReleaseMarker
+    scope: FleetScope
+    source: MetricsSource
+
+    @property
+    def folder(self) -> Path:
+        return release_dir(self.root, self.args.stack, self.args.model) / self.marker.id
+
+
+def prepare(args: argparse.Namespace, root: Path, source: MetricsSource | None = None) -> Prepared:
+    """Config, policy, marker and metrics source; ConfigError (exit 2) on any mistake."""
     loaded, policy, marker = _check(root, args)
     fleet = next(f for f in plan_stack(loaded).fleets if f.name == args.model)
-    scope = FleetScope.of(fleet)
-    source = metrics_source_for(loaded, args.prometheus_url)
-    if args.dry_run:
-        return _dry_run(loaded, policy, marker, scope, source.description)
-    path = stack_file(root, args.stack)
-    trouble = gitops.problems(root, path)
+    return Prepared(root=root, args=args, loaded=loaded, policy=policy, marker=marker, scope=FleetScope.of(fleet),
+                    source=source or metrics_source_for(loaded, args.prometheus_url))
+
+
+def preflight(p: Prepared) -> str | None:
+    """What must hold before the first change: a clean git checkout of the stack file, the
+    version in the bucket, every query answered. ConfigError for a mistake in config; a
+    message (exit 1, nothing changed) when something outside it is not ready."""
+    args = p.args
+    trouble = gitops.problems(p.root, stack_file(p.root, args.stack))
     if trouble:
-        raise ConfigError([ConfigIssue(file=loaded.stack.file, path="", message=t,
+        raise ConfigError([ConfigIssue(file=p.loaded.stack.file, path="", message=t,
                                        hint="run the release from a clean git checkout of the branch it deploys")
                            for t in trouble])
+    r = Rollout.of(p.loaded.stack.models[args.model])
     if not (args.resume or args.abort or args.skip_preflight):
-        problem = stage_preflight(args.model, marker.version)(loaded, Rollout.of(loaded.stack.models[args.model]))
+        problem = stage_preflight(args.model, p.marker.version)(p.loaded, r)
         if problem is not None:
             raise ConfigError([problem])
-    if not args.abort:
-        failure = preflight_metrics(policy, scope, source, Rollout.of(loaded.stack.models[args.model]), loaded)
-        if failure is not None:
-            print(f"error: {failure}\nnothing was changed", file=sys.stderr)
-            return 1
-    folder = release_dir(root, args.stack, args.model) / marker.id
-    journal = Journal(folder)
+    if args.abort:
+        return None  # a rollback needs no metrics
+    return preflight_metrics(p.policy, p.scope, p.source, r, p.loaded)
+
+
+def execute(p: Prepared, *, applier: Applier, clock: Clock, echo: Callable[[str], None] = print) -> Outcome:
+    """Run (or resume, or abort) the release under its lock, journaled and reported."""
+    args, policy = p.args, p.policy
+    journal = Journal(p.folder)
+    gates = {g.name: g for g in policy.gates}
 
     def log(kind: str, **data: Any) -> None:
         event = journal.write(kind, **data)
-        print(report.line(event, {g.name: g for g in policy.gates}), flush=True)
+        echo(report.line(event, gates))
         text = report.markdown(journal.events(), policy)
-        (folder / "report.md").write_text(text, encoding="utf-8")
-        (folder.parent / "report.md").write_text(text, encoding="utf-8")  # the latest release's
+        atomic.write_text(p.folder / "report.md", text)
+        atomic.write_text(p.folder.parent / "report.md", text)  # the latest release's, for CI
 
     remote, _, branch = (args.push or "").partition("/")
-    stepper = Stepper(root=root, stack=args.stack, model=args.model, release_id=marker.id, version=marker.version,
-                      applier=_applier(args, root), log=log, push_to=(remote, branch) if args.push else None)
-    release = Release(marker=marker, policy=policy, scope=scope, stepper=stepper,
-                      reader=Reader(policy, scope, source), clock=SystemClock(), log=log)
+    stepper = Stepper(root=p.root, stack=args.stack, model=args.model, release_id=p.marker.id,
+                      version=p.marker.version, applier=applier, log=log,
+                      push_to=(remote, branch) if args.push else None)
+    release = Release(marker=p.marker, policy=policy, scope=p.scope, stepper=stepper,
+                      reader=Reader(policy, p.scope, p.source), clock=clock, log=log)
     try:
-        with locked(root, args.stack, args.model, marker.id):
-            log("start", model=args.model, version=marker.version, stack=args.stack, id=marker.id,
-                from_state=Rollout(blue=marker.from_blue, green=marker.from_green, live=marker.from_live).describe(),
-                source=source.description, applier=stepper.applier.name,
+        with locked(p.root, args.stack, args.model, p.marker.id):
+            m = p.marker
+            log("start", model=args.model, version=m.version, stack=args.stack, id=m.id,
+                from_state=Rollout(blue=m.from_blue, green=m.from_green, live=m.from_live).describe(),
+                source=p.source.description, applier=applier.name,
                 mode="abort" if args.abort else "resume" if args.resume else "start")
-            outcome = _go(release, args)
+            return _go(release, args)
     except ReleaseLocked as err:
-        raise ConfigError([ConfigIssue(file=loaded.stack.file, path=f"config.tfplat:models.{args.model}",
+        raise ConfigError([ConfigIssue(file=p.loaded.stack.file, path=f"config.tfplat:models.{args.model}",
                                        message=f"another release of {args.model} runs on this machine ({err.holder})",
                                        hint="wait for it to end; the lock goes with its process "
                                             f"(it is an flock on {err.path})")]) from None
-    print(f"report: {folder / 'report.md'}")
-    return outcome.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    p = prepare(args, project_root())
+    if args.dry_run:
+        return _dry_run(p.loaded, p.policy, p.marker, p.scope, p.source.description)
+    failure = preflight(p)
+    if failure is not None:
+        print(f"error: {failure}\nnothing was changed", file=sys.stderr)
+        return 1
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a cancelled CI job stops like Ctrl-C
+    try:
+        outcome = execute(p, applier=_applier(args, p.root), clock=SystemClock(),
+                          echo=lambda s: print(s, flush=True))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(f"report: {p.folder / 'report.md'}")
+    # An abort someone asked for is a success; one the analysis decided is not.
+    return 0 if args.abort and outcome.status == "aborted" else outcome.exit_code
 
 
 def _go(release: Release, args: argparse.Namespace) -> Outcome:
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a cancelled CI job stops like Ctrl-C
-    try:
-        if args.abort:
-            outcome = release.abort("aborted on request (tfplat release --abort)")
-            return Outcome("aborted", outcome.reason) if outcome.status == "aborted" else outcome
-        return release.resume() if args.resume else release.start()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    if args.abort:
+        return release.abort("aborted on request (tfplat release --abort)")
+    return release.resume() if args.resume else release.start()
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

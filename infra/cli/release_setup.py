@@ -12,6 +12,7 @@ from infra.plan.monitoring.scope import FleetScope
 from infra.plan.monitoring.values import KPS_FULLNAME
 from infra.plan.release_policy import ReleasePolicy
 from infra.release.metrics_source import (
+    MetricsSource,
     MetricsUnavailable,
     PrometheusApi,
     QueryRejected,
@@ -80,7 +81,7 @@ def metrics_source_for(loaded: LoadedConfig, url: str | None) -> PrometheusApi:
                          description=f"Amazon Managed Service for Prometheus ({spec.workspace}, {region})")
 
 
-def preflight_metrics(policy: ReleasePolicy, scope: FleetScope, source: PrometheusApi, r: Rollout,
+def preflight_metrics(policy: ReleasePolicy, scope: FleetScope, source: MetricsSource, r: Rollout,
                       loaded: LoadedConfig) -> str | None:
     """Ask every query once about the live color: the source answers and accepts them all.
     None when fine; a message when the source cannot be read (nothing has changed yet).

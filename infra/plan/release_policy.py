@@ -44,7 +44,7 @@ TIER_DEFAULTS: Mapping[str, ReleaseSettings] = {
     "prod": ReleaseSettings(steps=_STEPS, max_inconclusive=_INCONCLUSIVE, bake_time_s=600, analysis_interval_s=120,
                             min_requests=200, settle_time_s=1200, on_metrics_unavailable="pause", max_pause_s=900),
 }
-ERROR_FACTOR, LATENCY_FACTOR = 2.0, 1.5
+ERROR_FACTOR, LATENCY_FACTOR = 2.0, 2.0
 
 Origin = Literal["default", "model", "stack", "stack-model"]
 GateKind = Literal["error_ratio", "latency_p99", "custom"]
@@ -142,7 +142,8 @@ def _set_keys(layer: ReleaseSettings) -> dict[str, object]:
             "settle_time": layer.settle_time_s, "ready_timeout": layer.ready_timeout_s,
             "on_metrics_unavailable": layer.on_metrics_unavailable, "max_pause": layer.max_pause_s,
             "gates.error_ratio.max": layer.error_ratio.max,
-            "gates.error_ratio.factor_floor": layer.error_ratio.factor_floor}
+            "gates.error_ratio.factor_floor": layer.error_ratio.factor_floor,
+            "gates.latency_p99.max_factor_of_live": layer.latency_p99.max_factor_of_live}
 
 
 # --------------------------------------------------------------------------- problems
@@ -201,6 +202,15 @@ def policy_problems(stack: StackSpec, model: ModelSpec) -> list[Problem]:
         out.append(Problem(origin=at("max_pause", "default"), path=("max_pause",), value=_duration(p.max_pause_s),
                            message="a pause shorter than one analysis interval never waits",
                            hint=f"use {_duration(p.analysis_interval_s)} or more, or on_metrics_unavailable: abort"))
+    latency = next(g for g in p.gates if g.kind == "latency_p99")
+    if latency.live_factor is not None and latency.live_factor < lat.GROWTH:
+        out.append(Problem(origin=at("gates.latency_p99.max_factor_of_live", "default"),
+                           path=("gates", "latency_p99", "max_factor_of_live"), value=latency.live_factor,
+                           message=f"TF Serving's latency buckets grow by {lat.GROWTH:g}x, so two p99 estimates "
+                                   f"inside one bucket can differ by up to {lat.GROWTH:g}x on interpolation alone: "
+                                   f"a factor of {latency.live_factor:g} would fail healthy versions",
+                           hint=f"use {lat.GROWTH:g} or more (the default is {LATENCY_FACTOR:g}); the ceiling "
+                                "max_ms still bounds the p99 itself"))
     errors = next(g for g in p.gates if g.kind == "error_ratio")
     if errors.factor_floor >= errors.limit:
         out.append(Problem(origin=at("gates.error_ratio.factor_floor", "default"),

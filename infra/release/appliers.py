@@ -7,10 +7,13 @@ anything. `apply` returns a one-line summary or raises ApplyError.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Callable, Iterator, Mapping
+import contextlib
 from dataclasses import dataclass
 import datetime as dt
 import json
+import os
 from pathlib import Path
 import threading
 from typing import Any, Protocol
@@ -115,7 +118,7 @@ class OfflineApplier:
         from infra.offline.plan import project_name, run_offline
         from policies.tfplat_policies import check_records
 
-        with _OFFLINE:
+        with _OFFLINE, _project_root(root), _event_loop():
             project = project_name(root)
             plan, result = run_offline(root, stack, project=project)
             document = render.resources_document(stack, project, result)
@@ -135,6 +138,46 @@ class OfflineApplier:
                              for m, a in sorted(models.items())}}
         path = atomic.write_text(self.record_dir / f"applied-{seq:04d}.json", json.dumps(record, indent=1) + "\n")
         return f"offline plan of {stack} applied as {path} ({len(objects)} Kubernetes objects)"
+
+
+@contextlib.contextmanager
+def _event_loop() -> Iterator[None]:
+    """Pulumi's mock engine runs on the thread's asyncio loop; a thread other than the main
+    one has none until it is given one (the release may run in any thread)."""
+    try:
+        asyncio.get_running_loop()
+        yield  # pragma: no cover - the engine is never called from inside a running loop
+        return
+    except RuntimeError:
+        pass
+    policy = asyncio.get_event_loop_policy()
+    try:
+        loop = policy.get_event_loop()
+        yield
+        return
+    except RuntimeError:
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+@contextlib.contextmanager
+def _project_root(root: Path) -> Iterator[None]:
+    """The program finds its project like the CLI does (TFPLAT_ROOT, else the current
+    folder): point it at the checkout being applied for the length of the run."""
+    saved = os.environ.get("TFPLAT_ROOT")
+    os.environ["TFPLAT_ROOT"] = str(root)
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TFPLAT_ROOT"]
+        else:
+            os.environ["TFPLAT_ROOT"] = saved
 
 
 def read_applied(record_dir: Path) -> list[dict[str, Any]]:

@@ -67,6 +67,7 @@ class Release:
     reader: Reader
     clock: Clock
     log: Callable[..., Any]
+    _ready_seen: bool = False
 
     # ------------------------------------------------------------------ entry points
     def start(self) -> Outcome:
@@ -149,7 +150,9 @@ class Release:
             ok, seen = self.reader.ready(color, self.version)
             waited = self.clock.now() - started
             if ok:
-                self.log("ready", color=color, seen=seen, waited_s=round(waited))
+                if waited or not self._ready_seen:  # a re-check before a step that found it ready says nothing
+                    self.log("ready", color=color, seen=seen, waited_s=round(waited))
+                self._ready_seen = True
                 return
             if waited > self.policy.ready_timeout_s:
                 raise Stop(Decision(action="abort", reason=f"v{self.version} in {color} was not Ready within "

@@ -11,7 +11,7 @@ evaluates the stack's rendered (time-scaled) rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 import threading
 from types import TracebackType
@@ -39,10 +39,33 @@ def _pod_meta(label: str) -> str:
     return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in label)
 
 
+def rig(root: Path, stack: str = "dev") -> tuple[StackPlan, MonitoringPlan, ksm.KsmConfig]:
+    """A stack's plan, its monitoring plan, and what kube-state-metrics runs with under the
+    pinned chart rendered by real helm (the inputs of a Harness)."""
+    from infra.config.loader import load
+    from infra.plan.monitoring.plan import KPS_RELEASE
+    from infra.plan.stack import plan_stack
+    from tests.harness import helm
+
+    plan = plan_stack(load(root, stack))
+    mon = plan.monitoring
+    assert mon is not None
+    kps = mon.release(KPS_RELEASE)
+    assert kps is not None
+    rendered = helm.template(kps.chart, release=kps.name, namespace=mon.namespace, values=kps.values,
+                             kube_version=plan.stack.cluster.version)
+    return plan, mon, ksm.KsmConfig.from_rendered(rendered)
+
+
 class Harness:
     def __init__(self, workdir: Path, plan: StackPlan, mon: MonitoringPlan, ksm_config: ksm.KsmConfig,
-                 factor: float = timescale.FACTOR) -> None:
+                 factor: float = timescale.FACTOR, *, extra_jobs: Sequence[str] = ()) -> None:
+        """extra_jobs: more scrape jobs (30s production interval) whose targets a test adds
+        with put_target, e.g. an application exporting business metrics."""
         self.workdir, self.mon, self.ksm_config, self.factor = workdir, mon, ksm_config, factor
+        self.extra_jobs = tuple(extra_jobs)
+        # (model, color) -> Traffic now; when set it wins over set_traffic (scenario scripts).
+        self.traffic_fn: Callable[[str, str], Traffic | None] | None = None
         self.clock = Clock(factor)
         self.cluster = Cluster(self.clock)
         self.traffic: dict[tuple[str, str], Traffic] = {}
@@ -53,8 +76,7 @@ class Harness:
                 name=f.name, namespace=f.namespace, accelerator=f.model.serving.accelerator.kind,
                 load_timeout_s=f.model.serving.load_timeout_s, base_path=f.base_path,
                 has_fetch=f.sync_image is not None))
-        self.pages = TFServingPages(self.cluster, lambda m, c: self.traffic.get((m, c), IDLE),
-                                    lambda m: batching[m])
+        self.pages = TFServingPages(self.cluster, self._traffic_of, lambda m: batching[m])
         (workdir / "sd").mkdir(parents=True, exist_ok=True)
         self.targets = TargetServer(workdir / "sd")
         self.prometheus = PrometheusServer(
@@ -63,6 +85,10 @@ class Harness:
             lookback_delta=timescale.scale("5m", factor))
         self._stop = threading.Event()
         self._sync = threading.Thread(target=self._sync_loop, daemon=True)
+
+    def _traffic_of(self, model: str, color: str) -> Traffic:
+        scripted = self.traffic_fn(model, color) if self.traffic_fn is not None else None
+        return scripted if scripted is not None else self.traffic.get((model, color), IDLE)
 
     # --- what Prometheus is told ---------------------------------------------------------
     def rule_groups(self) -> list[dict[str, Any]]:
@@ -96,6 +122,7 @@ class Harness:
         configs.append(job(KSM_JOB, "30s", True))  # the chart's ServiceMonitor: honorLabels, default interval
         configs.append(job(DCGM_JOB, "15s", True))  # values.dcgm_exporter: 15s, honorLabels
         configs.append(job(TPU_JOB, mm.SCRAPE_INTERVAL, True))
+        configs += [job(name, "30s", True) for name in self.extra_jobs]
         return configs
 
     def _pod_job(self, podmonitor: str) -> str:
@@ -147,6 +174,11 @@ class Harness:
     # --- scenario controls -----------------------------------------------------------------
     def set_traffic(self, model: str, color: str, traffic: Traffic) -> None:
         self.traffic[(model, color)] = traffic
+
+    def put_target(self, job: str, target_id: str, labels: dict[str, str], render: Callable[[], str | None]) -> None:
+        """A target of one of the extra jobs (its page rendered at every scrape)."""
+        assert job in self.extra_jobs, f"{job} is not among extra_jobs {self.extra_jobs}"
+        self.targets.put(Target(job=job, id=target_id, labels={"job": job, **labels}), render)
 
     def set_utilization(self, model: str, color: str, percent: float) -> None:
         self.utilization[(model, color)] = percent

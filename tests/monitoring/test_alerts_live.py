@@ -21,14 +21,13 @@ import time
 
 import pytest
 
-from infra.config.loader import load
 from infra.plan.monitoring import metrics as m
-from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan
+from infra.plan.monitoring.plan import MonitoringPlan
 from infra.plan.monitoring.scope import FleetScope
-from infra.plan.stack import StackPlan, plan_stack
+from infra.plan.stack import StackPlan
 from tests.conftest import REPO
-from tests.harness import helm, ksm, timescale
-from tests.harness.harness import Harness
+from tests.harness import ksm, timescale
+from tests.harness.harness import Harness, rig
 from tests.monitoring.live_scenarios import ONSET, Expected, Scenario, scenarios, steady
 
 # Production seconds a scheduling hiccup may add before an alert shows (10 wall seconds).
@@ -46,14 +45,7 @@ class Outcome:
 
 
 def _stack() -> tuple[StackPlan, MonitoringPlan, ksm.KsmConfig]:
-    plan = plan_stack(load(REPO, "dev"))
-    mon = plan.monitoring
-    assert mon is not None
-    kps = mon.release(KPS_RELEASE)
-    assert kps is not None
-    rendered = helm.template(kps.chart, release=kps.name, namespace=mon.namespace, values=kps.values,
-                             kube_version=plan.stack.cluster.version)
-    return plan, mon, ksm.KsmConfig.from_rendered(rendered)
+    return rig(REPO, "dev")
 
 
 def _key(labels: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
