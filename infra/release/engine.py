@@ -144,13 +144,13 @@ class Release:
                                      f"(retire it with tfplat retire {self.scope.model} --stack {self.stepper.stack})")
 
     def _wait_ready(self, color: Color) -> None:
-        started = self.clock.now()
+        started, slept = self.clock.now(), False
         poll = max(5.0, self.policy.analysis_interval_s / 4)
         while True:
             ok, seen = self.reader.ready(color, self.version)
             waited = self.clock.now() - started
             if ok:
-                if waited or not self._ready_seen:  # a re-check before a step that found it ready says nothing
+                if slept or not self._ready_seen:  # a re-check before a step that found it ready says nothing
                     self.log("ready", color=color, seen=seen, waited_s=round(waited))
                 self._ready_seen = True
                 return
@@ -158,6 +158,7 @@ class Release:
                 raise Stop(Decision(action="abort", reason=f"v{self.version} in {color} was not Ready within "
                                                            f"{self.policy.ready_timeout_s}s: {seen}"))
             self.clock.sleep(poll)
+            slept = True
 
     def _analyse(self, phase: str, new: Color, needed: int, compare_live: bool) -> None:
         """Intervals back to back from now until the phase is decided; returns on promote."""

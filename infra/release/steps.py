@@ -33,8 +33,11 @@ def set_marker(marker: ReleaseMarker) -> EntryEdit:
 
 
 def clear_marker(entry: Any) -> None:
-    if MARKER_KEY in entry:
-        del entry[MARKER_KEY]
+    """The release's end: its marker goes, and so does the `canary_percent: 0` its steps
+    left (0 is the default), so the entry reads as if the steps had been written by hand."""
+    for key in (MARKER_KEY, "canary_percent"):
+        if key in entry and (key == MARKER_KEY or entry[key] == 0):
+            del entry[key]
 
 
 def unchanged(r: Rollout) -> Rollout:

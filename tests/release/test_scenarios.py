@@ -46,12 +46,12 @@ def _ok(r: s.Result) -> None:
 
 
 def _weights(r: s.Result) -> list[dict[str, int]]:
-    return [a["models"][s.MODEL]["weights"] for a in r.applied]  # type: ignore[index]
+    return [a["models"][s.MODEL]["weights"] for a in r.applied]
 
 
 def _restored(r: s.Result) -> None:
     """Back where it started: blue v2 live with all traffic, green gone, no marker."""
-    last = r.applied[-1]["models"][s.MODEL]  # type: ignore[index]
+    last = r.applied[-1]["models"][s.MODEL]
     assert last["live"] == "blue" and last["weights"] == {"blue": 100} and set(last["colors"]) == {"blue"}, last
     assert "release_in_progress" not in r.stack_text and "green: 3" not in r.stack_text
 
@@ -60,7 +60,7 @@ def test_healthy_release_promotes_through_every_step_and_switches(results: dict[
     r = results["healthy"]
     _ok(r)
     assert _weights(r) == [{"blue": 100}, {"blue": 95, "green": 5}, {"blue": 50, "green": 50}, {"green": 100}]
-    stage = r.applied[0]["models"][s.MODEL]  # type: ignore[index]
+    stage = r.applied[0]["models"][s.MODEL]
     assert stage["colors"]["green"]["version"] == 3 and stage["live"] == "blue"
     assert [i["verdict"] for i in r.intervals()] == ["pass"] * 6  # 2 per step, 2 settling
     assert r.commits[:5] == [f"release bert-ranker v3 on dev: {x} [skip ci]" for x in
