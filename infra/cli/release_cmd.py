@@ -145,16 +145,20 @@ def prepare(args: argparse.Namespace, root: Path, source: MetricsSource | None =
                     source=source or metrics_source_for(loaded, args.prometheus_url))
 
 
-def preflight(p: Prepared) -> str | None:
-    """What must hold before the first change: a clean git checkout of the stack file, the
-    version in the bucket, every query answered. ConfigError for a mistake in config; a
-    message (exit 1, nothing changed) when something outside it is not ready."""
+def preflight(p: Prepared, applier: Applier) -> str | None:
+    """What must hold before the first change: a clean git checkout of the stack file, an
+    applier that can apply, the version in the bucket, every query answered. ConfigError
+    for a mistake in config; a message (exit 1, nothing changed) when something outside it
+    is not ready."""
     args = p.args
     trouble = gitops.problems(p.root, stack_file(p.root, args.stack))
     if trouble:
         raise ConfigError([ConfigIssue(file=p.loaded.stack.file, path="", message=t,
                                        hint="run the release from a clean git checkout of the branch it deploys")
                            for t in trouble])
+    unready = applier.problem(p.root, args.stack)
+    if unready is not None:
+        return unready
     r = Rollout.of(p.loaded.stack.models[args.model])
     if not (args.resume or args.abort or args.skip_preflight):
         problem = stage_preflight(args.model, p.marker.version)(p.loaded, r)
@@ -203,13 +207,14 @@ def _run(args: argparse.Namespace) -> int:
     p = prepare(args, project_root())
     if args.dry_run:
         return _dry_run(p.loaded, p.policy, p.marker, p.scope, p.source.description)
-    failure = preflight(p)
+    applier = _applier(args, p.root)
+    failure = preflight(p, applier)
     if failure is not None:
         print(f"error: {failure}\nnothing was changed", file=sys.stderr)
         return 1
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a cancelled CI job stops like Ctrl-C
     try:
-        outcome = execute(p, applier=_applier(args, p.root), clock=SystemClock(),
+        outcome = execute(p, applier=applier, clock=SystemClock(),
                           echo=lambda s: print(s, flush=True))
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
+import shutil
 import threading
 from typing import Any, Protocol
 
@@ -27,6 +28,9 @@ class ApplyError(Exception):
 
 class Applier(Protocol):
     name: str
+
+    def problem(self, root: Path, stack: str) -> str | None:
+        """Why this applier cannot apply here (None: it can); asked before anything moves."""
 
     def apply(self, root: Path, stack: str, environment: str, message: str) -> str: ...
 
@@ -44,6 +48,14 @@ class PulumiApplier:
 
     def __init__(self, on_output: Callable[[str], Any] | None = None) -> None:
         self.on_output = on_output
+
+    def problem(self, root: Path, stack: str) -> str | None:
+        if shutil.which("pulumi") is None:
+            return ("the Pulumi CLI is not installed (`pulumi` is not on PATH): install it "
+                    "(https://www.pulumi.com/docs/install/), or rehearse with --applier offline")
+        if not (root / "policies" / "PulumiPolicy.yaml").is_file():
+            return f"the policy pack is missing ({root / 'policies'}): every apply runs it"
+        return None
 
     def apply(self, root: Path, stack: str, environment: str, message: str) -> str:
         from pulumi import automation as auto
@@ -112,6 +124,9 @@ class OfflineApplier:
 
     def __init__(self, record_dir: Path) -> None:
         self.record_dir = record_dir
+
+    def problem(self, root: Path, stack: str) -> str | None:
+        return None  # needs nothing but the checkout
 
     def apply(self, root: Path, stack: str, environment: str, message: str) -> str:
         from infra.offline import render

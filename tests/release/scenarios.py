@@ -177,7 +177,8 @@ def run(sc: Scenario, rig: tuple[StackPlan, MonitoringPlan, ksm.KsmConfig], work
             follower.start()
             wait_for_scrapes(h, plan)
             prepared: Prepared = prepare(release_args(), root, scaled_source(h))
-            failure = preflight(prepared)
+            applier = OfflineApplier(record_dir)
+            failure = preflight(prepared, applier)
             assert failure is None, failure
 
             def echo(line: str) -> None:
@@ -187,7 +188,7 @@ def run(sc: Scenario, rig: tuple[StackPlan, MonitoringPlan, ksm.KsmConfig], work
                 if result.onset is None and (starts or (sc.onset_line and line.startswith(sc.onset_line))):
                     result.onset = now
 
-            result.outcome = execute(prepared, applier=OfflineApplier(record_dir), clock=ScaledClock(h.factor),
+            result.outcome = execute(prepared, applier=applier, clock=ScaledClock(h.factor),
                                      echo=echo)
             result.events = Journal(prepared.folder).events()
             result.report = (prepared.folder / "report.md").read_text(encoding="utf-8")

@@ -89,10 +89,10 @@ def test_resume_continues_a_killed_release(tmp_path: Path) -> None:
         text = _stack(root)
         assert "release_in_progress: {id: " in text and "canary_percent: 5" in text
         p = prepare(s.release_args("--resume", version=None), root, scaled_source(h))
-        assert preflight(p) is None
+        applier = OfflineApplier(root / "build" / "releases" / s.STACK / "applied")
+        assert preflight(p, applier) is None
         lines: list[str] = []
-        outcome = execute(p, applier=OfflineApplier(root / "build" / "releases" / s.STACK / "applied"),
-                          clock=ScaledClock(h.factor), echo=lines.append)
+        outcome = execute(p, applier=applier, clock=ScaledClock(h.factor), echo=lines.append)
         assert outcome.status == "released", "\n".join(lines)
         time.sleep(0.3)
     assert lines[1].startswith("resume: ")
@@ -108,9 +108,9 @@ def test_resume_continues_a_killed_release(tmp_path: Path) -> None:
 def test_abort_restores_the_last_good_state(tmp_path: Path) -> None:
     with _killed_mid_step(tmp_path) as (h, root, follower):
         p = prepare(s.release_args("--abort", version=None), root, scaled_source(h))
-        assert preflight(p) is None
-        outcome = execute(p, applier=OfflineApplier(root / "build" / "releases" / s.STACK / "applied"),
-                          clock=ScaledClock(h.factor), echo=lambda _: None)
+        applier = OfflineApplier(root / "build" / "releases" / s.STACK / "applied")
+        assert preflight(p, applier) is None
+        outcome = execute(p, applier=applier, clock=ScaledClock(h.factor), echo=lambda _: None)
         assert outcome.status == "aborted"
         time.sleep(0.3)
     last = follower.applied[-1]["models"][s.MODEL]  # type: ignore[index]
