@@ -32,7 +32,12 @@ def test_without_the_pulumi_cli_a_release_stops_before_any_change(tmp_path: Path
     (root / "policies").mkdir()
     (root / "policies" / "PulumiPolicy.yaml").write_text("runtime: python\n")
     monkeypatch.setenv("TFPLAT_ROOT", str(root))
-    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no pulumi (nor anything else) on PATH
+    bin_dir = tmp_path / "bin"  # git, and no pulumi
+    bin_dir.mkdir()
+    git = shutil.which("git")
+    assert git is not None
+    (bin_dir / "git").symlink_to(git)
+    monkeypatch.setenv("PATH", str(bin_dir))
     assert PulumiApplier().problem(root, "dev") is not None
     code, _, err = run("release", "bert-ranker", "3", "--stack", "dev", "--skip-preflight",
                        "--prometheus-url", "http://127.0.0.1:9")
