@@ -22,7 +22,7 @@ ALL = w.load_all()
 
 
 def test_the_expected_workflows_exist() -> None:
-    assert {"pr.yml", "pr-comment.yml", "deploy.yml", "pulumi-up.yml", "test.yml"} <= set(ALL)
+    assert {"pr.yml", "pr-comment.yml", "deploy.yml", "pulumi-up.yml", "test.yml", "release.yml"} <= set(ALL)
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
@@ -137,6 +137,9 @@ def test_pulumi_steps_use_real_inputs_and_the_policy_pack() -> None:
         for job_id, step in w.steps(wf):
             if str(step.get("uses", "")).startswith("pulumi/actions@"):
                 args = step["with"]
+                if "command" not in args:  # install the CLI only (tfplat release drives it)
+                    assert set(args) == {"pulumi-version"} and name == "release.yml", (name, args)
+                    continue
                 found.append((name, job_id, args["command"]))
                 assert set(args) <= w.PULUMI_ACTION_INPUTS, set(args) - w.PULUMI_ACTION_INPUTS
                 assert args["policyPacks"] == "policies" and args["stack-name"] and args["cloud-url"]
@@ -182,3 +185,34 @@ def test_setup_steps_match_the_readme() -> None:
     (python,) = pythons
     assert tuple(int(x) for x in python.split(".")) >= (3, 11)
     assert "Python 3.11+" in (w.REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_release_workflow() -> None:
+    from tests.delivery.release_workflow import release_problems
+
+    assert release_problems(ALL["release.yml"], ALL["deploy.yml"], available_stacks(w.REPO)) == []
+    # The one write beyond OIDC in any workflow: the release job pushes its step commits.
+    assert w.jobs(ALL["release.yml"])["release"]["permissions"] == {"contents": "write", "id-token": "write"}
+
+
+@pytest.mark.parametrize(("old", "new", "fragment"), [
+    ("options: [dev, staging, prod, prod-aws]", "options: [dev, staging, prod]", "choice of the stacks"),
+    ("group: pulumi-${{ inputs.stack }}", "group: release-${{ inputs.stack }}", "deploy lock of the stack"),
+    ("startsWith(inputs.stack, 'prod') && 'production'", "startsWith(inputs.stack, 'prod') && 'prod'",
+     "must run in environment"),
+    ('.venv/bin/tfplat release "$MODEL" "$@" --stack "$STACK"', '.venv/bin/tfplat release "$MODEL" "$@" --stack '
+     '"${{ inputs.stack }}"', "splices an input"),
+    ("        if: cancelled()\n", "        if: failure()\n", "a cancelled run must roll back"),
+    ('--stack "$STACK" --push "origin/$BRANCH" \\\n', '--stack "$STACK" \\\n', "tfplat release ... --push"),
+])
+def test_release_workflow_checks_catch_mistakes(old: str, new: str, fragment: str) -> None:
+    from tests.delivery.release_workflow import release_problems
+
+    wf, _ = _mutated("release.yml", old, new)
+    assert any(fragment in p for p in release_problems(wf, ALL["deploy.yml"], available_stacks(w.REPO)))
+
+
+def test_release_writes_contents_and_no_other_workflow_does() -> None:
+    wf, _ = _mutated("pr.yml", "      contents: read\n    strategy:", "      contents: write\n    strategy:")
+    assert any("writes contents" in p for p in w.permission_problems("pr.yml", wf))
+    assert w.permission_problems("release.yml", ALL["release.yml"]) == []
