@@ -244,7 +244,9 @@ def _status(args: argparse.Namespace) -> int:
                 rows.append(_row(stack, name, rollout_of(entry), "! see below" if bad else "(unchecked)"))
             continue
         for name, spec in loaded.stack.models.items():
-            rows.append(_row(stack, name, Rollout.of(spec), ""))
+            marker = spec.release_in_progress
+            rows.append(_row(stack, name, Rollout.of(spec),
+                             f"release of v{marker.version} in progress" if marker else ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

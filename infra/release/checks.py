@@ -17,14 +17,14 @@ import tempfile
 import yaml
 
 from infra.config.errors import ConfigIssue, format_path
-from infra.config.loader import LoadedConfig, stack_file
-from infra.config.yamlio import read_yaml
+from infra.config.loader import LoadedConfig
+from infra.config.yamlio import YamlDoc, read_yaml
 from infra.plan.monitoring import queries as q
 from infra.plan.release_gates import custom_gate_problems
 from infra.plan.release_policy import Problem, policy_problems
 
 
-def _where(root: Path, loaded: LoadedConfig, model: str, problem: Problem) -> tuple[str, tuple[str | int, ...]]:
+def _where(loaded: LoadedConfig, model: str, problem: Problem) -> tuple[str, tuple[str | int, ...]]:
     if problem.origin == "model":
         return loaded.models[model].file, ("release", *problem.path)
     if problem.origin == "stack-model":
@@ -39,13 +39,13 @@ def _where(root: Path, loaded: LoadedConfig, model: str, problem: Problem) -> tu
 def release_issues(root: Path, loaded: LoadedConfig) -> list[ConfigIssue]:
     """Every release policy mistake of the stack's models (and every model's custom gates)."""
     issues: list[ConfigIssue] = []
-    docs: dict[str, object] = {}
+    docs: dict[str, YamlDoc | None] = {}
 
     def line(file: str, path: tuple[str | int, ...]) -> int | None:
         if file not in docs:
             docs[file] = read_yaml(root / file, file)[0]
         doc = docs[file]
-        return doc.line_of(path) if doc is not None else None  # type: ignore[attr-defined]
+        return doc.line_of(path) if doc is not None else None
 
     problems: list[tuple[str, Problem]] = []
     for name in sorted(loaded.stack.models):
@@ -64,7 +64,7 @@ def release_issues(root: Path, loaded: LoadedConfig) -> list[ConfigIssue]:
                                                hint="fix the expression (promtool parses it as Prometheus "
                                                     "would)")))
     for model, p in problems:
-        file, path = _where(root, loaded, model, p)
+        file, path = _where(loaded, model, p)
         issue = ConfigIssue(file=file, path=format_path(path), line=line(file, path), message=p.message,
                             hint=p.hint, value=p.value)
         if issue not in issues:
@@ -91,5 +91,3 @@ def promql_error(expr: str) -> str | None:
     found = [ln.strip() for ln in text.splitlines() if "parse error" in ln or "error" in ln.lower()]
     return (found[-1] if found else text.strip())[-300:]
 
-
-__all__ = ["promql_error", "release_issues", "stack_file"]

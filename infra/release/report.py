@@ -52,7 +52,8 @@ def line(event: Mapping[str, Any], gates: Mapping[str, Gate]) -> str:
     if kind == "step":
         commit = f" commit {str(event['commit'])[:10]}" if event.get("commit") else ""
         applied = f"\n    {event['applied']}" if event.get("applied") else ""
-        return f"step {event['label']}: {event['before']} -> {event['after']}{commit}{applied}"
+        unpushed = f"\n    NOT PUSHED: {event['unpushed']}" if event.get("unpushed") else ""
+        return f"step {event['label']}: {event['before']} -> {event['after']}{commit}{applied}{unpushed}"
     if kind == "ready":
         return f"ready: {event['seen']} (after {event['waited_s']}s)"
     if kind == "interval":
@@ -106,7 +107,8 @@ def markdown(events: Sequence[Mapping[str, Any]], policy: ReleasePolicy) -> str:
             "| time (UTC) | step | state after | commit |", "|---|---|---|---|"]
     for e in events:
         if e["kind"] == "step":
-            out.append(f"| {e['at']} | {e['label']} | `{e['after']}` | {str(e.get('commit') or '-')[:10]} |")
+            commit = str(e.get("commit") or "-")[:10] + (" (**not pushed**)" if e.get("unpushed") else "")
+            out.append(f"| {e['at']} | {e['label']} | `{e['after']}` | {commit} |")
         elif e["kind"] in ("ready", "resume", "decision"):
             text = e.get("seen") or e.get("reason") or e.get("state") or ""
             out.append(f"| {e['at']} | {e['kind']} | {text} | |")

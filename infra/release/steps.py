@@ -64,19 +64,28 @@ class Stepper:
         return Rollout.of(spec), spec.release_in_progress
 
     def take(self, label: str, step: Callable[[Rollout], Rollout], *, entry_edit: EntryEdit | None = None,
-             apply: bool = True) -> Rollout:
+             apply: bool = True, back: bool = False) -> Rollout:
         """One step: the stack-file edit through the rollout rules and guards, its commit
-        (and push), then the apply. Returns the state the stack file now holds."""
+        (and push), then the apply. Returns the state the stack file now holds.
+
+        Going forward, a push that fails stops the step before its apply (the branch must
+        never lag behind the cluster). Going back (`back`), the apply happens anyway: the
+        cluster's rollback matters more; the commit stays local and the log says so."""
         result = apply_step(self.root, self.stack, self.model, step, entry_edit=entry_edit)
-        commit = None
+        commit, unpushed = None, None
         if result.written is not None:
             commit = gitops.commit(self.root, self.path, f"release {self.model} v{self.version} on {self.stack}: "
                                                          f"{label} [skip ci]\n\nTfplat-Release: {self.release_id}")
             if self.push_to is not None:
-                commit = gitops.push(self.root, *self.push_to)
+                try:
+                    commit = gitops.push(self.root, *self.push_to)
+                except gitops.GitError as err:
+                    if not back:
+                        raise
+                    unpushed = f"{err}; push the branch's release commits by hand (git push {' '.join(self.push_to)})"
         applied = self.apply(label) if apply else None
         self.log("step", label=label, before=result.before.describe(), after=result.after.describe(),
-                 commit=commit, applied=applied)
+                 commit=commit, applied=applied, **({"unpushed": unpushed} if unpushed else {}))
         return result.after
 
     def apply(self, label: str) -> str:
@@ -90,12 +99,12 @@ class Stepper:
         goes. Each is its own commit, so every apply is one guarded step."""
         r, _ = self.current()
         if r.live != marker.from_live:
-            r = self.take(f"switch back to {marker.from_live}", rollback)
+            r = self.take(f"switch back to {marker.from_live}", rollback, back=True)
         elif r.canary_percent:
-            r = self.take("canary 0%", lambda s: canary(s, 0))
+            r = self.take("canary 0%", lambda s: canary(s, 0), back=True)
         before = marker.from_blue if r.idle == "blue" else marker.from_green
         if r.version(r.idle) != before:
             label = f"restore {r.idle} to v{before}" if before is not None else f"retire {r.idle}"
             return self.take(label, (lambda s: stage(s, before)) if before is not None else retire,
-                             entry_edit=clear_marker)
-        return self.take("release ended", unchanged, entry_edit=clear_marker, apply=False)
+                             entry_edit=clear_marker, back=True)
+        return self.take("release ended", unchanged, entry_edit=clear_marker, apply=False, back=True)

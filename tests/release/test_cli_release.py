@@ -141,6 +141,8 @@ def test_abort_of_an_interrupted_release_from_the_command_line(repo: Path) -> No
     s.git(repo, "commit", "-qam", "release bert-ranker v3 on dev: stage v3 in green")
     code, _, err = run("release", "bert-ranker", "3", "--stack", "dev")
     assert code == 2 and "a release of bert-ranker v3 (20261207T040000Z-abcdef) is in progress" in err
+    code, out, _ = run("status", "--stack", "dev")
+    assert code == 0 and "release of v3 in progress" in next(ln for ln in out.splitlines() if "bert-ranker" in ln)
     code, out, err = run("release", "bert-ranker", "--stack", "dev", "--abort", "--applier", "offline",
                          "--prometheus-url", "http://127.0.0.1:9")
     assert code == 0, out + err
@@ -151,6 +153,18 @@ def test_abort_of_an_interrupted_release_from_the_command_line(repo: Path) -> No
     assert applied[-1]["models"]["bert-ranker"]["colors"] == {"blue": {"version": 2, "min_replicas": 1}}
     report = (repo / "build" / "releases" / "dev" / "bert-ranker" / "report.md").read_text(encoding="utf-8")
     assert "## Release bert-ranker v3 on dev: aborted" in report and "| retire green |" in report
+
+
+def test_abort_works_while_the_policy_is_broken(repo: Path) -> None:
+    """The way back never depends on the policy being valid."""
+    _edit(repo, "stacks/Pulumi.dev.yaml", "    bert-ranker:\n      blue: 2\n      live: blue\n",
+          "    bert-ranker:\n      blue: 2\n      green: 3\n      live: blue\n      release_in_progress: "
+          "{id: 20261207T040000Z-abcdef, version: 3, started: '2026-12-07T04:00:00Z', from: {blue: 2, live: blue}}\n")
+    _edit(repo, "stacks/Pulumi.dev.yaml", '    analysis_interval: "2m"\n', '    analysis_interval: "30s"\n')
+    s.git(repo, "commit", "-qam", "a release interrupted, then a bad policy edit")
+    assert run("release", "bert-ranker", "--stack", "dev", "--resume", "--applier", "offline")[0] == 2
+    code, out, err = run("release", "bert-ranker", "--stack", "dev", "--abort", "--applier", "offline")
+    assert code == 0 and "release aborted" in out, out + err
 
 
 def test_outside_git_a_release_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
