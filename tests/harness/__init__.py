@@ -11,4 +11,7 @@ the scaling triggers. The small interface:
 - DCGM (per GPU, with the consuming pod) and the GKE TPU plugin (accelerators.py).
 - `Harness` (harness.py): starts the HTTP targets and a real `prometheus` server with the
   rendered rule groups, time-scaled mechanically (timescale.py), and answers queries.
+- Releases (release.py): the cluster follows what `tfplat release`'s offline applier
+  records, scenario scripts make a version bad at a chosen step, a stand-in search frontend
+  exports business metrics, and the release's clock and queries run on the harness scale.
 """

@@ -70,3 +70,19 @@ def test_release_queries_name_only_catalog_metrics_and_their_labels(stack: str) 
                     allowed = metric.labels_of(sel.metric) | m.SCRAPE_LABELS[metric.source]
                 assert {label for label, _, _ in sel.matchers} <= allowed, expr
             assert m.bare_identifiers(expr) == set(), expr
+
+
+def test_the_two_schemas_describe_the_same_policy() -> None:
+    """models/*.yaml release: and the stack's overrides are one definition, kept in both
+    schemas (editors resolve neither file's references into the other)."""
+    import json
+
+    model = json.loads((REPO / "schemas" / "model.schema.json").read_text())["$defs"]["releasePolicy"]
+    stack_doc = json.loads((REPO / "schemas" / "stack.schema.json").read_text())
+    stack = stack_doc["$defs"]["releasePolicy"]
+    shared = {k: v for k, v in model["properties"].items() if k != "business_metrics"}
+    shared["gates"] = {**shared["gates"], "properties": {k: v for k, v in shared["gates"]["properties"].items()
+                                                         if k != "custom"}}
+    assert stack["properties"] == shared
+    release = stack_doc["properties"]["config"]["properties"]["tfplat:release"]
+    assert {k: v for k, v in release["properties"].items() if k != "metrics_source"} == shared
