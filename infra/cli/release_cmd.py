@@ -70,6 +70,9 @@ def _check(root: Path, args: argparse.Namespace) -> tuple[LoadedConfig, ReleaseP
             raise ConfigError([_issue(loaded, model, f"no release of {model} is in progress in stack {args.stack} "
                                       "(release_in_progress is not set)", "start one: tfplat release MODEL VERSION "
                                       f"--stack {args.stack}")])
+        if args.resume and recorded.rolling_back:
+            raise ConfigError([_issue(loaded, model, f"the release of v{recorded.version} was rolling back "
+                                      f"({recorded.rolling_back})", f"finish the rollback: {resume_cmd} --abort")])
         if args.version is not None and args.version != recorded.version:
             raise ConfigError([_issue(loaded, model, f"the release in progress ships v{recorded.version}, not "
                                       f"v{args.version}", f"{resume_cmd} --resume (or --abort)", args.version)])

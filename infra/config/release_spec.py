@@ -114,11 +114,13 @@ class ReleaseMarker:
     from_blue: int | None
     from_green: int | None
     from_live: Literal["blue", "green"]
+    rolling_back: str | None = None  # why, once the way back has begun (then only --abort goes on)
 
     def as_yaml(self) -> dict[str, Any]:
         before: dict[str, Any] = {"blue": self.from_blue, "green": self.from_green, "live": self.from_live}
-        return {"id": self.id, "version": self.version, "started": self.started,
-                "from": {k: v for k, v in before.items() if v is not None}}
+        out = {"id": self.id, "version": self.version, "started": self.started,
+               "from": {k: v for k, v in before.items() if v is not None}}
+        return {**out, "rolling_back": self.rolling_back} if self.rolling_back else out
 
 
 def _opt_s(data: Mapping[str, Any], key: str) -> int | None:
@@ -164,4 +166,5 @@ def release_marker(data: Mapping[str, Any] | None) -> ReleaseMarker | None:
         return None
     before = data["from"]
     return ReleaseMarker(id=data["id"], version=data["version"], started=data["started"],
-                         from_blue=before.get("blue"), from_green=before.get("green"), from_live=before["live"])
+                         from_blue=before.get("blue"), from_green=before.get("green"), from_live=before["live"],
+                         rolling_back=data.get("rolling_back"))

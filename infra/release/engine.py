@@ -87,7 +87,7 @@ class Release:
     def abort(self, reason: str) -> Outcome:
         """Back to where the release started, on request."""
         try:
-            self.stepper.restore(self.marker)
+            self.stepper.restore(self.marker, reason)
         except Exception as err:  # noqa: BLE001 - any failure here needs a human; say so, never hide it
             return self._end("rollback failed", f"{reason}; then the rollback failed: {type(err).__name__}: {err}")
         return self._end("aborted", reason)
@@ -181,7 +181,7 @@ class Release:
         self.log("decision", action=decision.action, reason=decision.reason)
         status: Status = "aborted" if decision.action == "abort" else "rolled back"
         try:
-            self.stepper.restore(self.marker)
+            self.stepper.restore(self.marker, decision.reason)
         except Exception as err:  # noqa: BLE001 - any failure here needs a human; say so, never hide it
             return self._end("rollback failed", f"{decision.reason}; then the rollback failed: "
                                                 f"{type(err).__name__}: {err}")

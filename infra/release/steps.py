@@ -6,7 +6,7 @@ started (`restore`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,15 +93,17 @@ class Stepper:
         return self.applier.apply(self.root, self.stack, environment,
                                   f"tfplat release {self.model} v{self.version}: {label}")
 
-    def restore(self, marker: ReleaseMarker) -> Rollout:
+    def restore(self, marker: ReleaseMarker, reason: str) -> Rollout:
         """Back to the state the release started from: traffic first (one apply: canary
-        to 0, or a switch back), then the idle color's previous version, then the marker
-        goes. Each is its own commit, so every apply is one guarded step."""
+        to 0, or a switch back; the marker then says the release is rolling back, so a
+        --resume can never take it forward again), then the idle color's previous version,
+        then the marker goes. Each is its own commit, so every apply is one guarded step."""
         r, _ = self.current()
+        going_back = set_marker(replace(marker, rolling_back=marker.rolling_back or reason[:500]))
         if r.live != marker.from_live:
-            r = self.take(f"switch back to {marker.from_live}", rollback, back=True)
+            r = self.take(f"switch back to {marker.from_live}", rollback, back=True, entry_edit=going_back)
         elif r.canary_percent:
-            r = self.take("canary 0%", lambda s: canary(s, 0), back=True)
+            r = self.take("canary 0%", lambda s: canary(s, 0), back=True, entry_edit=going_back)
         before = marker.from_blue if r.idle == "blue" else marker.from_green
         if r.version(r.idle) != before:
             label = f"restore {r.idle} to v{before}" if before is not None else f"retire {r.idle}"

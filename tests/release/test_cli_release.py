@@ -155,6 +155,20 @@ def test_abort_of_an_interrupted_release_from_the_command_line(repo: Path) -> No
     assert "## Release bert-ranker v3 on dev: aborted" in report and "| retire green |" in report
 
 
+def test_a_release_that_began_rolling_back_is_only_finished_never_resumed(repo: Path) -> None:
+    _edit(repo, "stacks/Pulumi.dev.yaml", "    bert-ranker:\n      blue: 2\n      live: blue\n",
+          "    bert-ranker:\n      blue: 2\n      green: 3\n      live: blue\n      canary_percent: 0\n"
+          "      release_in_progress: {id: 20261207T040000Z-abcdef, version: 3, started: '2026-12-07T04:00:00Z', "
+          "from: {blue: 2, live: blue}, rolling_back: 'gate failed: error_ratio 0.2 beyond limit 0.01'}\n")
+    s.git(repo, "commit", "-qam", "release bert-ranker v3 on dev: canary 0%")
+    code, _, err = run("release", "bert-ranker", "--stack", "dev", "--resume", "--applier", "offline")
+    assert code == 2 and "was rolling back (gate failed: error_ratio 0.2 beyond limit 0.01)" in err, err
+    code, out, err = run("release", "bert-ranker", "--stack", "dev", "--abort", "--applier", "offline")
+    assert code == 0 and "step retire green" in out, out + err
+    text = (repo / "stacks" / "Pulumi.dev.yaml").read_text(encoding="utf-8")
+    assert "release_in_progress" not in text and "canary_percent" not in text.split("bert-ranker:")[1][:200]
+
+
 def test_abort_works_while_the_policy_is_broken(repo: Path) -> None:
     """The way back never depends on the policy being valid."""
     _edit(repo, "stacks/Pulumi.dev.yaml", "    bert-ranker:\n      blue: 2\n      live: blue\n",
