@@ -60,6 +60,7 @@ def check_model(doc: YamlDoc, spec: ModelSpec) -> list[ConfigIssue]:
         assert acc.type is not None and acc.topology is not None
         try:
             shape = catalog.resolve_tpu_pool(accelerator=acc.type, topology=acc.topology)
+            catalog.check_tensorflow(acc.type)  # TF Serving cannot run where TensorFlow cannot
         except catalog.CatalogError as err:
             issues.append(_at(doc, acc_path, err.message, err.hint, {"type": acc.type, "topology": acc.topology}))
         else:
@@ -121,7 +122,7 @@ def _pool_issues(doc: YamlDoc, stack: StackSpec, pool: NodePoolSpec) -> list[Con
         return issues
     if pool.role == "system":
         issues.append(_at(doc, (*base, "role"), "a system pool cannot have an accelerator",
-                          "use role: serving for accelerator pools", pool.role))
+                          "use role: serving (or training) for accelerator pools", pool.role))
     apath = (*base, "accelerator")
     try:
         kind = catalog.accelerator_kind(acc.type)

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from infra.config import checks
+from infra.config import checks, training_checks
 from infra.config.edge_checks import check_edge_key_separation
 from infra.config.errors import ConfigError, ConfigIssue, did_you_mean, one_of
 from infra.config.schema import apply_defaults, load_schema, validate
@@ -112,7 +112,7 @@ def load_models(root: Path) -> tuple[dict[str, ModelSpec], set[str], list[Config
             broken.add(stem)
             continue
         spec = model_from_dict(apply_defaults("model", doc.data), display)
-        semantic = checks.check_model(doc, spec)
+        semantic = checks.check_model(doc, spec) + training_checks.check_model_training(doc, spec)
         if semantic:
             issues += semantic
             broken.add(stem)
@@ -197,6 +197,7 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
     issues += checks.check_rollouts(doc, spec, models, broken_models, pools_ok=pools_ok)
     issues += checks.check_observability_and_edge(doc, spec, models)
     issues += check_edge_key_separation(doc, spec, root / "stacks")
+    issues += training_checks.check_stack_training(doc, spec, models, broken_models)
     if not issues:  # sizes are only worth comparing once pools and models are right
         issues += checks.check_capacity(doc, spec, models)
     if issues:

@@ -135,6 +135,29 @@ class Artifact:
     shared_with: tuple[str, ...]  # models that share the prefix on purpose
 
 
+Strategy = Literal["mirrored", "multi-worker-mirrored", "tpu"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingSettings:
+    """models/<name>.yaml `training:`: the recipe `tfplat train` submits."""
+
+    image: str  # pinned by digest
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    env: Mapping[str, str]
+    strategy: Strategy
+    workers: int | None  # None: 1, or a TPU slice's hosts
+    accelerator: ModelAccelerator  # per worker
+    cpu: str
+    memory: str
+    data: tuple[str, ...]
+    checkpoint_every_steps: int
+    max_restarts: int
+    spot: bool
+    ttl_after_finished_s: int
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     name: str
@@ -148,6 +171,7 @@ class ModelSpec:
     alerts: Alerts
     edge: EdgeSettings
     release: ReleaseSettings  # as the model file writes it (infra.plan.release.policy fills the rest)
+    training: TrainingSettings | None = None
 
 
 def _tensors(data: Mapping[str, Any]) -> Mapping[str, TensorSpec]:
@@ -158,10 +182,25 @@ def _rule(data: Mapping[str, Any]) -> AlertRule:
     return AlertRule(severity=data["severity"], for_=data["for"])
 
 
+def _accelerator(acc: Mapping[str, Any]) -> ModelAccelerator:
+    kind = acc["kind"]
+    return ModelAccelerator(kind=kind, type=acc.get("type"), count=acc.get("count", 1) if kind == "gpu" else 0,
+                            topology=acc.get("topology"))
+
+
+def _training(t: Mapping[str, Any] | None) -> TrainingSettings | None:
+    if t is None:
+        return None
+    return TrainingSettings(
+        image=t["image"], command=tuple(t["command"]), args=tuple(t["args"]), env=frozen_map(t["env"]),
+        strategy=t["strategy"], workers=t.get("workers"), accelerator=_accelerator(t["accelerator"]),
+        cpu=str(t["resources"]["cpu"]), memory=t["resources"]["memory"], data=tuple(t["data"]),
+        checkpoint_every_steps=t["checkpoint_every_steps"], max_restarts=t["max_restarts"], spot=t["spot"],
+        ttl_after_finished_s=t["ttl_after_finished_s"])
+
+
 def model_from_dict(data: Mapping[str, Any], file: str) -> ModelSpec:
     s = data["serving"]
-    acc = s["accelerator"]
-    kind = acc["kind"]
     alerts = data["alerts"]
     edge = data["edge"]
     return ModelSpec(
@@ -179,12 +218,7 @@ def model_from_dict(data: Mapping[str, Any], file: str) -> ModelSpec:
             outputs=_tensors(data["signature"]["outputs"]),
         ),
         serving=ServingSettings(
-            accelerator=ModelAccelerator(
-                kind=kind,
-                type=acc.get("type"),
-                count=acc.get("count", 1) if kind == "gpu" else 0,
-                topology=acc.get("topology"),
-            ),
+            accelerator=_accelerator(s["accelerator"]),
             resources=Resources(cpu=str(s["resources"]["cpu"]), memory=s["resources"]["memory"],
                                 memory_headroom_percent=s["resources"]["memory_headroom_percent"],
                                 ephemeral_storage=s["resources"]["ephemeral_storage"]),
@@ -212,6 +246,7 @@ def model_from_dict(data: Mapping[str, Any], file: str) -> ModelSpec:
                               for k, v in edge["gates"].items()}),
         ),
         release=release_settings(data.get("release")),
+        training=_training(data["training"]),
     )
 
 
@@ -292,7 +327,7 @@ class PoolAccelerator:
 @dataclass(frozen=True, kw_only=True)
 class NodePoolSpec:
     name: str
-    role: Literal["system", "serving"]
+    role: Literal["system", "serving", "training"]
     machine_type: str | None
     accelerator: PoolAccelerator | None
     min_nodes: int
@@ -436,6 +471,17 @@ class EdgeSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TrainingSpec:
+    """tfplat:training: whether this stack trains, which models, and where teams' jobs run."""
+
+    enabled: bool
+    teams: Mapping[str, str]  # team (a model's owner) -> namespace
+    models: tuple[str, ...]
+    checkpoint_retention_days: int
+    pods_ready_timeout_s: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackSpec:
     name: str
     file: str
@@ -454,6 +500,8 @@ class StackSpec:
     monitoring: MonitoringSpec
     edge: EdgeSpec
     secret_keys: frozenset[str]
+    training: TrainingSpec = TrainingSpec(enabled=False, teams=frozen_map({}), models=(),
+                                          checkpoint_retention_days=30, pods_ready_timeout_s=900)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -603,4 +651,11 @@ def stack_from_config(name: str, file: str, config: Mapping[str, Any],
         monitoring=_monitoring(config["tfplat:monitoring"]),
         edge=_edge(config["tfplat:edge"]),
         secret_keys=secret_keys,
+        training=_training_spec(config["tfplat:training"]),
     )
+
+
+def _training_spec(t: Mapping[str, Any]) -> TrainingSpec:
+    return TrainingSpec(enabled=t["enabled"], teams=frozen_map({k: v["namespace"] for k, v in t["teams"].items()}),
+                        models=tuple(sorted(t["models"])), checkpoint_retention_days=t["checkpoint_retention_days"],
+                        pods_ready_timeout_s=t["pods_ready_timeout_s"])

@@ -199,6 +199,74 @@ _GPUS: tuple[GpuType, ...] = (
         time_sharing=True,
     ),
     _gpu(
+        "nvidia-h200-141gb", "NVIDIA H200 141GB", 141,
+        # A3 Ultra on GKE; P5e (AMD) and P5en (Intel) on EKS. No smaller shape on either
+        # cloud. GKE's MIG page does not list the H200, so MIG stays off.
+        {8: ("a3-ultragpu-8g",)},
+        {8: ("p5e.48xlarge", "p5en.48xlarge")},
+        time_sharing=True,
+    ),
+    _gpu(
+        "nvidia-b200", "NVIDIA B200", 180,
+        # A4 on GKE. AWS sells B200 as p6-b200, not in the catalog yet.
+        {8: ("a4-highgpu-8g",)},
+        {},
+        time_sharing=True,
+    ),
+    _gpu(
+        "nvidia-tesla-v100", "NVIDIA V100", 16,
+        # N1 + V100: 1 GPU up to 12 vCPU / 78 GB, 2 up to 24 / 156, 4 up to 48 / 312,
+        # 8 up to 96 / 624; curated like T4 (>= 4 vCPU), tests re-check the limits.
+        {
+            1: ("n1-standard-4", "n1-standard-8", "n1-highmem-4", "n1-highmem-8"),
+            2: ("n1-standard-8", "n1-standard-16", "n1-highmem-8", "n1-highmem-16"),
+            4: ("n1-standard-16", "n1-standard-32", "n1-highmem-16", "n1-highmem-32"),
+            8: ("n1-standard-32", "n1-standard-64", "n1-standard-96",
+                "n1-highmem-32", "n1-highmem-64", "n1-highmem-96"),
+        },
+        {},
+        time_sharing=True,
+    ),
+    _gpu(
+        "nvidia-tesla-p100", "NVIDIA P100", 16,
+        # N1 + P100: 1 GPU up to 16 vCPU / 104 GB, 2 up to 32 / 208, 4 up to 96 / 624.
+        {
+            1: ("n1-standard-4", "n1-standard-8", "n1-standard-16",
+                "n1-highmem-4", "n1-highmem-8", "n1-highmem-16"),
+            2: ("n1-standard-8", "n1-standard-16", "n1-standard-32",
+                "n1-highmem-8", "n1-highmem-16", "n1-highmem-32"),
+            4: ("n1-standard-16", "n1-standard-32", "n1-standard-64", "n1-standard-96",
+                "n1-highmem-16", "n1-highmem-32", "n1-highmem-64"),
+        },
+        {},
+        time_sharing=True,
+    ),
+    _gpu(
+        "nvidia-tesla-p4", "NVIDIA P4", 8,
+        # N1 + P4: 1 GPU up to 24 vCPU / 156 GB, 2 up to 48 / 312, 4 up to 96 / 624.
+        {
+            1: ("n1-standard-4", "n1-standard-8", "n1-standard-16",
+                "n1-highmem-4", "n1-highmem-8", "n1-highmem-16"),
+            2: ("n1-standard-8", "n1-standard-16", "n1-standard-32",
+                "n1-highmem-8", "n1-highmem-16", "n1-highmem-32"),
+            4: ("n1-standard-16", "n1-standard-32", "n1-standard-64", "n1-standard-96",
+                "n1-highmem-16", "n1-highmem-32", "n1-highmem-64"),
+        },
+        {},
+        time_sharing=True,
+    ),
+    _gpu(
+        "nvidia-l40s", "NVIDIA L40S", 48,
+        # AWS-only (g6e), like the A10G: not a Compute Engine accelerator. No MIG.
+        {},
+        {
+            1: ("g6e.xlarge", "g6e.2xlarge", "g6e.4xlarge", "g6e.8xlarge", "g6e.16xlarge"),
+            4: ("g6e.12xlarge", "g6e.24xlarge"),
+            8: ("g6e.48xlarge",),
+        },
+        time_sharing=False,
+    ),
+    _gpu(
         "nvidia-a10g", "NVIDIA A10G", 24,
         # AWS-only GPU (not a Compute Engine accelerator). GKE sharing flags
         # do not apply because no GKE node can carry it.
@@ -377,6 +445,11 @@ class TpuTopology:
         return self.nodes > 1
 
 
+#: How GKE places a multi-host slice's VMs: the node pool's TPU topology flag (compact
+#: placement) or, for Ironwood, a workload policy that carries the topology instead.
+PLACEMENTS = ("topology", "workload-policy")
+
+
 @dataclass(frozen=True, kw_only=True)
 class TpuType:
     """A TPU generation keyed by its GKE ``gke-tpu-accelerator`` label value."""
@@ -384,6 +457,10 @@ class TpuType:
     name: str
     version: str
     topologies: tuple[TpuTopology, ...]
+    placement: str = "topology"
+    # Frameworks Google supports on the generation; None: TensorFlow is supported. Otherwise
+    # why not, with the source, for the error a TensorFlow workload gets.
+    no_tensorflow: str | None = None
 
 
 def _slices(
@@ -411,6 +488,31 @@ def _slices(
 _2D_MULTI_HOST = ("2x4", "4x4", "4x8", "8x8", "8x16", "16x16")
 
 _TPUS: tuple[TpuType, ...] = (
+    TpuType(
+        name="tpu-v4-podslice",
+        version="v4",
+        # Every v4 VM is ct4p-hightpu-4t (4 chips); 2x2x1 is the single-host slice.
+        topologies=_slices(
+            "ct4p-hightpu-4t", 4,
+            "2x2x1", "2x2x2", "2x2x4", "2x4x4", "4x4x4", "4x4x8", "4x8x8",
+            "8x8x8", "8x8x12", "8x8x16", "8x16x16",
+        ),
+    ),
+    TpuType(
+        name="tpu7x",
+        version="v7x (Ironwood)",
+        # tpu7x-standard-4t (4 chips/VM). Multi-host node pools take a workload policy
+        # (HIGH_THROUGHPUT, with the topology) through the placement policy, not the
+        # topology flag other generations use.
+        topologies=_slices(
+            "tpu7x-standard-4t", 4,
+            "2x2x1", "2x2x2", "2x2x4", "2x4x4", "4x4x4", "4x4x8", "4x8x8",
+            "8x8x8", "8x8x16", "8x16x16", "16x16x16",
+        ),
+        placement="workload-policy",
+        no_tensorflow=("Google supports JAX and PyTorch on TPU7x; \"TensorFlow is not supported\" "
+                       "(https://cloud.google.com/tpu/docs/tpu7x)"),
+    ),
     TpuType(
         name="tpu-v5-lite-podslice",
         version="v5e",
@@ -505,6 +607,18 @@ def check_tpu_autoscaling(
             f"{', '.join(bad)} is not a whole number of {shape.topology} slices"
             f" ({step} nodes of {shape.machine_type} each)",
             f"use multiples of {step}, e.g. {_names(range(0, 3 * step + 1, step))}",
+        )
+
+
+def check_tensorflow(accelerator: str) -> None:
+    """Raise CatalogError if TensorFlow cannot run on this TPU generation (tfplat serves and
+    trains TensorFlow models only). GPUs and unknown names pass: other checks handle those."""
+    tpu = _TPU_INDEX.get(accelerator)
+    if tpu is not None and tpu.no_tensorflow:
+        capable = [t.name for t in _TPUS if not t.no_tensorflow]
+        raise CatalogError(
+            f"TensorFlow does not run on {accelerator} ({tpu.version}): {tpu.no_tensorflow}",
+            f"TPUs that run TensorFlow: {_names(capable)}",
         )
 
 

@@ -30,6 +30,7 @@ GpuPoolShape = catalog.GpuPoolShape
 TpuTopology = catalog.TpuTopology
 accelerator_kind = catalog.accelerator_kind
 check_gpu_sharing = catalog.check_gpu_sharing
+check_tensorflow = catalog.check_tensorflow
 check_tpu_autoscaling = catalog.check_tpu_autoscaling
 gpu_types = catalog.gpu_types
 resolve_gpu_pool = catalog.resolve_gpu_pool
@@ -67,6 +68,9 @@ GCE_GPU_MACHINES: dict[str, tuple[str, int]] = {
     "a3-highgpu-4g": ("nvidia-h100-80gb", 4),
     "a3-highgpu-8g": ("nvidia-h100-80gb", 8),
     "a3-megagpu-8g": ("nvidia-h100-mega-80gb", 8),
+    # A3 Ultra and A4: https://cloud.google.com/compute/docs/accelerator-optimized-machines
+    "a3-ultragpu-8g": ("nvidia-h200-141gb", 8),
+    "a4-highgpu-8g": ("nvidia-b200", 8),
 }
 
 # EC2: instance type -> (catalog GPU, GPUs). Source:
@@ -99,6 +103,15 @@ EC2_GPU_INSTANCES: dict[str, tuple[str, int]] = {
     "p4de.24xlarge": ("nvidia-a100-80gb", 8),
     "p5.4xlarge": ("nvidia-h100-80gb", 1),
     "p5.48xlarge": ("nvidia-h100-80gb", 8),
+    **{
+        f"g6e.{s}": ("nvidia-l40s", 1)
+        for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")
+    },
+    "g6e.12xlarge": ("nvidia-l40s", 4),
+    "g6e.24xlarge": ("nvidia-l40s", 4),
+    "g6e.48xlarge": ("nvidia-l40s", 8),
+    "p5e.48xlarge": ("nvidia-h200-141gb", 8),
+    "p5en.48xlarge": ("nvidia-h200-141gb", 8),
 }
 
 # GKE multi-instance GPU table: GPU -> documented gpu_partition_size values.
@@ -119,7 +132,21 @@ _2D = [
     ("8x16", 128, 32),
     ("16x16", 256, 64),
 ]
+_3D = [
+    ("2x2x1", 4, 1), ("2x2x2", 8, 2), ("2x2x4", 16, 4), ("2x4x4", 32, 8), ("4x4x4", 64, 16),
+    ("4x4x8", 128, 32), ("4x8x8", 256, 64), ("8x8x8", 512, 128),
+]
 TPU_FACTS: dict[str, set[tuple[str, str, int, int]]] = {
+    # https://cloud.google.com/tpu/docs/v4 and xpk's supported v4 topologies
+    "tpu-v4-podslice": {
+        (t, "ct4p-hightpu-4t", c, v)
+        for t, c, v in [*_3D, ("8x8x12", 768, 192), ("8x8x16", 1024, 256), ("8x16x16", 2048, 512)]
+    },
+    # https://cloud.google.com/tpu/docs/tpu7x (4 chips per tpu7x-standard-4t VM)
+    "tpu7x": {
+        (t, "tpu7x-standard-4t", c, v)
+        for t, c, v in [*_3D, ("8x8x16", 1024, 256), ("8x16x16", 2048, 512), ("16x16x16", 4096, 1024)]
+    },
     "tpu-v5-lite-podslice": {
         ("1x1", "ct5lp-hightpu-1t", 1, 1),
         ("2x2", "ct5lp-hightpu-4t", 4, 1),
@@ -194,9 +221,15 @@ def test_catalog_has_required_entries() -> None:
         "nvidia-h100-80gb",
         "nvidia-h100-mega-80gb",
         "nvidia-a10g",
+        "nvidia-h200-141gb",
+        "nvidia-b200",
+        "nvidia-l40s",
+        "nvidia-tesla-v100",
+        "nvidia-tesla-p100",
+        "nvidia-tesla-p4",
     } <= set(GPUS)
-    assert set(TPUS) == {"tpu-v5-lite-podslice", "tpu-v5p-slice", "tpu-v6e-slice"}
-    assert [t.version for t in TPUS.values()] == ["v5e", "v5p", "v6e"]
+    assert set(TPUS) == {"tpu-v4-podslice", "tpu7x", "tpu-v5-lite-podslice", "tpu-v5p-slice", "tpu-v6e-slice"}
+    assert [t.version for t in TPUS.values()] == ["v4", "v7x (Ironwood)", "v5e", "v5p", "v6e"]
 
 
 def test_keys_match_names() -> None:
@@ -238,17 +271,24 @@ def test_every_documented_machine_is_listed() -> None:
     assert eks == EC2_GPU_INSTANCES
 
 
-def test_t4_n1_shapes_respect_documented_limits() -> None:
-    # N1 + T4: 1 or 2 GPUs -> <= 48 vCPU and <= 312 GB; 4 GPUs -> <= 96 / 624.
-    limits = {1: (48, 312.0), 2: (48, 312.0), 4: (96, 624.0)}
+# N1 + attached GPU: GPUs -> (max vCPU, max GB). T4 from Google's GPU page; V100, P100
+# and P4 from a transcription of the same table (docs/accelerator-catalog.md says which).
+N1_LIMITS: dict[str, dict[int, tuple[int, float]]] = {
+    "nvidia-tesla-t4": {1: (48, 312.0), 2: (48, 312.0), 4: (96, 624.0)},
+    "nvidia-tesla-v100": {1: (12, 78.0), 2: (24, 156.0), 4: (48, 312.0), 8: (96, 624.0)},
+    "nvidia-tesla-p100": {1: (16, 104.0), 2: (32, 208.0), 4: (96, 624.0)},
+    "nvidia-tesla-p4": {1: (24, 156.0), 2: (48, 312.0), 4: (96, 624.0)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(N1_LIMITS))
+def test_n1_shapes_respect_documented_limits(name: str) -> None:
+    limits = N1_LIMITS[name]
     gb_per_vcpu = {"standard": 3.75, "highmem": 6.5}
-    t4 = GPUS["nvidia-tesla-t4"]
-    assert set(t4.gke_machine_types) == set(limits)
-    for count, types in t4.gke_machine_types.items():
-        assert (
-            types[0]
-            == {1: "n1-standard-4", 2: "n1-standard-8", 4: "n1-standard-16"}[count]
-        )
+    gpu = GPUS[name]
+    assert set(gpu.gke_machine_types) == set(limits)
+    for count, types in gpu.gke_machine_types.items():
+        assert types[0] == f"n1-standard-{({1: 4, 2: 8, 4: 16, 8: 32})[count]}"
         for mt in types:
             m = re.fullmatch(r"n1-(standard|highmem)-(\d+)", mt)
             assert m, mt
@@ -267,7 +307,7 @@ def test_no_machine_type_is_ambiguous() -> None:
                 assert len(set(types)) == len(types), (name, count)
                 for mt in types:
                     if mt.startswith("n1-"):
-                        continue  # N1 carries any T4 count by design
+                        continue  # N1 carries any count of an attachable GPU by design
                     assert mt not in seen, (mt, seen.get(mt), (name, count))
                     seen[mt] = (name, count)
 
@@ -281,6 +321,12 @@ def test_gpu_memory_and_sharing_flags() -> None:
         "nvidia-h100-80gb": 80,
         "nvidia-h100-mega-80gb": 80,
         "nvidia-a10g": 24,
+        "nvidia-h200-141gb": 141,
+        "nvidia-b200": 180,
+        "nvidia-tesla-v100": 16,
+        "nvidia-tesla-p100": 16,
+        "nvidia-tesla-p4": 8,
+        "nvidia-l40s": 48,
     }
     assert {n: g.memory_gb for n, g in GPUS.items()} == mem
     assert {n: g.mig_partitions for n, g in GPUS.items() if g.mig_partitions} == GKE_MIG
@@ -289,6 +335,17 @@ def test_gpu_memory_and_sharing_flags() -> None:
         n for n, g in GPUS.items() if g.gke_machine_types
     }
     assert GPUS["nvidia-a10g"].gke_machine_types == {}
+    assert GPUS["nvidia-l40s"].gke_machine_types == {}
+
+
+def test_tpu7x_places_by_workload_policy_and_refuses_tensorflow() -> None:
+    assert {n: t.placement for n, t in TPUS.items()} == {
+        **{n: "topology" for n in TPUS if n != "tpu7x"}, "tpu7x": "workload-policy"}
+    for name in TPUS:
+        if name != "tpu7x":
+            check_tensorflow(name)  # every other generation runs TensorFlow
+    _raises(lambda: check_tensorflow("tpu7x"), "tpu7x", "TensorFlow is not supported",
+            "https://cloud.google.com/tpu/docs/tpu7x", hint=("tpu-v6e-slice",))
 
 
 @pytest.mark.parametrize("name", sorted(TPU_FACTS))
