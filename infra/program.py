@@ -74,6 +74,10 @@ def build(plan: StackPlan) -> None:
     for fleet in plan.fleets:
         ServingFleet(fleet, identity_annotations=annotations, traffic=traffic, gateway=gateway,
                      depends_on=[ns], opts=k8s)
+    if plan.training is not None:
+        from infra.components.training import build_training
+
+        build_training(plan, platform, k8s)
     if plan.monitoring is not None:
         from infra.components.monitoring import Observability
 

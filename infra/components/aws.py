@@ -219,10 +219,12 @@ def _private_s3_bucket(name: str, bucket_name: str, *, kms_key: str | None, nonc
                        service_reader: tuple[str, pulumi.Output[str]] | None = None,
                        expire_days: int | None = None,
                        extra_statements: Callable[[str], list[dict[str, Any]]] | None = None,
+                       versioned: bool = True,
                        ) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
     """private_s3_bucket, plus: current objects expire after `expire_days` (logs), the
     policy gets `extra_statements(bucket ARN)`, and the policy is returned too, for
-    whatever must not start before it applies."""
+    whatever must not start before it applies. versioned=False: no BucketVersioning (a
+    bucket whose objects are rewritten, never restored: training checkpoints)."""
     child = pulumi.ResourceOptions(parent=parent)
     bucket = aws.s3.Bucket(f"{name}-bucket", bucket=bucket_name, force_destroy=False, tags=tags,
                            opts=pulumi.ResourceOptions(parent=parent, protect=protect))
@@ -231,8 +233,9 @@ def _private_s3_bucket(name: str, bucket_name: str, *, kms_key: str | None, nonc
                                            restrict_public_buckets=True, opts=child)
     aws.s3.BucketOwnershipControls(f"{name}-ownership", bucket=bucket.id,
                                    rule={"object_ownership": "BucketOwnerEnforced"}, opts=child)
-    aws.s3.BucketVersioning(f"{name}-versioning", bucket=bucket.id,
-                            versioning_configuration={"status": "Enabled"}, opts=child)
+    if versioned:
+        aws.s3.BucketVersioning(f"{name}-versioning", bucket=bucket.id,
+                                versioning_configuration={"status": "Enabled"}, opts=child)
     sse: dict[str, Any] = ({"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key} if kms_key
                            else {"sse_algorithm": "AES256"})
     rule: Any = {"apply_server_side_encryption_by_default": sse, "bucket_key_enabled": bool(kms_key)}

@@ -34,6 +34,7 @@ class AwsPlatform(Platform):
             lambda a: eks_kubeconfig(name=plan.cluster_name, endpoint=a[0], ca_b64=a[1], region=plan.region))
         provider = self._kubernetes_provider(kubeconfig, [eks.cluster, *eks.node_groups.values()])
         self.provider = provider
+        self.cluster, self.eks = eks.cluster, eks
         if plan.device_plugin_gpus:
             assert plan.device_plugin_image is not None
             register(daemonset(plan.device_plugin_image, plan.device_plugin_gpus), self.moved(provider=provider))

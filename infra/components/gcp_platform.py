@@ -28,4 +28,5 @@ class GcpPlatform(Platform):
         kubeconfig: pulumi.Output[str] = pulumi.Output.all(gke.endpoint, gke.ca_certificate).apply(
             lambda a: gke_kubeconfig(name=plan.cluster_name, endpoint=a[0], ca_b64=a[1]))
         self.provider = self._kubernetes_provider(kubeconfig, [gke.cluster, *gke.node_pools.values()])
+        self.cluster = gke.cluster
         self._finish(plan, endpoint=gke.endpoint, bucket=store.bucket.name, identity=store.identity)

@@ -73,8 +73,9 @@ def helm_release(resource_name: str, chart: Chart, *, release_name: str, namespa
     return k8s.helm.v3.Release(
         resource_name,
         k8s.helm.v3.ReleaseArgs(
-            name=release_name, chart=chart.chart, version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            name=release_name, chart=chart.ref, version=chart.version,
+            # OCI charts are addressed by reference alone; index repositories by repo + name.
+            repository_opts=None if chart.oci else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
             namespace=namespace, create_namespace=False, values=dict(values),
             cleanup_on_fail=True, timeout=timeout_s, skip_crds=skip_crds),
         opts=opts)

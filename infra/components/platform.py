@@ -38,6 +38,8 @@ class Platform(pulumi.ComponentResource):
     provider: pulumi.ProviderResource
     gateway_ready: list[pulumi.Resource]
     exports: dict[str, Any]
+    cluster: pulumi.Resource  # the GKE or EKS cluster resource
+    eks: Any = None  # the EksCluster component (AWS): Pod Identity associations need it
 
     def moved(self, *, depends_on: Sequence[pulumi.Resource] = (),
               provider: pulumi.ProviderResource | None = None) -> pulumi.ResourceOptions:

@@ -21,6 +21,8 @@ DCGM_EXPORTER = "dcgm-exporter"
 JAEGER = "jaeger"
 OTEL_COLLECTOR = "opentelemetry-collector"
 CLUSTER_AUTOSCALER = "cluster-autoscaler"  # EKS only (infra.plan.aws_autoscaler)
+KUEUE = "kueue"  # training stacks (infra.plan.training)
+JOBSET = "jobset"
 
 _EXACT = re.compile(r"^\d+\.\d+\.\d+$")
 
@@ -36,6 +38,16 @@ class Chart:
     chart: str
     version: str  # exact x.y.z
 
+    @property
+    def oci(self) -> bool:
+        """Published in an OCI registry (helm pulls oci://<repository>/<chart>), not an index."""
+        return self.repository.startswith("oci://")
+
+    @property
+    def ref(self) -> str:
+        """What helm is given as the chart: the OCI reference, or the name in its repository."""
+        return f"{self.repository}/{self.chart}" if self.oci else self.chart
+
 
 def _parse(key: str, entry: Any, path: Path) -> Chart:
     if not isinstance(entry, Mapping):
@@ -47,8 +59,9 @@ def _parse(key: str, entry: Any, path: Path) -> Chart:
     if not _EXACT.match(version):
         raise ChartPinError(f"{path}: charts.{key}.version is {version!r}; pin an exact version such as 1.2.3")
     repo = str(entry["repository"])
-    if not repo.startswith("https://"):
-        raise ChartPinError(f"{path}: charts.{key}.repository must be an https:// Helm repository, got {repo!r}")
+    if not repo.startswith(("https://", "oci://")):
+        raise ChartPinError(f"{path}: charts.{key}.repository must be an https:// Helm repository or an oci:// "
+                            f"registry path, got {repo!r}")
     return Chart(key=key, repository=repo, chart=str(entry["chart"]), version=version)
 
 

@@ -35,6 +35,9 @@ class Taint:
     effect: str = "NoSchedule"
 
 
+TRAINING_TAINT = Taint(key="tfplat.dev/training", value="present")
+
+
 @dataclass(frozen=True, kw_only=True)
 class PoolPlan:
     """One node pool (or, for a multi-host TPU pool, one slice of it)."""
@@ -119,18 +122,22 @@ def _pool_plans(stack: StackSpec, spec: NodePoolSpec) -> list[PoolPlan]:
     if acc is None:
         return [base]
     labels = frozen_map(_labels(spec, acc.type))
+    # Training pools carry one more taint: only admitted training jobs tolerate it, so
+    # serving pods (which tolerate the accelerator taint) never land there.
+    extra = (TRAINING_TAINT,) if spec.role == "training" else ()
     if catalog.accelerator_kind(acc.type) == "gpu":
         count = acc.count or 1
         shape = catalog.resolve_gpu_pool(cloud=stack.cloud, accelerator=acc.type, count=count,
                                          machine_type=spec.machine_type)
         return [replace(base, kind="gpu", machine_type=shape.machine_type, accelerator=acc.type,
                         gpus_per_node=count, gpu_sharing=acc.sharing, labels=labels,
-                        taints=(Taint(key=GPU_TAINT_KEY, value="present"),), ami_type=AWS_GPU_AMI,
+                        taints=(Taint(key=GPU_TAINT_KEY, value="present"), *extra), ami_type=AWS_GPU_AMI,
                         create_timeout=ACCELERATOR_POOL_TIMEOUT)]
     assert acc.topology is not None
     topo = catalog.resolve_tpu_pool(accelerator=acc.type, topology=acc.topology, machine_type=spec.machine_type)
     tpu = replace(base, kind="tpu", machine_type=topo.machine_type, accelerator=acc.type, tpu_topology=acc.topology,
-                  tpu_multi_host=topo.multi_host, labels=labels, taints=(Taint(key=TPU_TAINT_KEY, value="present"),),
+                  tpu_multi_host=topo.multi_host, labels=labels,
+                  taints=(Taint(key=TPU_TAINT_KEY, value="present"), *extra),
                   create_timeout=ACCELERATOR_POOL_TIMEOUT)
     if not topo.multi_host:
         return [tpu]

@@ -11,6 +11,7 @@ from infra.plan.edge import EdgePlan, plan_edge
 from infra.plan.fleet import FleetPlan, plan_fleet
 from infra.plan.manifests.traffic import TrafficPlan, plan_traffic
 from infra.plan.monitoring.plan import MonitoringPlan, plan_monitoring
+from infra.plan.training.platform import TrainingPlan, plan_training
 from infra.rules.placement import matching_pools
 
 
@@ -24,6 +25,7 @@ class StackPlan:
     traffic: TrafficPlan
     edge: EdgePlan | None  # None: no edge distribution in this stack
     monitoring: MonitoringPlan | None  # None: tfplat:monitoring.enabled is false
+    training: TrainingPlan | None = None  # None: this stack does not train
 
     def identity_annotations(self) -> dict[str, str]:
         """Annotations binding a serving KSA to the cloud identity.
@@ -42,8 +44,10 @@ def plan_stack(loaded: LoadedConfig) -> StackPlan:
         plan_fleet(stack, model, rollout, matching_pools(stack.node_pools.values(), model.serving.accelerator))
         for model, rollout in loaded.deployed()
     )
+    cloud = plan_cloud(stack, tuple(f.service_account for f in fleets))
+    system_taints = tuple(t for p in cloud.pools.values() if p.role == "system" for t in p.taints)
     return StackPlan(stack=stack, fleets=fleets, model_bucket=model_bucket_name(stack),
-                     serving_identity=serving_identity_name(stack),
-                     cloud=plan_cloud(stack, tuple(f.service_account for f in fleets)),
+                     serving_identity=serving_identity_name(stack), cloud=cloud,
                      traffic=plan_traffic(stack), edge=plan_edge(stack),
-                     monitoring=plan_monitoring(stack, fleets))
+                     monitoring=plan_monitoring(stack, fleets),
+                     training=plan_training(stack, loaded.models, cloud, system_taints))
