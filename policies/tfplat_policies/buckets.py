@@ -55,9 +55,25 @@ def check_private(resource_type: str, props: Props, settings: Settings) -> list[
     return out
 
 
+CHECKPOINT_LABEL = ("tfplat-purpose", "checkpoints")  # GCS label of a training checkpoint bucket
+CHECKPOINT_TAG = ("tfplat:purpose", "checkpoints")  # S3 tag of one
+S3_LIFECYCLE = ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2")
+
+
+def _gcs_checkpoints(props: Props) -> bool:
+    """A training checkpoint bucket: rewritten, never restored, so unversioned by design; it
+    only counts as one when old objects really expire (a Delete rule by age)."""
+    key, value = CHECKPOINT_LABEL
+    if dig(props, "labels", key) != value:
+        return False
+    rules = dig(props, "lifecycleRules")
+    return any(dig(r, "action", "type") == "Delete" and dig(r, "condition", "age") for r in rules or [])
+
+
 def check_versioned(resource_type: str, props: Props, settings: Settings) -> list[Finding]:
     if resource_type == GCS_BUCKET:
-        if _is_false(dig(props, "versioning", "enabled")):
+        if _is_false(dig(props, "versioning", "enabled")) and not _gcs_checkpoints(props):
             return [Finding("object versioning is off, so an overwritten or deleted model version is lost",
                             f"set versioning={{'enabled': True}}; {_GCS_STORE}")]
     elif resource_type in S3_VERSIONING:
@@ -106,10 +122,19 @@ _COMPANIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
+def _expires(bucket: Resource, resources: Sequence[Resource]) -> bool:
+    return any(_belongs(c, bucket) and any(dig(rule, "expiration", "days") for rule in c.props.get("rules") or [])
+               for c in resources if c.type in S3_LIFECYCLE)
+
+
 def check_companions(resources: Sequence[Resource], settings: Settings) -> list[Finding]:
     out = []
     for bucket in (r for r in resources if r.type in S3_BUCKETS):
+        key, value = CHECKPOINT_TAG
+        checkpoints = dig(bucket.props, "tags", key) == value and _expires(bucket, resources)
         for kind, types, quality in _COMPANIONS:
+            if kind == "BucketVersioning" and checkpoints:
+                continue  # training checkpoints: unversioned by design, expiring (see _gcs_checkpoints)
             if not any(_belongs(c, bucket) for c in resources if c.type in types):
                 out.append(Finding(
                     f"S3 bucket {bucket.name!r} has no {kind}, so nothing makes it {quality}",
@@ -126,7 +151,8 @@ POLICIES = (
         remediation="Restore the ModelStore component's access settings; model artifacts are never public."),
     ResourcePolicy(
         id="bucket-versioned", severity="high", check=check_versioned,
-        description="Model buckets keep object versions, so a rollback can restore an overwritten model.",
+        description="Model buckets keep object versions, so a rollback can restore an overwritten model "
+                    "(training checkpoint buckets, labelled so and expiring old objects, are unversioned by design).",
         remediation="Enable versioning on the bucket (GCS versioning.enabled, S3 BucketVersioning 'Enabled')."),
     ResourcePolicy(
         id="bucket-encrypted", severity="high", check=check_encrypted,

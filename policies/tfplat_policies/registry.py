@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import buckets, clusters, fleets, observability, pools, secrets, stack_config, workloads
+from . import buckets, clusters, fleets, observability, pools, secrets, stack_config, training, workloads
 from .enforcement import TIER_POLICY
 from .model import Policy
 
@@ -14,6 +14,7 @@ POLICIES: tuple[Policy, ...] = (
     *fleets.POLICIES,
     *observability.POLICIES,
     *secrets.POLICIES,
+    *training.POLICIES,
     stack_config.POLICY,
     TIER_POLICY,
 )

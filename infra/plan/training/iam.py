@@ -32,8 +32,10 @@ def prefix_condition(grant: Grant, *, listing: bool, title: str) -> dict[str, st
 
 def gcs_grants(identity: IdentityPlan) -> list[GcsGrant]:
     checkpoints, versions = identity.writes
+    # Write roles carry the object-prefix condition alone; listing comes with the reads.
     spec = [*((f"read-{i}", g, READ_ROLE, True) for i, g in enumerate(identity.reads)),
-            ("checkpoints", checkpoints, CHECKPOINT_ROLE, True),
+            ("checkpoints-read", checkpoints, READ_ROLE, True),
+            ("checkpoints-write", checkpoints, CHECKPOINT_ROLE, False),
             ("versions-read", versions, READ_ROLE, True),
             ("versions-create", versions, VERSION_ROLE, False)]
     return [GcsGrant(key=key, bucket=g.bucket, role=role,
