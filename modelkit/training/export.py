@@ -124,6 +124,6 @@ def _copy_version(local: Path, location: str) -> None:
             raise UserError.one(file=location, field="", message="this version already exists",
                                 fix="another run exported it meanwhile; run the export again")
         for f in files:
-            dest = dest_root / f.relative_to(local)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(f, dest)
+            target = dest_root / f.relative_to(local)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, target)

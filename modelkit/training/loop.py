@@ -79,7 +79,7 @@ def fit(spec: RunSpec, *, build: Build, dataset_fn: DatasetFn, loss_fn: LossFn, 
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
-    @tf.function
+    @tf.function  # type: ignore[untyped-decorator]
     def train_step(iterator: Any) -> Any:
         x, y = next(iterator)
         return strategy.reduce("SUM", strategy.run(replica_step, args=(x, y)), axis=None)
