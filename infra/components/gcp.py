@@ -97,9 +97,28 @@ def _node_config(p: PoolPlan, node_sa: pulumi.Output[str]) -> Any:
     return config
 
 
-def _placement(p: PoolPlan) -> Any:
-    """Multi-host TPU slices need their VMs placed together; nothing else asks for it."""
-    return {"type": "COMPACT", "tpu_topology": p.tpu_topology} if p.tpu_multi_host else None
+def _placement(p: PoolPlan, workload_policy: pulumi.Input[str] | None) -> Any:
+    """Multi-host TPU slices need their VMs placed together; nothing else asks for it. Most
+    generations take the topology on the placement policy; Ironwood (tpu7x) takes a workload
+    policy carrying the topology instead (the provider requires `type`, whose only value is
+    COMPACT)."""
+    if not p.tpu_multi_host:
+        return None
+    if p.tpu_placement == "workload-policy":
+        return {"type": "COMPACT", "policy_name": workload_policy}
+    return {"type": "COMPACT", "tpu_topology": p.tpu_topology}
+
+
+def _workload_policy(name: str, plan: CloudPlan, p: PoolPlan, project: str,
+                     parent: pulumi.Resource) -> pulumi.Input[str] | None:
+    """The HIGH_THROUGHPUT workload policy of an Ironwood multi-host slice (same region)."""
+    if not (p.tpu_multi_host and p.tpu_placement == "workload-policy"):
+        return None
+    policy = gcp.compute.ResourcePolicy(
+        f"{name}-{p.key}-placement", name=f"{plan.prefix}-{p.key}", project=project, region=plan.region,
+        workload_policy={"type": "HIGH_THROUGHPUT", "accelerator_topology": p.tpu_topology},
+        opts=pulumi.ResourceOptions(parent=parent))
+    return policy.name
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -177,7 +196,7 @@ class GkeCluster(pulumi.ComponentResource):
                 management={"auto_repair": True, "auto_upgrade": not pinned},
                 upgrade_settings={"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
                 node_config=_node_config(p, node_sa.email),
-                placement_policy=_placement(p),
+                placement_policy=_placement(p, _workload_policy(name, plan, p, project, self)),
                 version=plan.kubernetes_version if pinned else None,
                 opts=pulumi.ResourceOptions(
                     parent=self, custom_timeouts=pulumi.CustomTimeouts(

@@ -52,6 +52,7 @@ class PoolPlan:
     gpu_sharing: GpuSharing | None
     tpu_topology: str | None
     tpu_multi_host: bool
+    tpu_placement: str  # topology | workload-policy (catalog.PLACEMENTS): how GKE places a slice
     min_nodes: int
     max_nodes: int
     spot: bool
@@ -116,6 +117,7 @@ def _pool_plans(stack: StackSpec, spec: NodePoolSpec) -> list[PoolPlan]:
     base = PoolPlan(
         key=spec.name, pool=spec.name, role=spec.role, kind="cpu", machine_type=spec.machine_type or "",
         accelerator=None, gpus_per_node=0, gpu_sharing=None, tpu_topology=None, tpu_multi_host=False,
+        tpu_placement="topology",
         min_nodes=spec.min_nodes, max_nodes=spec.max_nodes, spot=spec.spot, disk_size_gb=spec.disk_size_gb,
         zones=tuple(zones), labels=frozen_map(_labels(spec, None)), taints=(), ami_type=AWS_CPU_AMI,
         create_timeout=CPU_POOL_TIMEOUT)
@@ -136,7 +138,7 @@ def _pool_plans(stack: StackSpec, spec: NodePoolSpec) -> list[PoolPlan]:
     assert acc.topology is not None
     topo = catalog.resolve_tpu_pool(accelerator=acc.type, topology=acc.topology, machine_type=spec.machine_type)
     tpu = replace(base, kind="tpu", machine_type=topo.machine_type, accelerator=acc.type, tpu_topology=acc.topology,
-                  tpu_multi_host=topo.multi_host, labels=labels,
+                  tpu_multi_host=topo.multi_host, tpu_placement=catalog.tpu_types()[acc.type].placement, labels=labels,
                   taints=(Taint(key=TPU_TAINT_KEY, value="present"), *extra),
                   create_timeout=ACCELERATOR_POOL_TIMEOUT)
     if not topo.multi_host:

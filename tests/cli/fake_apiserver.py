@@ -67,7 +67,7 @@ def _handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
             self._send(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
                               "reason": reason, "message": message})
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             url = urlparse(self.path)
             cluster.requests.append(("POST", url.path))
             m = PATH.match(url.path)
@@ -81,7 +81,7 @@ def _handler(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
             cluster.add(m["plural"], body)
             return self._send(201, body)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             url = urlparse(self.path)
             cluster.requests.append(("GET", url.path))
             m = PATH.match(url.path)

@@ -1,0 +1,167 @@
+"""The training plan: flavors and quotas from the training pools, the ClusterQueue, Kueue's
+configuration, identities, and the JobSet of a run for each strategy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.config.loader import LoadedConfig, load, project_root
+from infra.plan.stack import StackPlan, plan_stack
+from infra.plan.training import job, kueue
+from infra.plan.training.job import RunError
+from infra.plan.training.platform import identity_name
+from infra.rules import distribution as d
+from infra.rules import machines
+
+
+def _dev() -> tuple[LoadedConfig, StackPlan]:
+    loaded = load(project_root(), "dev")
+    return loaded, plan_stack(loaded)
+
+
+TPU_RECIPE = """
+training:
+  image: us-docker.pkg.dev/acme/train/bert:1.0.0@sha256:{digest}
+  command: [python, -m, trainer.task]
+  strategy: tpu
+  accelerator: {{kind: tpu, type: tpu-v5p-slice, topology: 2x2x2}}
+  resources: {{cpu: "100", memory: 200Gi}}
+  data: [gs://acme-ml-datasets/ranking/]
+"""
+
+
+@pytest.fixture
+def tpu_stack(repo_copy: Path) -> tuple[LoadedConfig, StackPlan]:
+    """dev plus a multi-host v5p training pool (two slices) and bert-ranker trained on it."""
+    model = repo_copy / "models" / "bert-ranker.yaml"
+    model.write_text(model.read_text() + TPU_RECIPE.format(digest="c" * 64))
+    stack = repo_copy / "stacks" / "Pulumi.dev.yaml"
+    text = stack.read_text().replace("    train-l4:", "    train-v5p:\n      role: training\n"
+                                     "      accelerator: {type: tpu-v5p-slice, topology: 2x2x2}\n"
+                                     "      min_nodes: 0\n      max_nodes: 4\n      zones: [us-central1-a]\n"
+                                     "    train-l4:")
+    text = text.replace("      vision-team: {namespace: train-vision}\n",
+                        "      vision-team: {namespace: train-vision}\n      search-team: {namespace: train-search}\n")
+    text = text.replace("    models: [resnet50]", "    models: [resnet50, bert-ranker]")
+    stack.write_text(text)
+    loaded = load(repo_copy, "dev")
+    return loaded, plan_stack(loaded)
+
+
+def test_flavor_quota_is_the_pool_at_its_largest() -> None:
+    _, plan = _dev()
+    assert plan.training is not None
+    (flavor,) = plan.training.flavors
+    shape = machines.machine_shape("gcp", "g2-standard-8")
+    assert shape is not None
+    cpu, mem = machines.allocatable("gcp", shape)
+    assert dict(flavor.quota) == {"cpu": f"{4 * cpu}m", "memory": f"{4 * mem}Mi", "nvidia.com/gpu": "4"}
+    assert {t.key for t in flavor.taints} == {"nvidia.com/gpu", "tfplat.dev/training"}
+    pool = plan.cloud.pools["train-l4"]
+    assert any(t.key == "tfplat.dev/training" for t in pool.taints) and pool.spot
+
+
+def test_serving_pools_do_not_get_the_training_taint() -> None:
+    _, plan = _dev()
+    assert all(t.key != "tfplat.dev/training" for p in plan.cloud.pools.values() if p.role != "training"
+               for t in p.taints)
+
+
+def test_cluster_queue_covers_each_resource_once_with_zero_where_a_pool_has_none(
+        tpu_stack: tuple[LoadedConfig, StackPlan]) -> None:
+    _, plan = tpu_stack
+    assert plan.training is not None
+    cq = kueue.cluster_queue(plan.training)
+    (group,) = cq["spec"]["resourceGroups"]
+    assert group["coveredResources"] == ["cpu", "memory", "google.com/tpu", "nvidia.com/gpu"]
+    quotas = {f["name"]: {r["name"]: r["nominalQuota"] for r in f["resources"]} for f in group["flavors"]}
+    assert quotas["train-v5p"]["google.com/tpu"] == "16" and quotas["train-v5p"]["nvidia.com/gpu"] == "0"
+    assert quotas["train-l4"]["google.com/tpu"] == "0"
+    assert cq["spec"]["namespaceSelector"] == {"matchLabels": {"tfplat.dev/training": "enabled"}}
+
+
+def test_kueue_holds_queue_less_jobs_only_in_training_namespaces() -> None:
+    _, plan = _dev()
+    assert plan.training is not None
+    values = kueue.kueue_values(plan.training)
+    config = yaml.safe_load(values["managerConfig"]["controllerManagerConfigYaml"])
+    assert config["manageJobsWithoutQueueName"] is True
+    assert config["managedJobsNamespaceSelector"] == {"matchLabels": {"tfplat.dev/training": "enabled"}}
+    assert config["waitForPodsReady"]["timeout"] == "900s"
+    assert "jobset.x-k8s.io/jobset" in config["integrations"]["frameworks"]
+    assert values["controllerManager"]["nodeSelector"] == {"tfplat.dev/role": "system"}
+
+
+def test_identity_names_fit_the_clouds_limits() -> None:
+    loaded, _ = _dev()
+    stack = loaded.stack
+    assert identity_name(stack, "resnet50") == "tr-dev-resnet50"
+    long = identity_name(stack, "a-very-long-model-name-indeed")
+    assert len(long) <= 30 and long.startswith("tr-dev-a-very-long")
+    assert long != identity_name(stack, "a-very-long-model-name-indeed2")
+
+
+def _pod(body: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = body["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    return spec
+
+
+def test_a_multi_worker_run() -> None:
+    loaded, plan = _dev()
+    assert plan.training is not None
+    run = job.plan_job(loaded.stack, plan.training, loaded.models["resnet50"], run="r1", git_revision="abc")
+    body = job.render(run)
+    pod = _pod(body)
+    assert body["spec"]["failurePolicy"] == {"maxRestarts": 3}
+    assert body["spec"]["replicatedJobs"][0]["replicas"] == 4
+    assert pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] == [
+        {"matchExpressions": [{"key": "tfplat.dev/pool", "operator": "In", "values": ["train-l4"]}]}]
+    assert {t["key"] for t in pod["tolerations"]} == {"nvidia.com/gpu", "tfplat.dev/training"}
+    container = pod["containers"][0]
+    assert container["resources"]["limits"] == {"memory": "24Gi", "nvidia.com/gpu": "1"}
+    assert pod["serviceAccountName"] == "resnet50-training"
+    assert run.hosts == tuple(f"resnet50-r1-worker-{i}-0.resnet50-r1" for i in range(4))
+
+
+def test_a_multi_host_tpu_run(tpu_stack: tuple[LoadedConfig, StackPlan]) -> None:
+    loaded, plan = tpu_stack
+    assert plan.training is not None
+    run = job.plan_job(loaded.stack, plan.training, loaded.models["bert-ranker"], run="r1", git_revision="abc")
+    body = job.render(run)
+    rj = body["spec"]["replicatedJobs"][0]
+    assert (rj["name"], rj["replicas"], rj["template"]["spec"]["parallelism"]) == ("slice", 1, 2)
+    assert rj["template"]["spec"]["successPolicy"] == {"rules": [{"succeededIndexes": "0"}]}
+    assert body["metadata"]["annotations"] == {"alpha.jobset.sigs.k8s.io/exclusive-topology":
+                                               "cloud.google.com/gke-nodepool"}
+    pod = _pod(body)
+    assert pod["nodeSelector"] == {"cloud.google.com/gke-tpu-accelerator": "tpu-v5p-slice",
+                                   "cloud.google.com/gke-tpu-topology": "2x2x2"}
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["TPU_WORKER_HOSTNAMES"]["value"] == "bert-ranker-r1-slice-0-0.bert-ranker-r1," \
+                                                    "bert-ranker-r1-slice-0-1.bert-ranker-r1"
+    assert env["TPU_WORKER_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == \
+        f"metadata.annotations['{d.COMPLETION_INDEX_ANNOTATION}']"
+    assert "TF_CONFIG" not in env
+    assert pod["containers"][0]["resources"]["limits"]["google.com/tpu"] == "4"
+    assert run.namespace == "train-search"
+    with pytest.raises(RunError, match="one worker per host"):
+        job.plan_job(loaded.stack, plan.training, loaded.models["bert-ranker"], run="r2", git_revision="a", workers=3)
+
+
+@pytest.mark.parametrize(("run", "fragment"), [("x" * 40, "characters"), ("Bad_Id", "not a DNS label")])
+def test_run_names_must_fit_hostnames(run: str, fragment: str) -> None:
+    loaded, plan = _dev()
+    assert plan.training is not None
+    with pytest.raises(RunError, match=fragment):
+        job.plan_job(loaded.stack, plan.training, loaded.models["resnet50"], run=run, git_revision="a")
+
+
+def test_a_model_the_stack_does_not_train_is_refused() -> None:
+    loaded, plan = _dev()
+    assert plan.training is not None
+    with pytest.raises(RunError, match="does not train mobilenet"):
+        job.plan_job(loaded.stack, plan.training, loaded.models["mobilenet"], run="r", git_revision="a")
