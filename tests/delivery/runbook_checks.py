@@ -53,6 +53,8 @@ class Facts:
             models |= set(loaded.models)
             plan = plan_stack(loaded)
             namespaces.add(loaded.stack.serving.namespace)
+            if plan.training is not None:  # Kueue's, JobSet's and the teams' training namespaces
+                namespaces |= {"kueue-system", "jobset-system", *plan.training.namespaces.values()}
             pools |= set(loaded.stack.node_pools)
             clusters[plan.cloud.cluster_name] = (loaded.stack.cloud, plan.cloud.location)
             regions.add(loaded.stack.region)

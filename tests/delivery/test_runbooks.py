@@ -18,6 +18,7 @@ import pytest
 
 from infra.config.loader import load
 from infra.plan.cluster import model_bucket_name
+from tests.cli.fake_apiserver import fake_cluster
 from tests.delivery import runbook_checks as checks
 from tests.delivery import runbook_lines as lines
 from tests.delivery import runbooks as rb
@@ -84,7 +85,11 @@ def _env(root: Path, endpoints: Buckets) -> dict[str, str]:
 
 def _run(markdown: str, tmp_path: Path, endpoints: Buckets, name: str = "runbook") -> rb.Report:
     root = rb.make_repo_copy(tmp_path)
-    return rb.run_markdown(markdown, root, _env(root, endpoints), name=name, before=_upload_staged_version(endpoints))
+    # `tfplat train` submits through the Kubernetes client: the cluster is an HTTP-level stand-in
+    # for the API server (tests/cli/fake_apiserver.py), found through KUBECONFIG as a real one is.
+    with fake_cluster() as cluster:
+        env = {**_env(root, endpoints), "KUBECONFIG": str(cluster.kubeconfig(tmp_path / "kubeconfig"))}
+        return rb.run_markdown(markdown, root, env, name=name, before=_upload_staged_version(endpoints))
 
 
 # --------------------------------------------------------------------------- the real runbooks
