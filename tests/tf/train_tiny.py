@@ -3,7 +3,8 @@ conftest, trained with modelkit.training and exported as the model's next versio
 
 Run as a process per worker by tests/tf/test_training_e2e.py and bench/training_bench.py,
 with exactly the environment the JobSet gives a pod. Prints one JSON line per event
-(`step`, `saved`, `done`, `exported`) so the caller can follow it.
+(`start`, `first-step`, `saved`, `done`, `exported`; `step` for every step when
+TFPLAT_TINY_STEP_EVENTS=1) so the caller can follow it.
 
     python tests/tf/train_tiny.py STEPS [STEP_DELAY_S]
 """
@@ -54,7 +55,11 @@ def main(argv: list[str]) -> int:
 
     loss = keras.losses.SparseCategoricalCrossentropy(reduction="none")
 
+    every_step = os.environ.get("TFPLAT_TINY_STEP_EVENTS") == "1"  # the benchmark follows each step
+
     def on_step(p: loop.Progress) -> None:
+        if every_step:
+            emit("step", step=p.steps)
         if p.steps == p.resumed_from + 1:
             emit("first-step", step=p.steps, resumed_from=p.resumed_from)
         if p.saved and p.saved[-1] == p.steps:
