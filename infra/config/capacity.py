@@ -62,6 +62,8 @@ _GCE_FIXED = {
     "a2-ultragpu-8g": (96, 1360),
     "a3-highgpu-1g": (26, 234), "a3-highgpu-2g": (52, 468), "a3-highgpu-4g": (104, 936),
     "a3-highgpu-8g": (208, 1872), "a3-megagpu-8g": (208, 1872),
+    "a3-ultragpu-8g": (224, 2952), "a4-highgpu-8g": (224, 3968),
+    "ct4p-hightpu-4t": (240, 407), "tpu7x-standard-4t": (224, 960),
     "ct5lp-hightpu-1t": (24, 48), "ct5lp-hightpu-4t": (112, 192), "ct5lp-hightpu-8t": (224, 384),
     "ct5p-hightpu-4t": (208, 448),
     "ct6e-standard-1t": (44, 176), "ct6e-standard-4t": (180, 720), "ct6e-standard-8t": (180, 1440),
@@ -70,13 +72,14 @@ _GCE_FIXED = {
 _EC2_SIZE_VCPUS = {"large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "12xlarge": 48,
                    "16xlarge": 64, "24xlarge": 96, "32xlarge": 128, "48xlarge": 192}
 _EC2_GIB_PER_VCPU = {
-    "g4dn": 4, "g5": 4, "g6": 4, "gr6": 8, "t3": 4,
+    "g4dn": 4, "g5": 4, "g6": 4, "gr6": 8, "g6e": 8, "t3": 4,
     "m5": 4, "m6i": 4, "m6a": 4, "m7i": 4, "m7a": 4, "m7g": 4,
     "c5": 2, "c6i": 2, "c6a": 2, "c7i": 2, "c7g": 2,
     "r5": 8, "r6i": 8, "r6a": 8, "r7i": 8,
 }
 _EC2_FIXED = {"g4dn.metal": (96, 384), "p4d.24xlarge": (96, 1152), "p4de.24xlarge": (96, 1152),
-              "p5.4xlarge": (16, 256), "p5.48xlarge": (192, 2048)}
+              "p5.4xlarge": (16, 256), "p5.48xlarge": (192, 2048),
+              "p5e.48xlarge": (192, 2048), "p5en.48xlarge": (192, 2048)}
 _GCE = re.compile(r"^([a-z0-9]+)-(standard|highmem|highcpu)-([0-9]+)$")
 
 
@@ -144,6 +147,13 @@ class Fit:
     fits: bool
     tight: bool
     why: str  # "" when it fits comfortably; else what does not (or only just) fit
+
+
+def for_pods(shape: MachineShape, cloud: str) -> Allocatable:
+    """What pods can count on: allocatable less the DaemonSets every node runs (training
+    quotas and the training worker check use this, so a quota never promises more)."""
+    a = allocatable(shape, cloud)
+    return Allocatable(cpu_millis=a.cpu_millis - DAEMONSET_CPU_MILLIS, memory_bytes=a.memory_bytes - DAEMONSET_MEMORY)
 
 
 def fit(cpu_millis: int, memory_bytes: int, node: Allocatable) -> Fit:

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 import hashlib
 
 from infra.config.spec import ModelSpec, StackSpec, frozen_map
-from infra.plan import catalog, names
+from infra.plan import capacity, catalog, names
 from infra.plan.charts import Chart, chart
 from infra.plan.cloud import CloudPlan, PoolPlan, Taint
 from infra.plan.cluster import bucket_name, model_bucket_name, name_prefix
-from infra.rules import machines
 from infra.rules import training as rules
 
 KUEUE = "kueue"
@@ -122,10 +121,11 @@ def split_uri(uri: str) -> Grant:
 
 
 def _quota(cloud: str, pool: PoolPlan, resource: str, per_node: int, nodes: int) -> dict[str, str]:
-    shape = machines.machine_shape(cloud, pool.machine_type)
+    shape = capacity.machine_shape(pool.machine_type, cloud)
     assert shape is not None, f"every accelerator machine type has a shape ({pool.machine_type})"
-    cpu, memory = machines.allocatable(cloud, shape)
-    return {"cpu": f"{cpu * nodes}m", "memory": f"{memory * nodes}Mi", resource: str(per_node * nodes)}
+    node = capacity.for_pods(shape, cloud)
+    return {"cpu": f"{node.cpu_millis * nodes}m", "memory": f"{node.memory_bytes // capacity.MIB * nodes}Mi",
+            resource: str(per_node * nodes)}
 
 
 def _flavors(stack: StackSpec, cloud: CloudPlan) -> tuple[FlavorPlan, ...]:
