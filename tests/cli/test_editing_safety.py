@@ -73,7 +73,7 @@ def test_editing_the_anchor_other_entries_use_is_refused(repo_copy: Path,
     before = _snapshot(repo_copy)
     assert main(["stage", "mobilenet", "5", "--stack", "dev", "--skip-preflight"]) == 2
     err = capsys.readouterr().err
-    assert "stacks/Pulumi.dev.yaml:44: config.tfplat:models.mobilenet: this entry is the YAML anchor &one_color, " \
+    assert "stacks/Pulumi.dev.yaml:45: config.tfplat:models.mobilenet: this entry is the YAML anchor &one_color, " \
            "which bert-ranker also use(s); editing it would change them too" in err
     assert "fix: give bert-ranker their own values (replace *one_color or <<: *one_color" in err
     assert "nothing was changed" in err and "Traceback" not in err
@@ -99,9 +99,9 @@ def test_a_mistake_behind_a_merge_key_points_at_the_anchor(repo_copy: Path,
     assert main(["validate", "--stack", "dev"]) == 2
     err = capsys.readouterr().err
     # The value comes from the anchored mapping: the error points at the line it is written on.
-    assert 'stacks/Pulumi.dev.yaml:45: config.tfplat:models.bert-ranker.live: not an allowed value (got "purple")\n' \
+    assert 'stacks/Pulumi.dev.yaml:46: config.tfplat:models.bert-ranker.live: not an allowed value (got "purple")\n' \
            "    fix: use one of: blue, green" in err
-    assert 'stacks/Pulumi.dev.yaml:45: config.tfplat:models.mobilenet.live: not an allowed value (got "purple")' in err
+    assert 'stacks/Pulumi.dev.yaml:46: config.tfplat:models.mobilenet.live: not an allowed value (got "purple")' in err
     assert "Traceback" not in err
 
 

@@ -86,7 +86,7 @@ def test_a_memory_request_larger_than_the_l4_nodes_is_refused(repo_copy: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     _edit(repo_copy / "models" / "resnet50.yaml", "memory: 8Gi", "memory: 96Gi")
     err = _validate(repo_copy, capsys, "dev")
-    assert "stacks/Pulumi.dev.yaml:53: config.tfplat:models.resnet50: models/resnet50.yaml asks 3 CPUs and " \
+    assert "stacks/Pulumi.dev.yaml:47: config.tfplat:models.resnet50: models/resnet50.yaml asks 3 CPUs and " \
            "144.0 GiB memory per pod (serving.resources, memory with its 50% headroom), more than any node that " \
            "can host it offers: l4 (g2-standard-4): 144.0 GiB memory > 13.3 GiB allocatable" in err
     assert "fix: lower serving.resources in models/resnet50.yaml, or give the pool a larger machine type" in err

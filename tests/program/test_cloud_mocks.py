@@ -113,7 +113,7 @@ def test_gke_pools_match_the_catalog(gcp_run: Run) -> None:
             assert acc["gpuDriverInstallationConfig"]["gpuDriverVersion"] == "LATEST"
             assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"} in cfg["taints"]
             shape = catalog.resolve_gpu_pool(cloud="gcp", accelerator=p.accelerator or "", count=p.gpus_per_node,
-                                             machine_type=None)
+                                             machine_type=plan.stack.node_pools[p.pool].machine_type)
             assert cfg["machineType"] == shape.machine_type
         elif p.kind == "tpu":
             assert {"key": "google.com/tpu", "value": "present", "effect": "NO_SCHEDULE"} in cfg["taints"]
@@ -138,8 +138,9 @@ def test_gcs_bucket_and_workload_identity(gcp_run: Run) -> None:
     iam = _named(gcp_run, "gcp:storage/bucketIAMMember:BucketIAMMember", "models-serving-read").inputs
     serving = _one_sa(gcp_run, "serving")
     assert (iam["role"], iam["member"]) == ("roles/storage.objectViewer", f"serviceAccount:{serving}")
+    # The serving identity's bindings (the model store's); a training identity has its own.
     bindings = {r.inputs["member"] for r in _of(gcp_run, "gcp:serviceaccount/iAMMember:IAMMember")
-                if r.inputs["role"] == "roles/iam.workloadIdentityUser"}
+                if r.inputs["role"] == "roles/iam.workloadIdentityUser" and r.name.startswith("models-wi-")}
     project, ns = plan.stack.gcp.project, plan.stack.serving.namespace  # type: ignore[union-attr]
     assert bindings == {f"serviceAccount:{project}.svc.id.goog[{ns}/{f.service_account}]" for f in plan.fleets}
     for sa in [r for r in gcp_run[1].records if r.type == "kubernetes:core/v1:ServiceAccount"
