@@ -117,6 +117,15 @@ def _gpu(
 # MIG sizes: the GKE multi-instance GPU table (gpus-multi docs). The node
 # partitioner also knows 4g.* profiles, but GKE does not document them, so
 # they are deliberately absent.
+# N1 shapes for a GPU attachable 1, 2 or 4 at a time (P100, P4): curated like T4's (>= 4
+# vCPU), inside the tighter of the two GPUs' limits; tests re-check each GPU's own limits.
+_N1_UP_TO_4_GPUS: Mapping[int, tuple[str, ...]] = {
+    1: ("n1-standard-4", "n1-standard-8", "n1-standard-16", "n1-highmem-4", "n1-highmem-8", "n1-highmem-16"),
+    2: ("n1-standard-8", "n1-standard-16", "n1-standard-32", "n1-highmem-8", "n1-highmem-16", "n1-highmem-32"),
+    4: ("n1-standard-16", "n1-standard-32", "n1-standard-64", "n1-standard-96",
+        "n1-highmem-16", "n1-highmem-32", "n1-highmem-64"),
+}
+
 _GPUS: tuple[GpuType, ...] = (
     _gpu(
         "nvidia-tesla-t4", "NVIDIA T4", 16,
@@ -230,30 +239,12 @@ _GPUS: tuple[GpuType, ...] = (
     _gpu(
         "nvidia-tesla-p100", "NVIDIA P100", 16,
         # N1 + P100: 1 GPU up to 16 vCPU / 104 GB, 2 up to 32 / 208, 4 up to 96 / 624.
-        {
-            1: ("n1-standard-4", "n1-standard-8", "n1-standard-16",
-                "n1-highmem-4", "n1-highmem-8", "n1-highmem-16"),
-            2: ("n1-standard-8", "n1-standard-16", "n1-standard-32",
-                "n1-highmem-8", "n1-highmem-16", "n1-highmem-32"),
-            4: ("n1-standard-16", "n1-standard-32", "n1-standard-64", "n1-standard-96",
-                "n1-highmem-16", "n1-highmem-32", "n1-highmem-64"),
-        },
-        {},
-        time_sharing=True,
+        _N1_UP_TO_4_GPUS, {}, time_sharing=True,
     ),
     _gpu(
         "nvidia-tesla-p4", "NVIDIA P4", 8,
         # N1 + P4: 1 GPU up to 24 vCPU / 156 GB, 2 up to 48 / 312, 4 up to 96 / 624.
-        {
-            1: ("n1-standard-4", "n1-standard-8", "n1-standard-16",
-                "n1-highmem-4", "n1-highmem-8", "n1-highmem-16"),
-            2: ("n1-standard-8", "n1-standard-16", "n1-standard-32",
-                "n1-highmem-8", "n1-highmem-16", "n1-highmem-32"),
-            4: ("n1-standard-16", "n1-standard-32", "n1-standard-64", "n1-standard-96",
-                "n1-highmem-16", "n1-highmem-32", "n1-highmem-64"),
-        },
-        {},
-        time_sharing=True,
+        _N1_UP_TO_4_GPUS, {}, time_sharing=True,
     ),
     _gpu(
         "nvidia-l40s", "NVIDIA L40S", 48,

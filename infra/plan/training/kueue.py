@@ -10,6 +10,7 @@ import yaml
 
 from infra.plan import names
 from infra.plan.cloud import Taint
+from infra.plan.manifests.serving import meta as _meta
 from infra.plan.training.platform import (
     KUEUE_NAMESPACE,
     NAMESPACE_LABEL,
@@ -36,16 +37,6 @@ _KUEUE_CONFIG_BASE: dict[str, Any] = {
 def _labels(component: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     return {names.LABEL_NAME: "tfplat-training", names.LABEL_COMPONENT: component,
             names.LABEL_PART_OF: names.PART_OF, names.LABEL_MANAGED_BY: names.MANAGED_BY, **(extra or {})}
-
-
-def _meta(name: str, namespace: str | None, labels: dict[str, str],
-          annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "labels": dict(sorted(labels.items()))}
-    if namespace is not None:
-        out["namespace"] = namespace
-    if annotations:
-        out["annotations"] = dict(sorted(annotations.items()))
-    return out
 
 
 def _tolerations(taints: tuple[Taint, ...]) -> list[dict[str, str]]:
