@@ -25,13 +25,31 @@ def make_strategy(spec: RunSpec) -> Any:
     if spec.strategy == "multi-worker-mirrored":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if spec.strategy == "tpu":
-        # Single host: the TPU attached to this VM. Multi-host: TPUClusterResolver reads the
-        # slice's hosts from KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS, which the JobSet sets.
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local" if spec.workers == 1 else None)
-        tf.config.experimental_connect_to_cluster(resolver)
+        if spec.workers == 1:  # a single-host slice: the TPU attached to this VM
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local")
+            tf.config.experimental_connect_to_cluster(resolver)
+        else:
+            # A multi-host slice: TPUClusterResolver reads every host's TPU server from
+            # KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS (the JobSet sets it). Host 0 runs the program as
+            # worker 0 of that cluster; the other hosts only serve their TPUs to it.
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            if not spec.is_chief:
+                serve_tpu_host(resolver, spec.task_index)
+            tf.config.experimental_connect_to_cluster(resolver, job_name="worker", task_index=0)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     return tf.distribute.MirroredStrategy()
+
+
+def serve_tpu_host(resolver: Any, task_index: int) -> None:
+    """Serve this host's TPU (worker `task_index` of the slice's cluster) to host 0 until the pod
+    ends: the Job's success policy stops every host once host 0 has exported. Never returns."""
+    import tensorflow as tf
+
+    server = tf.distribute.Server(resolver.cluster_spec(), job_name="worker", task_index=task_index,
+                                  protocol="grpc", start=True)
+    server.join()
+    raise SystemExit(0)  # join() returns only if the server is stopped
 
 
 @dataclass

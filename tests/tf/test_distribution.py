@@ -4,10 +4,16 @@ own cluster resolvers (infra.rules.distribution; the planner uses the same funct
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
 from infra.rules import distribution as d
+from modelkit.training.local import free_ports
 
 HOSTS = d.worker_hosts("resnet50-r1", "worker", jobs=3)
 
@@ -55,3 +61,32 @@ def test_tpu_cluster_resolver_reads_the_slice_hosts(worker: int, monkeypatch: py
     # GKE's own variables for libtpu: this host's id and the same ordering.
     assert env[d.TPU_WORKER_ID] == str(worker)
     assert env[d.TPU_WORKER_HOSTNAMES].split(",") == list(hosts)
+
+
+def test_a_non_chief_tpu_host_serves_its_slot_of_the_slice() -> None:
+    """Hosts 1..n-1 of a multi-host slice run a TensorFlow server at their TPU_WORKER_HOSTNAMES
+    address and wait for host 0 (the JobSet's env, on local ports; CPU stands in for the TPU)."""
+    ports = free_ports(2)
+    env = d.expand(d.tpu_env([f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}"]),
+                   {d.COMPLETION_INDEX_ANNOTATION: "1"})
+    # The resolver's endpoints carry the TPU server port; here each host has its own local port.
+    env[d.KUBE_TPU_ENDPOINTS] = ",".join(f"grpc://127.0.0.1:{p}" for p in ports)
+    script = ("from tensorflow.python.distribute.cluster_resolver.tpu.tpu_cluster_resolver import "
+              "TPUClusterResolver\nfrom modelkit.training.loop import serve_tpu_host\n"
+              "serve_tpu_host(TPUClusterResolver(), 1)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", ports[1])) == 0:
+                    break
+            assert proc.poll() is None, "the host's server exited"
+            time.sleep(0.2)
+        else:
+            raise AssertionError("no TensorFlow server on host 1's address")
+        assert proc.poll() is None  # it keeps serving until the pod is stopped
+    finally:
+        proc.kill()
+        proc.wait()
