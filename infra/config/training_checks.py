@@ -81,7 +81,7 @@ def _pool_need(t: TrainingSettings) -> str:
     return f"accelerator {{type: {acc.type}, topology: {acc.topology}}}"
 
 
-def _capacity(stack: StackSpec, pools: list[NodePoolSpec], t: TrainingSettings) -> int:
+def _capacity(pools: list[NodePoolSpec], t: TrainingSettings) -> int:
     shape = _slice(t)
     chips = shape.chips_per_node if shape else None
     return sum(p.max_nodes * rules.per_node(p, chips) for p in pools)
@@ -194,10 +194,10 @@ def _model_in_stack(doc: YamlDoc, stack: StackSpec, model: ModelSpec, where: tup
     shape = _slice(t)
     need = worker_count(t) * (t.accelerator.count if t.accelerator.kind == "gpu" else
                               shape.chips_per_node if shape else 1)
-    capacity = _capacity(stack, fitting, t)
-    if need > capacity:
+    room = _capacity(fitting, t)
+    if need > room:
         issues.append(_at(doc, where, f"{model.name} needs {need} accelerators and its pools "
-                                      f"({one_of([p.name for p in fitting])}) hold at most {capacity}: Kueue "
+                                      f"({one_of([p.name for p in fitting])}) hold at most {room}: Kueue "
                                       "would never admit it",
                           "raise the pools' max_nodes, or lower training.workers in the model file"))
     small = _fits_a_node(stack, fitting, t)
