@@ -75,9 +75,9 @@ def build(plan: StackPlan) -> None:
         ServingFleet(fleet, identity_annotations=annotations, traffic=traffic, gateway=gateway,
                      depends_on=[ns], opts=k8s)
     if plan.training is not None:
-        from infra.components.training import build_training
+        from infra.components.training import TrainingPlatform
 
-        build_training(plan, platform, k8s)
+        TrainingPlatform(plan.training, platform, k8s)
     if plan.monitoring is not None:
         from infra.components.monitoring import Observability
 

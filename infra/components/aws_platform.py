@@ -15,6 +15,7 @@ from infra.plan.cloud import CloudPlan
 from infra.plan.kubeconfig import eks_kubeconfig
 from infra.plan.manifests.device_plugin import daemonset
 from infra.plan.manifests.device_plugin import network_policy as device_plugin_network_policy
+from infra.plan.training.platform import TrainingPlan
 
 
 class AwsPlatform(Platform):
@@ -25,7 +26,7 @@ class AwsPlatform(Platform):
     (tfplat:aws:ClusterAutoscaler) and `lb-controller` (tfplat:aws:LoadBalancerController)."""
 
     def __init__(self, name: str, plan: CloudPlan, settings: AwsSettings,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, *, training: TrainingPlan | None = None) -> None:
         super().__init__("tfplat:aws:Platform", name, None, opts)
         net = AwsNetwork("network", plan, settings, opts=self.moved())
         eks = EksCluster("eks", plan, net, opts=self.moved(depends_on=[net]))
@@ -34,7 +35,9 @@ class AwsPlatform(Platform):
             lambda a: eks_kubeconfig(name=plan.cluster_name, endpoint=a[0], ca_b64=a[1], region=plan.region))
         provider = self._kubernetes_provider(kubeconfig, [eks.cluster, *eks.node_groups.values()])
         self.provider = provider
-        self.cluster, self.eks = eks.cluster, eks
+        self._no_training()
+        if training is not None:
+            self._training(training, plan, eks)
         if plan.device_plugin_gpus:
             assert plan.device_plugin_image is not None
             register(daemonset(plan.device_plugin_image, plan.device_plugin_gpus), self.moved(provider=provider))
@@ -56,3 +59,17 @@ class AwsPlatform(Platform):
             gateway_ready = lbc.ready
         self._finish(plan, endpoint=eks.endpoint, bucket=store.bucket.bucket, identity=store.identity,
                      gateway_ready=gateway_ready)
+
+    def _training(self, training: TrainingPlan, plan: CloudPlan, eks: EksCluster) -> None:
+        """`checkpoints` (tfplat:training:S3CheckpointBucket) and `training-<model>`
+        (tfplat:training:AwsIdentity) per trained model."""
+        from infra.components.aws_training import AwsTrainingIdentity, S3CheckpointBucket
+
+        s3 = S3CheckpointBucket("checkpoints", training.checkpoint_bucket, plan,
+                                opts=pulumi.ResourceOptions(parent=self))
+        for model, identity in training.identities.items():
+            role = AwsTrainingIdentity(f"training-{model}", identity, plan, eks,
+                                       kms_key=training.checkpoint_bucket.kms_key,
+                                       opts=pulumi.ResourceOptions(parent=self, depends_on=[s3]))
+            self.training_ready += role.ready  # pods get credentials only once the association exists
+        self.checkpoint_bucket = s3.bucket.bucket

@@ -11,6 +11,7 @@ from infra.components.platform import Platform
 from infra.config.spec import GcpSettings
 from infra.plan.cloud import CloudPlan
 from infra.plan.kubeconfig import gke_kubeconfig
+from infra.plan.training.platform import TrainingPlan
 
 
 class GcpPlatform(Platform):
@@ -20,7 +21,7 @@ class GcpPlatform(Platform):
     own Gateway API, node autoscaling and GPU device plugin, so nothing else is installed."""
 
     def __init__(self, name: str, plan: CloudPlan, settings: GcpSettings,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, *, training: TrainingPlan | None = None) -> None:
         super().__init__("tfplat:gcp:Platform", name, None, opts)
         net = GcpNetwork("network", plan, settings, self.moved())
         gke = GkeCluster("gke", plan, settings, net.refs, opts=self.moved(depends_on=[net]))
@@ -28,5 +29,21 @@ class GcpPlatform(Platform):
         kubeconfig: pulumi.Output[str] = pulumi.Output.all(gke.endpoint, gke.ca_certificate).apply(
             lambda a: gke_kubeconfig(name=plan.cluster_name, endpoint=a[0], ca_b64=a[1]))
         self.provider = self._kubernetes_provider(kubeconfig, [gke.cluster, *gke.node_pools.values()])
-        self.cluster = gke.cluster
+        self._no_training()
+        if training is not None:
+            self._training(training, plan, settings, gke.cluster)
         self._finish(plan, endpoint=gke.endpoint, bucket=store.bucket.name, identity=store.identity)
+
+    def _training(self, training: TrainingPlan, plan: CloudPlan, settings: GcpSettings,
+                  cluster: pulumi.Resource) -> None:
+        """`checkpoints` (tfplat:training:GcsCheckpointBucket) and `training-<model>`
+        (tfplat:training:GcpIdentity) per trained model."""
+        from infra.components.gcp_training import GcpTrainingIdentity, GcsCheckpointBucket
+
+        ckpt = GcsCheckpointBucket("checkpoints", training.checkpoint_bucket, settings,
+                                   protect=plan.deletion_protection, opts=pulumi.ResourceOptions(parent=self))
+        for model, identity in training.identities.items():
+            gsa = GcpTrainingIdentity(f"training-{model}", identity, settings, cluster=cluster, depends_on=[ckpt],
+                                      opts=pulumi.ResourceOptions(parent=self))
+            self.training_annotations[model] = {"iam.gke.io/gcp-service-account": gsa.email}
+        self.checkpoint_bucket = ckpt.bucket.name

@@ -38,8 +38,12 @@ class Platform(pulumi.ComponentResource):
     provider: pulumi.ProviderResource
     gateway_ready: list[pulumi.Resource]
     exports: dict[str, Any]
-    cluster: pulumi.Resource  # the GKE or EKS cluster resource
-    eks: Any = None  # the EksCluster component (AWS): Pod Identity associations need it
+    # Training (a stack with tfplat:training): each trained model's service-account
+    # annotations (GKE Workload Identity; EKS binds by association), what training pods must
+    # wait for (EKS: the associations), and the checkpoint bucket's name.
+    training_annotations: dict[str, dict[str, Any]]
+    training_ready: list[pulumi.Resource]
+    checkpoint_bucket: pulumi.Input[str] | None
 
     def moved(self, *, depends_on: Sequence[pulumi.Resource] = (),
               provider: pulumi.ProviderResource | None = None) -> pulumi.ResourceOptions:
@@ -55,6 +59,9 @@ class Platform(pulumi.ComponentResource):
         # Objects wait for nodes: nothing schedules before the pools exist.
         return k8s.Provider("cluster", kubeconfig=secret_kubeconfig, enable_server_side_apply=True,
                             opts=self.moved(depends_on=depends_on))
+
+    def _no_training(self) -> None:
+        self.training_annotations, self.training_ready, self.checkpoint_bucket = {}, [], None
 
     def _finish(self, plan: CloudPlan, *, endpoint: pulumi.Input[str], bucket: pulumi.Input[str],
                 identity: pulumi.Input[str], gateway_ready: Sequence[pulumi.Resource] = ()) -> None:
@@ -79,8 +86,8 @@ def build_platform(plan: StackPlan) -> Platform:
         from infra.components.gcp_platform import GcpPlatform
 
         assert stack.gcp is not None
-        return GcpPlatform("platform", plan.cloud, stack.gcp)
+        return GcpPlatform("platform", plan.cloud, stack.gcp, training=plan.training)
     from infra.components.aws_platform import AwsPlatform
 
     assert stack.aws is not None
-    return AwsPlatform("platform", plan.cloud, stack.aws)
+    return AwsPlatform("platform", plan.cloud, stack.aws, training=plan.training)

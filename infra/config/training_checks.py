@@ -13,9 +13,9 @@ from infra.config.checks import _at
 from infra.config.errors import ConfigIssue, did_you_mean, one_of
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec, TrainingSettings
 from infra.config.yamlio import YamlDoc
-from infra.plan import capacity, catalog
-from infra.plan.quantity import cpu_millis, memory_bytes
+from infra.rules import catalog, machines
 from infra.rules import training as rules
+from infra.rules.quantity import cpu_millis, memory_bytes
 
 _STRATEGY_KIND = {"mirrored": "gpu", "multi-worker-mirrored": "gpu", "tpu": "tpu"}
 
@@ -92,13 +92,13 @@ def _fits_a_node(stack: StackSpec, pools: list[NodePoolSpec], t: TrainingSetting
     too_small = []
     for pool in pools:
         machine = _machine_type(stack, pool)
-        shape = capacity.machine_shape(machine, stack.cloud) if machine else None
+        shape = machines.machine_shape(machine, stack.cloud) if machine else None
         if shape is None:
             continue
-        node = capacity.for_pods(shape, stack.cloud)
+        node = machines.for_pods(shape, stack.cloud)
         if cpu_millis(t.cpu) > node.cpu_millis or memory_bytes(t.memory) > node.memory_bytes:
             too_small.append(f"{pool.name} ({machine}: {node.cpu_millis / 1000:g} CPU, "
-                             f"{node.memory_bytes // capacity.GIB} GiB for pods)")
+                             f"{node.memory_bytes // machines.GIB} GiB for pods)")
     return too_small
 
 

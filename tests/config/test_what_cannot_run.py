@@ -9,8 +9,9 @@ import pytest
 
 from infra.cli.main import main
 from infra.config import capacity
-from infra.config.capacity import Allocatable, MachineShape, allocatable, machine_shape
 from infra.config.loader import load
+from infra.rules import machines
+from infra.rules.machines import Allocatable, MachineShape, allocatable, machine_shape
 
 
 def _snapshot(root: Path) -> dict[Path, bytes]:
@@ -123,15 +124,15 @@ def test_a_tight_fit_is_a_warning_not_an_error(repo_copy: Path) -> None:
     ("g6.xlarge", "aws", 4, 16), ("m6i.2xlarge", "aws", 8, 32), ("p5.48xlarge", "aws", 192, 2048),
 ])
 def test_machine_shapes(machine: str, cloud: str, vcpus: int, gib: int) -> None:
-    assert machine_shape(machine, cloud) == MachineShape(vcpus, gib * capacity.GIB)
+    assert machine_shape(machine, cloud) == MachineShape(vcpus, gib * machines.GIB)
 
 
 def test_allocatable_follows_the_published_formulas() -> None:
     # GKE: 16 GiB -> 25% of 4 + 20% of 4 + 10% of 8 = 2.6 GiB, plus 100 MiB eviction;
     # 4 vCPUs -> 60 + 10 + 10 = 80 millicores.
-    gke = allocatable(MachineShape(4, 16 * capacity.GIB), "gcp")
-    assert gke == Allocatable(cpu_millis=3920, memory_bytes=int(13.4 * capacity.GIB) - 100 * capacity.MIB)
+    gke = allocatable(MachineShape(4, 16 * machines.GIB), "gcp")
+    assert gke == Allocatable(cpu_millis=3920, memory_bytes=int(13.4 * machines.GIB) - 100 * machines.MIB)
     # EKS: 11 MiB x 110 pods + 255 MiB, plus 100 MiB eviction; the same CPU tiers.
-    eks = allocatable(MachineShape(4, 16 * capacity.GIB), "aws")
-    assert eks == Allocatable(cpu_millis=3920, memory_bytes=16 * capacity.GIB - (11 * 110 + 255 + 100) * capacity.MIB)
+    eks = allocatable(MachineShape(4, 16 * machines.GIB), "aws")
+    assert eks == Allocatable(cpu_millis=3920, memory_bytes=16 * machines.GIB - (11 * 110 + 255 + 100) * machines.MIB)
     assert machine_shape("x9-unknown-4", "gcp") is None

@@ -1,4 +1,4 @@
-"""Machine shapes of every accelerator machine type (infra.plan.capacity): each catalog type
+"""Machine shapes of every accelerator machine type (infra.rules.machines): each catalog type
 has one (training quotas need them), and EC2's agree with DescribeInstanceTypes as the
 snapshot moto bundles reports it (an independent copy of the API's answer)."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from infra.plan import capacity, catalog
+from infra.rules import catalog, machines
 
 
 def _ec2_api() -> dict[str, Any]:
@@ -31,16 +31,16 @@ def _catalog_types(cloud: str) -> set[str]:
 
 @pytest.mark.parametrize("cloud", ["gcp", "aws"])
 def test_every_catalog_machine_type_has_a_shape(cloud: str) -> None:
-    assert sorted(mt for mt in _catalog_types(cloud) if capacity.machine_shape(mt, cloud) is None) == []
+    assert sorted(mt for mt in _catalog_types(cloud) if machines.machine_shape(mt, cloud) is None) == []
 
 
 @pytest.mark.parametrize("instance", sorted(_catalog_types("aws")))
 def test_ec2_shapes_match_describe_instance_types(instance: str) -> None:
     api = _ec2_api()[instance]
-    shape = capacity.machine_shape(instance, "aws")
+    shape = machines.machine_shape(instance, "aws")
     assert shape is not None
     assert (shape.vcpus, shape.memory_bytes) == (api["VCpuInfo"]["DefaultVCpus"],
-                                                 api["MemoryInfo"]["SizeInMiB"] * capacity.MIB)
+                                                 api["MemoryInfo"]["SizeInMiB"] * machines.MIB)
 
 
 @pytest.mark.parametrize(("name", "vcpus", "gib"), [
@@ -48,12 +48,12 @@ def test_ec2_shapes_match_describe_instance_types(instance: str) -> None:
     ("tpu7x-standard-4t", 224, 960), ("n1-highmem-16", 16, 104),
 ])
 def test_new_gce_shapes(name: str, vcpus: int, gib: int) -> None:
-    assert capacity.machine_shape(name, "gcp") == capacity.MachineShape(vcpus, gib * capacity.GIB)
+    assert machines.machine_shape(name, "gcp") == machines.MachineShape(vcpus, gib * machines.GIB)
 
 
 def test_what_pods_can_count_on_leaves_room_for_daemonsets() -> None:
-    shape = capacity.machine_shape("g2-standard-8", "gcp")
+    shape = machines.machine_shape("g2-standard-8", "gcp")
     assert shape is not None
-    full, pods = capacity.allocatable(shape, "gcp"), capacity.for_pods(shape, "gcp")
+    full, pods = machines.allocatable(shape, "gcp"), machines.for_pods(shape, "gcp")
     assert (full.cpu_millis - pods.cpu_millis, full.memory_bytes - pods.memory_bytes) == (
-        capacity.DAEMONSET_CPU_MILLIS, capacity.DAEMONSET_MEMORY)
+        machines.DAEMONSET_CPU_MILLIS, machines.DAEMONSET_MEMORY)

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from infra.config.loader import LoadedConfig, load, project_root
-from infra.plan import capacity
 from infra.plan.stack import StackPlan, plan_stack
 from infra.plan.training import job, kueue
 from infra.plan.training.job import RunError
 from infra.plan.training.platform import identity_name
 from infra.rules import distribution as d
+from infra.rules import machines
 
 
 def _dev() -> tuple[LoadedConfig, StackPlan]:
@@ -56,11 +56,11 @@ def test_flavor_quota_is_the_pool_at_its_largest() -> None:
     _, plan = _dev()
     assert plan.training is not None
     (flavor,) = plan.training.flavors
-    shape = capacity.machine_shape("g2-standard-8", "gcp")
+    shape = machines.machine_shape("g2-standard-8", "gcp")
     assert shape is not None
-    node = capacity.for_pods(shape, "gcp")
+    node = machines.for_pods(shape, "gcp")
     assert dict(flavor.quota) == {"cpu": f"{4 * node.cpu_millis}m",
-                                  "memory": f"{4 * (node.memory_bytes // capacity.MIB)}Mi", "nvidia.com/gpu": "4"}
+                                  "memory": f"{4 * (node.memory_bytes // machines.MIB)}Mi", "nvidia.com/gpu": "4"}
     assert {t.key for t in flavor.taints} == {"nvidia.com/gpu", "tfplat.dev/training"}
     pool = plan.cloud.pools["train-l4"]
     assert any(t.key == "tfplat.dev/training" for t in pool.taints) and pool.spot

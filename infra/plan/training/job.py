@@ -24,10 +24,10 @@ import re
 from typing import Any
 
 from infra.config.spec import ModelSpec, StackSpec
-from infra.plan import catalog, names
 from infra.plan.cloud import GPU_TAINT_KEY, TPU_TAINT_KEY, TRAINING_TAINT
 from infra.plan.fleet import GKE_TPU_ACCELERATOR, GKE_TPU_TOPOLOGY
 from infra.plan.training.platform import LOCAL_QUEUE, TrainingPlan
+from infra.rules import catalog, names
 from infra.rules import distribution as d
 from infra.rules import training as rules
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import yaml
 
-from infra.plan import names
 from infra.plan.cloud import Taint
 from infra.plan.manifests.serving import meta as _meta
 from infra.plan.training.platform import (
@@ -18,6 +17,7 @@ from infra.plan.training.platform import (
     IdentityPlan,
     TrainingPlan,
 )
+from infra.rules import names
 
 Manifest = dict[str, Any]
 KUEUE_API = "kueue.x-k8s.io/v1beta2"

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import hashlib
 
 from infra.config.spec import ModelSpec, StackSpec, frozen_map
-from infra.plan import capacity, catalog, names
 from infra.plan.charts import Chart, chart
 from infra.plan.cloud import CloudPlan, PoolPlan, Taint
 from infra.plan.cluster import bucket_name, model_bucket_name, name_prefix
+from infra.rules import catalog, machines, names
 from infra.rules import training as rules
 
 KUEUE = "kueue"
@@ -121,10 +121,10 @@ def split_uri(uri: str) -> Grant:
 
 
 def _quota(cloud: str, pool: PoolPlan, resource: str, per_node: int, nodes: int) -> dict[str, str]:
-    shape = capacity.machine_shape(pool.machine_type, cloud)
+    shape = machines.machine_shape(pool.machine_type, cloud)
     assert shape is not None, f"every accelerator machine type has a shape ({pool.machine_type})"
-    node = capacity.for_pods(shape, cloud)
-    return {"cpu": f"{node.cpu_millis * nodes}m", "memory": f"{node.memory_bytes // capacity.MIB * nodes}Mi",
+    node = machines.for_pods(shape, cloud)
+    return {"cpu": f"{node.cpu_millis * nodes}m", "memory": f"{node.memory_bytes // machines.MIB * nodes}Mi",
             resource: str(per_node * nodes)}
 
 
