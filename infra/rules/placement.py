@@ -47,11 +47,12 @@ class Pool(Protocol):
 P = TypeVar("P", bound=Pool)
 
 
-def matching_pools(pools: Iterable[P], acc: AcceleratorNeed) -> list[P]:
-    """Serving pools that can run one pod needing `acc`, in the order given."""
+def matching_pools(pools: Iterable[P], acc: AcceleratorNeed, *, role: str = "serving") -> list[P]:
+    """Pools of `role` (serving, or training for a job's workers) that can run one pod needing
+    `acc`, in the order given."""
     out = []
     for pool in pools:
-        if pool.role != "serving":
+        if pool.role != role:
             continue
         pa = pool.accelerator
         if acc.kind == "cpu":

@@ -2,7 +2,8 @@
 pools can run a job's workers, how many workers a strategy means, and how many accelerators
 a pool can hold at its maximum size (what Kueue's quota and the capacity check use).
 
-Typed by what they read (Protocols), not by infra.config.spec: rules sit below config.
+Typed by what they read (Protocols, those of infra.rules.placement), not by infra.config.spec:
+rules sit below config.
 """
 
 from __future__ import annotations
@@ -10,66 +11,33 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
+from infra.rules.placement import AcceleratorNeed, matching_pools
+from infra.rules.placement import Pool as PlacementPool
+
 STRATEGIES = ("mirrored", "multi-worker-mirrored", "tpu")
 TRAINING_ROLE = "training"
 GPU_RESOURCE = "nvidia.com/gpu"
 TPU_RESOURCE = "google.com/tpu"
 
 
-class Need(Protocol):
-    """What one worker asks for (infra.config.spec.ModelAccelerator)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def type(self) -> str | None: ...
-    @property
-    def count(self) -> int: ...
-    @property
-    def topology(self) -> str | None: ...
-
-
-class PoolAccelerator(Protocol):
-    @property
-    def type(self) -> str: ...
-    @property
-    def count(self) -> int | None: ...
-    @property
-    def topology(self) -> str | None: ...
-
-
-class Pool(Protocol):
-    """A node pool (infra.config.spec.NodePoolSpec)."""
+class Pool(PlacementPool, Protocol):
+    """A node pool (infra.config.spec.NodePoolSpec), as training reads it."""
 
     @property
     def name(self) -> str: ...
     @property
-    def role(self) -> str: ...
-    @property
     def spot(self) -> bool: ...
     @property
     def max_nodes(self) -> int: ...
-    @property
-    def accelerator(self) -> PoolAccelerator | None: ...
 
 
 P = TypeVar("P", bound=Pool)
 
 
-def fits(pool: Pool, need: Need) -> bool:
-    """A node of `pool` can hold one worker needing `need` (ignoring spot)."""
-    pa = pool.accelerator
-    if pool.role != TRAINING_ROLE or pa is None or pa.type != need.type:
-        return False
-    if need.kind == "gpu":
-        return (pa.count or 1) >= need.count
-    return pa.topology == need.topology
-
-
-def training_pools(pools: Iterable[P], need: Need, *, spot: bool) -> list[P]:
-    """Training pools a job may use, in the order given: a node fits one worker, and spot
-    pools only when the job tolerates preemption."""
-    return [p for p in pools if fits(p, need) and (spot or not p.spot)]
+def training_pools(pools: Iterable[P], need: AcceleratorNeed, *, spot: bool) -> list[P]:
+    """Training pools a job may use, in the order given: a node fits one worker (the placement
+    rule, for role training), and spot pools only when the job tolerates preemption."""
+    return [p for p in matching_pools(pools, need, role=TRAINING_ROLE) if spot or not p.spot]
 
 
 def per_node(pool: Pool, chips_per_node: int | None = None) -> int:
