@@ -78,7 +78,13 @@ def test_error_spike_at_5_percent_rolls_back_within_two_intervals(results: dict[
     _ok(r)
     decided = r.first("decision: rollback")
     assert r.onset is not None and decided is not None
-    assert (decided - r.onset) / s.INTERVAL_S <= 2, (r.onset, decided)
+    # Counted in analyses, not in harness seconds: on a starved machine the scaled clock
+    # stretches, but each analysis still reads the last interval's data, so the spike must
+    # be caught by the first or second analysis that ends after its onset. (The figure in
+    # seconds is bench/release_bench.py's.)
+    analyses = [t for t, line in r.lines
+                if line.startswith("canary 5% interval ") and r.onset <= t <= decided]
+    assert 1 <= len(analyses) <= 2, (r.onset, decided, r.lines)
     failed = [c for i in r.intervals() for c in i["checks"] if c["verdict"] == "fail"]
     assert failed and all(c["gate"] == "error_ratio" for c in failed)
     assert {"blue": 50, "green": 50} not in _weights(r)
