@@ -22,14 +22,32 @@ EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 def plan_failure(err: BaseException, stack: str, out: Path) -> tuple[str, int] | None:
     """The message and exit status for an offline plan that failed in a known way (None:
     not one of those). Shared by `plan` and `diff`."""
+    from infra.engines.chartstore import ChartSourceError
+    from infra.engines.helm import HelmRenderError
+    from infra.engines.tools import ToolMissingError
+    from infra.offline.charts import ChartsUnavailableError
     from infra.offline.crd_validate import CrdValidatorMissingError
-    from infra.offline.plan import InvalidPlanError, PolicyViolationError
+    from infra.offline.plan import InvalidPlanError, PolicyViolationError, ScanFindingsError
     from infra.offline.rulecheck import PromtoolMissingError
 
-    if isinstance(err, (CrdValidatorMissingError, PromtoolMissingError)):
-        return (f"error: a validator the plan needs is missing: {err}\n"
-                "    fix: run `make setup` (node/npm for tools/crd-validate; Debian package "
-                "`prometheus` for promtool)"), EXIT_FAIL
+    if isinstance(err, (CrdValidatorMissingError, PromtoolMissingError, ToolMissingError)):
+        return (f"error: a tool the plan needs is missing: {err}\n"
+                "    fix: run `make setup` (node/npm for tools/crd-validate and tools/helm; Debian package "
+                "`prometheus` for promtool; .venv-checkov for checkov)"), EXIT_FAIL
+    if isinstance(err, (ChartSourceError, HelmRenderError)):
+        return f"error: stack {stack}: {err}", EXIT_FAIL
+    if isinstance(err, ChartsUnavailableError):
+        lines = [f"error: stack {stack}: {len(err.unrendered)} Helm release(s) could not be rendered "
+                 "and TFPLAT_REQUIRE_CHARTS=1 refuses that:", *(f"  {u}" for u in err.unrendered),
+                 "    fix: set TFPLAT_CHART_MIRROR to a folder of chart archives, or allow helm pull to reach "
+                 "the chart repositories (docs/charts.md)"]
+        return "\n".join(lines), EXIT_FAIL
+    if isinstance(err, ScanFindingsError):
+        lines = [f"error: checkov finds {len(err.report.findings)} problem(s) in what stack {stack} deploys "
+                 f"(files kept in {out / stack}):", *(f"  {f.render()}" for f in err.report.findings),
+                 "    fix: change the values (infra/plan/...) or waive the check on that object with an "
+                 "annotation `checkov.io/skip<N>: <CHECK>=<reason>` (docs/charts.md)"]
+        return "\n".join(lines), EXIT_FAIL
     if isinstance(err, PolicyViolationError):
         lines = [f"error: stack {stack} breaks {len(err.violations)} mandatory polic"
                  f"{'y' if len(err.violations) == 1 else 'ies'} (policies/, docs/policies.md); "
@@ -58,7 +76,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if issues:
         raise ConfigError(issues)
     try:
-        outcome = offline_plan(root, args.stack, out)
+        outcome = offline_plan(root, args.stack, out, scan=not args.no_scan)
     except Exception as err:
         known = plan_failure(err, args.stack, out)
         if known is None:
@@ -68,9 +86,16 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     sys.stdout.write(outcome.summary)
     for note in outcome.notes:
         print(f"note: {note}")
-    print(f"\nwrote {out / args.stack}/resources.json and "
+    charts = outcome.charts
+    print(f"\nwrote {out / args.stack}/resources.json, "
           f"{sum(1 for f in outcome.files if f.startswith('manifests/'))} manifests in {out / args.stack}/manifests "
-          f"(validated against Kubernetes {outcome.plan.stack.cluster.version})")
+          f"and {sum(len(r.objects) for r in charts.rendered)} objects of {len(charts.rendered)} Helm release(s) "
+          f"in charts/ (validated against Kubernetes {outcome.plan.stack.cluster.version}"
+          + (f"; scanned: {outcome.scan.passed} checks passed, {len(outcome.scan.waivers)} waived)"
+             if outcome.scan else "; not scanned)"))
+    if charts.unrendered:
+        print(f"WARNING: {len(charts.unrendered)} Helm release(s) NOT rendered, validated or scanned "
+              "(no chart source): see UNRENDERED above", file=sys.stderr)
     return EXIT_OK
 
 
@@ -120,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="offline plan of one stack: build/<stack>/resources.json and manifests/")
     p.add_argument("--stack", "-s", default="dev", help="stack name (stacks/Pulumi.<stack>.yaml); default dev")
     p.add_argument("--out", help="output folder (default: build/ at the project root)")
+    p.add_argument("--no-scan", action="store_true", help="skip the checkov scan of everything the stack deploys")
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("validate", help="check models/ and stack files (all stacks by default)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ from infra import bounded_yaml
 from infra.config.capacity import check_stack_capacity
 from infra.config.loader import load, stack_file
 from infra.config.yamlio import read_yaml
-from infra.offline import engine, render
-from infra.offline.validate import Invalid, is_builtin, validate_builtin
+from infra.engines.crds import NO_CRD, CrdCatalog
+from infra.engines.scan import ScanReport
+from infra.engines.schema import Invalid, is_builtin, validate_builtin
+from infra.offline import charts, engine, render
 from infra.plan.monitoring.latency import objective_warning
 from infra.plan.stack import StackPlan, plan_stack
 
@@ -33,6 +36,14 @@ class InvalidPlanError(Exception):
         super().__init__("\n".join(p.render() for p in problems))
 
 
+class ScanFindingsError(Exception):
+    """checkov failed checks on objects the stack deploys, neither fixed nor waived."""
+
+    def __init__(self, report: ScanReport) -> None:
+        self.report = report
+        super().__init__("\n".join(f.render() for f in report.findings))
+
+
 @dataclass(frozen=True)
 class PlanOutcome:
     stack: str
@@ -41,6 +52,8 @@ class PlanOutcome:
     files: dict[str, str]
     summary: str
     notes: tuple[str, ...]
+    charts: charts.StackCharts
+    scan: ScanReport | None
 
 
 def project_name(root: Path) -> str:
@@ -76,26 +89,59 @@ def run_offline(root: Path, stack: str, *, project: str | None = None) -> tuple[
     return plan, result
 
 
-def check_objects(objects: list[dict[str, Any]], version: str) -> list[Invalid]:
-    builtin = {f"manifests/{render.manifest_path(o)}": o for o in objects if is_builtin(o["apiVersion"])}
-    custom = {f"manifests/{render.manifest_path(o)}": o for o in objects if not is_builtin(o["apiVersion"])}
+def check_objects(objects: list[dict[str, Any]], version: str, catalog: CrdCatalog | None = None, *,
+                  folder: str = "manifests") -> list[Invalid]:
+    """Built-in kinds against Kubernetes `version`; custom resources against `catalog` (by
+    default the pinned charts' CRDs and the Gateway API CRDs, infra.offline.charts.
+    default_catalog); every PrometheusRule with promtool."""
+    builtin = {f"{folder}/{render.manifest_path(o)}": o for o in objects if is_builtin(o["apiVersion"])}
+    custom = {f"{folder}/{render.manifest_path(o)}": o for o in objects if not is_builtin(o["apiVersion"])}
     problems = validate_builtin(builtin, version)
     if custom:
         from infra.offline.crd_validate import validate_custom
         from infra.offline.rulecheck import check_rule_objects
 
-        problems += validate_custom(custom)
-        problems += check_rule_objects(custom.values())  # promtool check rules on every PrometheusRule
+        problems += validate_custom(custom, catalog if catalog is not None else charts.default_catalog())
+        problems += check_rule_objects(custom.values(), folder=folder)  # promtool check rules
     return problems
 
 
-def offline_plan(root: Path, stack: str, out_dir: Path) -> PlanOutcome:
+def _gateway_api_pin(plan: StackPlan) -> str | None:
+    """The Gateway API version the stack installs (AWS: with the LBC); None where the cloud does (GKE)."""
+    if plan.stack.cloud != "aws":
+        return None
+    from infra.plan.aws_lbc import controller_pins
+
+    return controller_pins().gateway_api_crds.version
+
+
+def chart_files(stack_charts: charts.StackCharts) -> dict[str, list[dict[str, Any]]]:
+    """{folder under build/<stack>/: objects}: manifests/ is tfplat's, charts/<release>/ each chart's."""
+    return {f"charts/{r.release.name}": list(r.objects) for r in stack_charts.rendered}
+
+
+def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = True) -> PlanOutcome:
+    """Plan `stack` into out_dir/<stack>/: run the program, render its charts, validate every
+    object, write the files, check policies and (scan=True) scan everything with checkov."""
     project = project_name(root)
     plan, result = run_offline(root, stack, project=project)
+    version = plan.stack.cluster.version
+    stack_charts = charts.render_charts(result.records, version, gateway_api_pin=_gateway_api_pin(plan))
+    if stack_charts.unrendered and os.environ.get("TFPLAT_REQUIRE_CHARTS") == "1":
+        raise charts.ChartsUnavailableError(stack_charts.unrendered)
     objects = render.kubernetes_objects(result.records)
-    problems = check_objects(objects, plan.stack.cluster.version)
+    problems = check_objects(objects, version, stack_charts.catalog)
+    folders = chart_files(stack_charts)
+    for folder, chart_objects in folders.items():
+        problems += check_objects(chart_objects, version, stack_charts.catalog, folder=folder)
+    unvalidated: list[str] = []
+    if stack_charts.incomplete:
+        # Without every chart (or the Gateway API CRDs) some kinds have no CRD to check against:
+        # said loudly below rather than reported as unknown kinds.
+        unvalidated = sorted({f"{p.where} ({p.message})" for p in problems if p.message.startswith(NO_CRD)})
+        problems = [p for p in problems if not p.message.startswith(NO_CRD)]
     document = render.resources_document(stack, project, result)
-    files = render.write_build(out_dir, stack, document, objects)
+    files = render.write_build(out_dir, stack, document, objects, folders)
     if problems:
         raise InvalidPlanError(problems)
     from policies.tfplat_policies import check_records, check_stack_file, exemptions
@@ -105,8 +151,18 @@ def offline_plan(root: Path, stack: str, out_dir: Path) -> PlanOutcome:
     blocking = [v for v in violations if v.enforcement == "mandatory"]
     if blocking:
         raise PolicyViolationError(blocking)
-    notes = tuple(sorted({f"image {f.image.ref} is pinned by tag only; run `make pin-images` to add its digest"
-                          for f in plan.fleets if not f.image.pinned_by_digest}))
+    report = None
+    if scan:
+        from infra.engines.scan import scan as run_scan
+
+        report = run_scan({rel: text for rel, text in files.items() if rel.endswith(".yaml")})
+        if report.findings:
+            raise ScanFindingsError(report)
+    notes = tuple(f"UNRENDERED (no chart source): {u}" for u in stack_charts.unrendered)
+    notes += tuple(f"NOT VALIDATED (no CRD): {u}" for u in unvalidated)
+    notes += tuple(sorted({f"image {f.image.ref} is pinned by tag only; run `make pin-images` to add its digest"
+                           for f in plan.fleets if not f.image.pinned_by_digest}))
+    notes += tuple(stack_charts.notes)
     notes += tuple(f"capacity: {f.message}\n    {f.hint}" for f in check_stack_capacity(
         plan.stack, {f.name: f.model for f in plan.fleets})
                    if not f.error)
@@ -117,5 +173,8 @@ def offline_plan(root: Path, stack: str, out_dir: Path) -> PlanOutcome:
     notes += tuple(f"policy (advisory at {plan.stack.environment}): {v.render()}" for v in violations)
     notes += tuple(f"policy exemption: {e}" for e in exemptions(records))
     notes += tuple(w for f in plan.fleets if (w := objective_warning(f.name, f.model.serving.latency_objective_ms)))
+    if report is not None:
+        notes += tuple(f"scan waiver: {w.render()}" for w in report.waivers)
     return PlanOutcome(stack=stack, plan=plan, result=result, files=files,
-                       summary=render.summary(stack, result, plan.fleets), notes=notes)
+                       summary=render.summary(stack, result, plan.fleets), notes=notes, charts=stack_charts,
+                       scan=report)

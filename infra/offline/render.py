@@ -104,13 +104,18 @@ def dump_yaml(obj: Any) -> str:
 
 
 def write_build(out_dir: Path, stack: str, document: Mapping[str, Any],
-                objects: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+                objects: Iterable[Mapping[str, Any]],
+                folders: Mapping[str, Iterable[Mapping[str, Any]]] | None = None) -> dict[str, str]:
     """Write build/<stack>/ atomically (old contents replaced): the resources document
-    (resources_document) and the Kubernetes objects (kubernetes_objects); returns
-    {relpath: text}."""
+    (resources_document), the Kubernetes objects (kubernetes_objects) in manifests/, and
+    other objects by folder (charts/<release>/); returns {relpath: text}."""
     files: dict[str, str] = {"resources.json": dump_json(document)}
-    for obj in objects:
-        files[f"manifests/{manifest_path(obj)}"] = dump_yaml(obj)
+    for folder, folder_objects in {"manifests": objects, **(folders or {})}.items():
+        for obj in folder_objects:
+            rel = f"{folder}/{manifest_path(obj)}"
+            if rel in files:
+                raise ValueError(f"two objects would be written to {rel}")
+            files[rel] = dump_yaml(obj)
     target = out_dir / stack
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{stack}-", dir=out_dir))

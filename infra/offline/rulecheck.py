@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from infra.offline.validate import Invalid
+from infra.engines.schema import Invalid
 
 RULE_KIND = ("monitoring.coreos.com/v1", "PrometheusRule")
 
@@ -39,12 +39,12 @@ def rule_file(obj: Mapping[str, Any]) -> str:
     return yaml.safe_dump({"groups": obj["spec"]["groups"]}, sort_keys=True, width=1000)
 
 
-def _where(obj: Mapping[str, Any]) -> str:
+def _where(obj: Mapping[str, Any], folder: str) -> str:
     meta = obj.get("metadata", {})
-    return f"manifests/{meta.get('namespace') or '_cluster'}/prometheusrule-{meta.get('name', 'unnamed')}.yaml"
+    return f"{folder}/{meta.get('namespace') or '_cluster'}/prometheusrule-{meta.get('name', 'unnamed')}.yaml"
 
 
-def check_rule_objects(objects: Iterable[Mapping[str, Any]]) -> list[Invalid]:
+def check_rule_objects(objects: Iterable[Mapping[str, Any]], *, folder: str = "manifests") -> list[Invalid]:
     """One Invalid per PrometheusRule that promtool rejects (its message, trimmed)."""
     rules = [o for o in objects if (o.get("apiVersion"), o.get("kind")) == RULE_KIND]
     if not rules:
@@ -65,7 +65,7 @@ def check_rule_objects(objects: Iterable[Mapping[str, Any]]) -> list[Invalid]:
             proc = _check(tool, [path])
             if proc.returncode != 0:
                 text = (proc.stderr.strip() or proc.stdout.strip()).replace(str(path), "rules")
-                problems.append(Invalid(_where(obj), "spec.groups", f"promtool check rules: {text}"))
+                problems.append(Invalid(_where(obj, folder), "spec.groups", f"promtool check rules: {text}"))
     return problems
 
 

@@ -1,21 +1,30 @@
-"""The custom-resource checks that the upstream-generated validators do not make.
+"""Custom resources against the CRDs that will serve them: schema and CEL rules.
 
 Each test starts from an object the platform renders and breaks it the way a change to the
-planner could, asserting the plan-time validator names the object, the field and the rule.
+planner could, asserting the plan-time validator names the object, the field and the rule;
+the messages are the CRDs' own (the API server's), evaluated by CEL, not restated here.
 """
 
 from __future__ import annotations
 
 import copy
+from functools import cache
 from typing import Any
 
 import pytest
 
 from infra.config.loader import load
-from infra.offline.crd_validate import gateway_listener_rules, validate_custom
+from infra.engines.crds import CrdCatalog
+from infra.offline.charts import default_catalog
+from infra.offline.crd_validate import validate_custom
 from infra.plan.manifests import traffic as tr
 from infra.plan.stack import plan_stack
 from tests.conftest import REPO
+
+
+@cache
+def _catalog() -> CrdCatalog:
+    return default_catalog()
 
 
 def _traffic(stack: str) -> tr.TrafficPlan:
@@ -23,17 +32,40 @@ def _traffic(stack: str) -> tr.TrafficPlan:
 
 
 def _messages(obj: dict[str, Any]) -> list[str]:
-    return [f"{p.path}: {p.message}" for p in validate_custom({"x.yaml": obj})]
+    return [f"{p.path}: {p.message}" for p in validate_custom({"x.yaml": obj}, _catalog())]
+
+
+def test_the_catalog_holds_the_pinned_charts_crds_and_gateway_api() -> None:
+    sources = {v.source for v in _catalog().versions.values()}
+    assert {"kube-prometheus-stack 81.4.3", "aws-load-balancer-controller 3.5.0", "Gateway API v1.4.1"} <= sources
+    assert _catalog().versions[("monitoring.coreos.com/v1", "PodMonitor")].source == "kube-prometheus-stack 81.4.3"
 
 
 @pytest.mark.parametrize("stack", ["prod", "prod-aws", "dev"])
-def test_rendered_gateways_pass_the_listener_rules(stack: str) -> None:
-    assert gateway_listener_rules("gw", tr.gateway(_traffic(stack))) == []
+def test_rendered_gateways_pass_the_crd_rules(stack: str) -> None:
+    assert _messages(tr.gateway(_traffic(stack))) == []
 
 
 def test_a_terminate_listener_without_certificates_is_refused() -> None:
     gw = tr.gateway(_traffic("prod"))
+    gw["spec"]["listeners"][1]["tls"] = {"mode": "Terminate", "certificateRefs": [], "options": {}}
+    assert _messages(gw) == [
+        "spec.listeners.1.tls: certificateRefs or options must be specified when mode is Terminate"]
+
+
+def test_a_rule_reading_an_absent_field_refuses_the_object() -> None:
+    # As the API server does: the rule's size(self.certificateRefs) fails on the missing key.
+    gw = tr.gateway(_traffic("prod"))
     gw["spec"]["listeners"][1]["tls"] = {"mode": "Terminate"}
+    [message] = _messages(gw)
+    assert message.startswith('spec.listeners.1.tls: NOT_FOUND: Key not found in map : "certificateRefs" '
+                              "evaluating rule: self.mode == 'Terminate'")
+
+
+def test_the_default_tls_mode_is_applied_before_the_rules() -> None:
+    # mode defaults to Terminate in the CRD: without defaulting, the rule would not fire.
+    gw = tr.gateway(_traffic("prod"))
+    gw["spec"]["listeners"][1]["tls"] = {"certificateRefs": [], "options": {}}
     assert _messages(gw) == [
         "spec.listeners.1.tls: certificateRefs or options must be specified when mode is Terminate"]
 
@@ -41,7 +73,7 @@ def test_a_terminate_listener_without_certificates_is_refused() -> None:
 def test_tls_on_a_plain_http_listener_is_refused() -> None:
     gw = tr.gateway(_traffic("prod"))
     gw["spec"]["listeners"][0]["tls"] = copy.deepcopy(gw["spec"]["listeners"][1]["tls"])
-    assert _messages(gw) == ["spec.listeners.0: tls must not be specified for protocols ['HTTP', 'TCP', 'UDP']"]
+    assert _messages(gw) == ["spec.listeners: tls must not be specified for protocols ['HTTP', 'TCP', 'UDP']"]
 
 
 def test_duplicate_listeners_are_refused() -> None:
@@ -50,6 +82,15 @@ def test_duplicate_listeners_are_refused() -> None:
     assert _messages(gw) == [
         "spec.listeners: Listener name must be unique within the Gateway",
         "spec.listeners: Combination of port, protocol and hostname must be unique for each listener"]
+
+
+def test_an_httproute_rule_with_a_bad_path_match_is_refused() -> None:
+    route = next(o for o in tr.routes(plan_stack(load(REPO, "dev")).fleets[0], _traffic("dev"))
+                 if o["kind"] == "HTTPRoute")
+    route["spec"]["rules"][0]["matches"] = [{"path": {"type": "PathPrefix", "value": "no-slash"}}]
+    found = _messages(route)
+    assert found and all(m.startswith("spec.rules.0.matches.0.path") for m in found)
+    assert any("must be an absolute path" in m for m in found)
 
 
 def test_load_balancer_configuration_fields_are_checked() -> None:

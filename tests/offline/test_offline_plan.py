@@ -12,7 +12,7 @@ import yaml
 from infra.cli.main import main
 from infra.offline.crd_validate import validate_custom
 from infra.offline.plan import InvalidPlanError, offline_plan
-from infra.offline.validate import is_builtin, validate_builtin
+from infra.engines.schema import is_builtin, validate_builtin
 from infra.plan.manifests import serving
 from tests.conftest import REPO, STACKS
 
@@ -50,7 +50,8 @@ def test_every_manifest_is_valid_for_the_cluster_version(stack: str, tmp_path: P
     objects = {str(f): yaml.safe_load(f.read_text()) for f in files}
     builtin = {k: v for k, v in objects.items() if is_builtin(v["apiVersion"])}
     assert any(v["kind"] == "HTTPRoute" for v in objects.values())  # CRDs are rendered too
-    assert validate_custom({k: v for k, v in objects.items() if not is_builtin(v["apiVersion"])}) == []
+    custom = {k: v for k, v in objects.items() if not is_builtin(v["apiVersion"])}
+    assert validate_custom(custom, outcome.charts.catalog) == []
     assert validate_builtin(builtin, outcome.plan.stack.cluster.version) == []
 
 

@@ -3,8 +3,7 @@
 Built-in kinds use the strict schemas that ship with kubernetes-validate (unknown fields
 are errors). The validator is built once per (version, kind) rather than per object, as
 kubernetes_validate.validate would, which reloads the large definitions file each call.
-Custom resources (Gateway API, Prometheus operator) are checked by
-infra.offline.crd_validate against the upstream CRD schemas.
+Custom resources are checked by infra.engines.crds against the CRDs that will serve them.
 """
 
 from __future__ import annotations
