@@ -9,6 +9,7 @@ import pulumi
 
 from infra.components.kube import helm_release, register
 from infra.plan.manifests import monitoring as m
+from infra.plan.manifests import monitoring_access
 from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan, ReleasePlan
 
 HELM_TIMEOUT_S = 900  # kube-prometheus-stack waits for its operator, webhooks and PVCs
@@ -22,7 +23,8 @@ class Observability(pulumi.ComponentResource):
     admin_password, else a generated RandomPassword kept as a Pulumi secret); the
     Alertmanager receivers Secret when receivers are configured; the Helm releases
     (kube-prometheus-stack first, it installs the CRDs the others use); a PodMonitor and a
-    PrometheusRule per model; dashboard ConfigMaps for Grafana's sidecar.
+    PrometheusRule per model; dashboard ConfigMaps for Grafana's sidecar; the namespace's
+    NetworkPolicies and the sidecar's Role (infra.plan.manifests.monitoring_access).
     """
 
     def __init__(self, mplan: MonitoringPlan, opts: pulumi.ResourceOptions | None = None, *,
@@ -38,7 +40,9 @@ class Observability(pulumi.ComponentResource):
             data = {k: pulumi.Output.secret(v) for k, v in mplan.receiver_secrets.items()}
             secrets.append(register(m.receivers_secret(mplan, data), in_ns))
 
-        after_secrets = pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=secrets))
+        # NetworkPolicies and the Grafana sidecars' Role exist before the charts' pods.
+        access = [register(obj, in_ns) for obj in monitoring_access.access_objects(mplan)]
+        after_secrets = pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(depends_on=[*secrets, *access]))
         kps_plan = mplan.release(KPS_RELEASE)
         assert kps_plan is not None
         kps = self._release(mplan, kps_plan, after_secrets)

@@ -76,7 +76,7 @@ def scan(files: Mapping[str, str], *, skips: Mapping[str, str] = GLOBAL_SKIPS) -
             path = Path(tmp) / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        args = [checkov(), "--directory", tmp, "--framework", "kubernetes", "--output", "json", "--quiet",
+        args = [checkov(), "--directory", tmp, "--framework", "kubernetes", "--output", "json",
                 "--compact", "--skip-download", "--no-fail-on-crash"]
         for check in sorted(skips):
             args += ["--skip-check", check]

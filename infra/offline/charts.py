@@ -21,6 +21,8 @@ from infra.engines.crds import CrdCatalog, archive_crds, crd_bundle
 from infra.engines.tools import CODE_ROOT
 from infra.offline.engine import Record
 from infra.plan.charts import Chart
+from infra.plan.scan_waivers import PREFIX as SKIP_PREFIX
+from infra.plan.scan_waivers import rendered_waivers, skip_annotations
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 GATEWAY_API = "gateway-api"
@@ -88,6 +90,16 @@ def gateway_api_catalog(catalog: CrdCatalog, pinned: str | None, notes: list[str
     return version
 
 
+def with_rendered_waivers(chart: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """The object with the checkov waivers its chart cannot set (scan_waivers.RENDERED_WAIVERS)."""
+    reasons = rendered_waivers(chart, obj.get("kind", ""), obj.get("metadata", {}).get("name", ""))
+    if reasons:
+        annotations = obj["metadata"].setdefault("annotations", {})
+        taken = [k for k in annotations if k.startswith(SKIP_PREFIX)]
+        annotations.update(skip_annotations(reasons, first=len(taken) + 1))
+    return obj
+
+
 def render_charts(records: Iterable[Record], kube_version: str, *, gateway_api_pin: str | None,
                   store: ChartStore | None = None) -> StackCharts:
     """Render every release (ChartNotFoundError and HelmRenderError propagate: the plan fails)."""
@@ -104,7 +116,8 @@ def render_charts(records: Iterable[Record], kube_version: str, *, gateway_api_p
             out.catalog.add_objects(archive_crds(archive), f"{release.chart.chart} {release.chart.version}")
         # The cluster serves every CRD installed before this release (and, on upgrade, its own).
         spec = helm.ReleaseInput(**{**release.__dict__, "api_versions": out.catalog.api_versions()})
-        objects = helm.render(spec, archive, cluster_scoped=out.catalog.cluster_scoped_kinds())
+        objects = [with_rendered_waivers(release.chart.chart, o)
+                   for o in helm.render(spec, archive, cluster_scoped=out.catalog.cluster_scoped_kinds())]
         out.catalog.add_objects(objects, f"{release.chart.chart} {release.chart.version}")
         out.rendered.append(RenderedRelease(spec, tuple(objects)))
     return out

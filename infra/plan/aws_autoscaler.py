@@ -36,9 +36,16 @@ import re
 from typing import Any
 
 from infra.plan import aws_controllers as controllers
-from infra.plan.aws_controllers import SYSTEM_ROLE, ClusterScope, system_tolerations
+from infra.plan.aws_controllers import (
+    KUBE_SYSTEM_NETWORK_POLICY_REASON,
+    NO_CPU_LIMIT_REASON,
+    SYSTEM_ROLE,
+    ClusterScope,
+    system_tolerations,
+)
 from infra.plan.charts import CLUSTER_AUTOSCALER, Chart, chart
 from infra.plan.cloud import CloudPlan, PoolPlan
+from infra.plan.scan_waivers import NEEDS_API, NEEDS_API_REASON, PULL_POLICY, skip_annotations
 from infra.rules import names
 from infra.rules.images import VERSIONS_FILE, read_versions
 
@@ -252,14 +259,19 @@ def helm_values(plan: CloudPlan, image: AutoscalerImage) -> dict[str, Any]:
         "cloudProvider": "aws",
         "awsRegion": plan.region,
         "autoDiscovery": {"clusterName": plan.cluster_name, "tags": discovery_tags(plan.cluster_name)},
-        "image": {"repository": image.repository, "tag": image.tag, "pullPolicy": "IfNotPresent"},
+        "image": {"repository": image.repository, "tag": image.tag, "pullPolicy": PULL_POLICY},
+        "deployment": {"annotations": skip_annotations({
+            "CKV_K8S_11": NO_CPU_LIMIT_REASON, NEEDS_API: NEEDS_API_REASON,
+            "CKV2_K8S_6": KUBE_SYSTEM_NETWORK_POLICY_REASON,
+            # The chart has a liveness probe (/health-check) and no setting for a readiness probe.
+            "CKV_K8S_9": "the autoscaler serves no traffic, so readiness would gate nothing; the chart's "
+                         "liveness probe on /health-check restarts it when it hangs"})},
         "fullnameOverride": FULLNAME,
         "replicaCount": REPLICAS,
         "priorityClassName": PRIORITY_CLASS,
         # Created by the chart, unannotated: EKS Pod Identity binds it to the role by name.
         "rbac": {"create": True, "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
         "extraArgs": dict(EXTRA_ARGS),
-        # No CPU limit: throttling the autoscaler only delays scale-ups.
         "resources": {"requests": {"cpu": "100m", "memory": "600Mi"}, "limits": {"memory": "1Gi"}},
         "podDisruptionBudget": {"maxUnavailable": 1},
         "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534,

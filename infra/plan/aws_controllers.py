@@ -82,6 +82,15 @@ def policy_json(document: Mapping[str, Any]) -> str:
     return text
 
 
+# checkov waivers both controllers carry (infra.plan.scan_waivers).
+NO_CPU_LIMIT_REASON = ("no CPU limit on purpose: throttling a controller only delays its reconciles; "
+                       "the CPU request reserves its share and the memory limit bounds it")
+KUBE_SYSTEM_NETWORK_POLICY_REASON = (
+    "EKS enforces NetworkPolicies only with the VPC CNI network policy agent, which these stacks do not "
+    "enable; the controller listens only for its webhook (called by the control plane from outside the pod "
+    "network) and its metrics")
+
+
 # --------------------------------------------------------------------------- placement
 
 

@@ -24,10 +24,17 @@ import re
 from typing import Any
 
 from infra.plan import aws_controllers as controllers
-from infra.plan.aws_controllers import SYSTEM_ROLE, ClusterScope, system_tolerations
+from infra.plan.aws_controllers import (
+    KUBE_SYSTEM_NETWORK_POLICY_REASON,
+    NO_CPU_LIMIT_REASON,
+    SYSTEM_ROLE,
+    ClusterScope,
+    system_tolerations,
+)
 from infra.plan.charts import Chart, chart
 from infra.plan.cloud import CloudPlan
 from infra.plan.manifests.serving import meta
+from infra.plan.scan_waivers import NEEDS_API, NEEDS_API_REASON, PULL_POLICY, skip_annotations
 from infra.rules import names
 from infra.rules.images import VERSIONS_FILE, read_versions
 
@@ -262,10 +269,14 @@ def helm_values(plan: CloudPlan, vpc_id: object) -> dict[str, Any]:
             "ALBGatewayAPI": True,
             # L4 Gateways need the experimental channel's routes, which are not installed.
             "NLBGatewayAPI": False}},
-        # No CPU limit: throttling a controller only delays reconciles.
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+        "image": {"pullPolicy": PULL_POLICY},
+        "deploymentAnnotations": skip_annotations({
+            "CKV_K8S_11": NO_CPU_LIMIT_REASON, NEEDS_API: NEEDS_API_REASON,
+            "CKV2_K8S_6": KUBE_SYSTEM_NETWORK_POLICY_REASON}),
         "podDisruptionBudget": {"maxUnavailable": 1},
-        "podSecurityContext": {"fsGroup": 65534, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "podSecurityContext": {"fsGroup": 65534, "runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534,
+                               "seccompProfile": {"type": "RuntimeDefault"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
         "nodeSelector": {names.LABEL_ROLE: SYSTEM_ROLE},

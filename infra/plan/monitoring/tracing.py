@@ -18,6 +18,7 @@ from typing import Any
 
 from infra.config.spec import StackSpec, TracingSpec
 from infra.plan.monitoring.values import requests_limits
+from infra.plan.scan_waivers import PULL_POLICY
 
 COLLECTOR_FULLNAME = "otel-collector"
 JAEGER_FULLNAME = "jaeger"
@@ -60,12 +61,15 @@ def collector(stack: StackSpec) -> dict[str, Any]:
         "mode": "deployment",
         "replicaCount": COLLECTOR_REPLICAS[stack.environment],
         # The chart names no default image since 0.89; contrib has the probabilistic sampler.
-        "image": {"repository": "otel/opentelemetry-collector-contrib"},
+        "image": {"repository": "otel/opentelemetry-collector-contrib", "pullPolicy": PULL_POLICY},
         "command": {"name": "otelcol-contrib"},
         "resources": requests_limits("100m", "256Mi", "1", "512Mi"),
-        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
         "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        # The collector calls no Kubernetes API (no k8sattributes processor): no token.
+        "serviceAccount": {"automountServiceAccountToken": False},
         # OTLP only: no Service/container ports for the chart's Jaeger and Zipkin receivers.
         "ports": {
             "jaeger-compact": {"enabled": False}, "jaeger-thrift": {"enabled": False},
@@ -101,6 +105,9 @@ def jaeger(stack: StackSpec) -> dict[str, Any]:
         "fullnameOverride": JAEGER_FULLNAME,
         "jaeger": {
             "resources": requests_limits("100m", "256Mi", "500m", "1Gi"),
+            "image": {"pullPolicy": PULL_POLICY},
+            # Jaeger calls no Kubernetes API: no token.
+            "serviceAccount": {"automountServiceAccountToken": False},
             "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]}},
             "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,

@@ -13,11 +13,13 @@ from typing import Any
 from infra.config.spec import MonitoringSpec, StackSpec
 from infra.plan.fleet import GPU_RESOURCE
 from infra.plan.monitoring import alertmanager, metrics
+from infra.plan.scan_waivers import NEEDS_API, NEEDS_API_REASON, PULL_POLICY, skip_annotations
 from infra.rules import catalog, names
 from infra.rules.quantity import memory_bytes
 
 KPS_FULLNAME = "kps"  # short object names: kps-prometheus, kps-alertmanager, kps-grafana
 GRAFANA_ADMIN_SECRET = "tfplat-grafana-admin"
+GRAFANA_SIDECAR_ROLE = "tfplat-grafana-sidecar"  # created by infra.plan.manifests.monitoring_access
 GRAFANA_ADMIN_USER = "admin"
 GRAFANA_USER_KEY = "admin-user"
 GRAFANA_PASSWORD_KEY = "admin-password"
@@ -41,6 +43,7 @@ ENV_RESOURCES: dict[str, dict[str, Resources]] = {
         "prometheus": requests_limits("250m", "1Gi", "1", "2Gi"),
         "alertmanager": requests_limits("20m", "64Mi", "100m", "128Mi"),
         "grafana": requests_limits("50m", "128Mi", "500m", "256Mi"),
+        "grafana-sidecar": requests_limits("10m", "64Mi", "100m", "128Mi"),
         "operator": requests_limits("50m", "64Mi", "200m", "256Mi"),
         "kube-state-metrics": requests_limits("20m", "64Mi", "200m", "256Mi"),
         "node-exporter": requests_limits("20m", "32Mi", "200m", "64Mi"),
@@ -50,6 +53,7 @@ ENV_RESOURCES: dict[str, dict[str, Resources]] = {
         "prometheus": requests_limits("500m", "2Gi", "2", "4Gi"),
         "alertmanager": requests_limits("20m", "64Mi", "100m", "128Mi"),
         "grafana": requests_limits("100m", "256Mi", "500m", "512Mi"),
+        "grafana-sidecar": requests_limits("10m", "64Mi", "100m", "128Mi"),
         "operator": requests_limits("100m", "128Mi", "500m", "256Mi"),
         "kube-state-metrics": requests_limits("50m", "128Mi", "500m", "256Mi"),
         "node-exporter": requests_limits("20m", "32Mi", "200m", "64Mi"),
@@ -59,6 +63,7 @@ ENV_RESOURCES: dict[str, dict[str, Resources]] = {
         "prometheus": requests_limits("1", "4Gi", "4", "8Gi"),
         "alertmanager": requests_limits("50m", "128Mi", "200m", "256Mi"),
         "grafana": requests_limits("100m", "256Mi", "1", "512Mi"),
+        "grafana-sidecar": requests_limits("20m", "64Mi", "200m", "256Mi"),
         "operator": requests_limits("100m", "128Mi", "500m", "512Mi"),
         "kube-state-metrics": requests_limits("100m", "256Mi", "1", "512Mi"),
         "node-exporter": requests_limits("50m", "32Mi", "250m", "64Mi"),
@@ -90,8 +95,32 @@ def kube_prometheus_stack(stack: StackSpec, *, jaeger_query_url: str | None) -> 
         # secret); the chart's default password is never used.
         "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": GRAFANA_USER_KEY,
                   "passwordKey": GRAFANA_PASSWORD_KEY},
-        "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
+        # ConfigMaps only, in the monitoring namespace only: tfplat's Role (manifests/
+        # monitoring_access.py) instead of the chart's ClusterRole that reads every Secret.
+        "rbac": {"namespaced": True, "useExistingRole": GRAFANA_SIDECAR_ROLE},
+        "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
+                                   "resource": "configmap"},
+                    "datasources": {"resource": "configmap"},
+                    "imagePullPolicy": PULL_POLICY, "resources": resources(env, "grafana-sidecar"),
+                    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                        "capabilities": {"drop": ["ALL"]},
+                                        "seccompProfile": {"type": "RuntimeDefault"}}},
         "resources": resources(env, "grafana"),
+        "image": {"pullPolicy": PULL_POLICY},
+        # Grafana writes only to its data volume and /tmp.
+        "containerSecurityContext": {"allowPrivilegeEscalation": False, "privileged": False,
+                                     "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+                                     "seccompProfile": {"type": "RuntimeDefault"}},
+        "extraEmptyDirMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "annotations": skip_annotations({
+            NEEDS_API: "the dashboard and datasource sidecars watch ConfigMaps through the API with this token",
+            "CKV_K8S_35": "the chart hands Grafana the admin user and password from the Secret tfplat creates as "
+                          "environment variables (GF_SECURITY_ADMIN_*), its only way to read an existing Secret",
+            "CKV_K8S_40": "the Grafana image's files belong to UID 472, the chart's default user",
+            "CKV_K8S_8": "the k8s-sidecar containers only copy ConfigMaps into Grafana's folders and have no health "
+                         "endpoint; Grafana's own container has liveness and readiness probes",
+            "CKV_K8S_9": "the k8s-sidecar containers only copy ConfigMaps into Grafana's folders and have no health "
+                         "endpoint; Grafana's own container has liveness and readiness probes"}),
     }
     if jaeger_query_url:
         grafana["additionalDataSources"] = [{
@@ -109,7 +138,13 @@ def kube_prometheus_stack(stack: StackSpec, *, jaeger_query_url: str | None) -> 
         "kubeProxy": {"enabled": False},
         "defaultRules": {"rules": {"etcd": False, "kubeControllerManager": False, "kubeProxy": False,
                                    "kubeSchedulerAlerting": False, "kubeSchedulerRecording": False}},
-        "prometheusOperator": {"resources": resources(env, "operator")},
+        # The operator's admission webhook needs a certificate Job with rights to patch webhook
+        # configurations cluster-wide; tfplat checks every PrometheusRule with promtool before
+        # `pulumi up` instead. Its own TLS listener used the webhook's certificate.
+        "prometheusOperator": {
+            "resources": resources(env, "operator"), "image": {"pullPolicy": PULL_POLICY},
+            "admissionWebhooks": {"enabled": False}, "tls": {"enabled": False},
+            "annotations": skip_annotations({NEEDS_API: NEEDS_API_REASON})},
         "prometheus": {"prometheusSpec": {
             "replicas": mon.prometheus_replicas,
             "retention": mon.prometheus_retention,
@@ -135,9 +170,22 @@ def kube_prometheus_stack(stack: StackSpec, *, jaeger_query_url: str | None) -> 
         # The chart's default collectors already include everything the rules read
         # (metrics.KSM_COLLECTORS); the rules also need the Service of an EndpointSlice and
         # the model/color/version of a pod, which kube-state-metrics exports only when allowlisted.
-        "kube-state-metrics": {"resources": resources(env, "kube-state-metrics"),
-                               "metricLabelsAllowlist": metrics.ksm_allowlist_arg()},
-        "prometheus-node-exporter": {"resources": resources(env, "node-exporter")},
+        "kube-state-metrics": {
+            "resources": resources(env, "kube-state-metrics"), "metricLabelsAllowlist": metrics.ksm_allowlist_arg(),
+            "image": {"pullPolicy": PULL_POLICY},
+            "annotations": skip_annotations({NEEDS_API: "kube-state-metrics lists and watches every object it "
+                                                        "reports on through the API with this token"})},
+        "prometheus-node-exporter": {
+            "resources": resources(env, "node-exporter"), "image": {"pullPolicy": PULL_POLICY},
+            "securityContext": {"fsGroup": 65534, "runAsGroup": 65534, "runAsNonRoot": True, "runAsUser": 65534,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containerSecurityContext": {"readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                                         "capabilities": {"drop": ["ALL"]}},
+            # The node's own namespaces are what node-exporter measures: genuine needs.
+            "daemonsetAnnotations": skip_annotations({
+                "CKV_K8S_17": "node-exporter reads the node's processes (hostPID) to report them",
+                "CKV_K8S_19": "node-exporter reports the node's network interfaces and is scraped on the node's "
+                              "address (hostNetwork)"})},
     }
 
 
@@ -161,6 +209,14 @@ def dcgm_exporter(stack: StackSpec) -> dict[str, Any]:
                                   "values": gpu_types(stack)}]}]}}},
         "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
         "resources": resources(stack.environment, "dcgm-exporter"),
+        "image": {"pullPolicy": PULL_POLICY},
+        "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        # Root and SYS_ADMIN are genuine needs (the chart's default, restated): DCGM reads the
+        # GPUs' profiling counters (DCGM_FI_PROF_*) only with SYS_ADMIN, and the NVIDIA device
+        # files and driver libraries it opens are root's. The chart cannot annotate its
+        # DaemonSet, so the checkov waivers are in infra.plan.scan_waivers.RENDERED_WAIVERS.
+        "securityContext": {"runAsNonRoot": False, "runAsUser": 0, "allowPrivilegeEscalation": False,
+                            "capabilities": {"add": ["SYS_ADMIN"], "drop": ["ALL"]}},
         # honorLabels keeps the exporter's pod/namespace labels (the pod using the GPU);
         # without it Prometheus renames them exported_pod/exported_namespace.
         "serviceMonitor": {"enabled": True, "interval": "15s", "honorLabels": True},
