@@ -100,8 +100,9 @@ typecheck: setup
 	$(BIN)/mypy
 
 # The TensorFlow suite (tests/tf) runs in its own venv through test-tf (modelkit/modelkit.mk).
+# TFPLAT_REQUIRE_CHARTS: a plan that could not render a Helm release fails the tests.
 test: lint typecheck test-tf
-	$(BIN)/pytest -n auto -q --ignore=tests/tf
+	TFPLAT_REQUIRE_CHARTS=1 $(BIN)/pytest -n auto -q --ignore=tests/tf
 
 lock: setup
 	{ echo "# Full pin set (pip freeze of .venv). Regenerate with: make lock"; \

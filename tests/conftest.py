@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cache
+import os
 from pathlib import Path
 import shutil
 from typing import TYPE_CHECKING
@@ -16,6 +17,13 @@ if TYPE_CHECKING:
     from infra.plan.stack import StackPlan
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The offline mirrors of released charts and CRDs beside the checkout (as make and CI set
+# them), and no plan may leave a Helm release unrendered (docs/charts.md).
+for _var, _folder in (("TFPLAT_CHART_MIRROR", "charts"), ("TFPLAT_CRD_MIRROR", "crds")):
+    if not os.environ.get(_var) and (REPO.parent / "shared" / _folder).is_dir():
+        os.environ[_var] = str(REPO.parent / "shared" / _folder)
+os.environ.setdefault("TFPLAT_REQUIRE_CHARTS", "1")
 CONFIG_DIRS = ("models", "stacks")
 STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
 

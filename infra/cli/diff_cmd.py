@@ -73,6 +73,15 @@ def _export(root: Path, rev: str, dest: Path) -> None:
         (target / "node_modules").symlink_to(modules)
 
 
+def _tool_env() -> dict[str, str]:
+    """The running checkout's helm and chart cache, for a revision exported without them."""
+    from infra.engines.chartstore import ChartStore
+    from infra.engines.tools import checkov_path, helm_path
+
+    return {"TFPLAT_HELM": str(helm_path()), "TFPLAT_CHECKOV": str(checkov_path()),
+            "TFPLAT_CHART_CACHE": str(ChartStore.from_env().cache_dir)}
+
+
 def plan_revision(root: Path, rev: str, stacks: list[str], work: Path) -> dict[str, tuple[Doc, str | None]]:
     """{stack: (resources document or None, note)} for a git revision."""
     src = work / f"src-{rev[:12]}"
@@ -87,7 +96,7 @@ def plan_revision(root: Path, rev: str, stacks: list[str], work: Path) -> dict[s
         if not (src / "infra" / "cli").is_dir():
             results[stack] = (None, f"{rev[:12]} predates the tfplat CLI; compared with nothing")
             continue
-        env = {**os.environ, "PYTHONPATH": str(src), "TFPLAT_ROOT": str(src)}
+        env = {**os.environ, "PYTHONPATH": str(src), "TFPLAT_ROOT": str(src), **_tool_env()}
         proc = subprocess.run([sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--out", str(out)],
                               cwd=src, env=env, capture_output=True, text=True, check=False)
         doc_path = out / stack / "resources.json"

@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 import copy
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
+import json
 from pathlib import Path
 import re
 from typing import Any
@@ -221,6 +222,11 @@ def crd_bundle(mirror: Path | None, name: str, at_most: str | None) -> tuple[str
 def archive_crds(archive: Path) -> list[dict[str, Any]]:
     """The CRDs of a chart archive's `crds/` folders (the chart's and its subcharts'): plain
     YAML that Helm installs before the templates and never templates."""
+    return list(json.loads(_archive_crds(str(archive), archive.stat().st_mtime_ns)))
+
+
+@cache
+def _archive_crds(archive: str, _mtime: int) -> str:
     import tarfile
 
     from infra.engines.helm import parse_stream
@@ -234,4 +240,4 @@ def archive_crds(archive: Path) -> list[dict[str, Any]]:
                 if handle is not None:
                     out += [o for o in parse_stream(handle.read().decode("utf-8"))
                             if o.get("kind") == "CustomResourceDefinition"]
-    return out
+    return json.dumps(out)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 import json
 from pathlib import Path
 import subprocess
@@ -106,23 +107,35 @@ def with_namespace(obj: dict[str, Any], namespace: str, cluster_scoped: Iterable
 
 
 def render(release: ReleaseInput, archive: Path, *, cluster_scoped: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """The release's objects (helm template --skip-tests: tests run only under `helm test`)."""
+    """The release's objects (helm template --skip-tests: tests run only under `helm test`).
+    Renders are memoized per process on every input (a test suite plans each stack often)."""
+    text = _template(json.dumps({"name": release.name, "namespace": release.namespace, "archive": str(archive),
+                                 "values": release.values, "kube_version": release.kube_version,
+                                 "include_crds": release.include_crds, "api_versions": release.api_versions,
+                                 "label": f"{release.chart.chart} {release.chart.version}"}, sort_keys=True))
+    objects: list[dict[str, Any]] = json.loads(text)  # a fresh copy per call; parsing YAML is the slow part
+    own = [o for o in objects if o.get("kind") == "CustomResourceDefinition"]
+    scoped = {*cluster_scoped, *(o["spec"]["names"]["kind"] for o in own if o["spec"].get("scope") == "Cluster")}
+    return [scrub_generated(with_namespace(obj, release.namespace, scoped)) for obj in objects]
+
+
+@cache
+def _template(key: str) -> str:
+    """helm template's objects, as JSON, for the inputs in `key` (JSON, so the cache sees values
+    by content)."""
+    spec = json.loads(key)
     with tempfile.TemporaryDirectory(prefix="tfplat-helm-") as tmp:
         values = Path(tmp) / "values.json"  # JSON is YAML: exact types, no quoting surprises
-        values.write_text(json.dumps(release.values, sort_keys=True), encoding="utf-8")
-        args = [helm(), "template", release.name, str(archive), "--namespace", release.namespace,
-                "--values", str(values), "--kube-version", release.kube_version, "--skip-tests"]
-        if release.include_crds:
+        values.write_text(json.dumps(spec["values"], sort_keys=True), encoding="utf-8")
+        args = [helm(), "template", spec["name"], spec["archive"], "--namespace", spec["namespace"],
+                "--values", str(values), "--kube-version", spec["kube_version"], "--skip-tests"]
+        if spec["include_crds"]:
             args.append("--include-crds")
-        for api in release.api_versions:
+        for api in spec["api_versions"]:
             args += ["--api-versions", api]
         proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=RENDER_TIMEOUT_S,
                               env={"HELM_CACHE_HOME": tmp, "HELM_CONFIG_HOME": tmp, "HELM_DATA_HOME": tmp,
                                    "PATH": "/usr/bin:/bin"})
     if proc.returncode != 0:
-        raise HelmRenderError(f"helm template {release.name} ({release.chart.chart} {release.chart.version}) "
-                              f"failed: {proc.stderr.strip()}")
-    objects = parse_stream(proc.stdout)
-    own = [o for o in objects if o.get("kind") == "CustomResourceDefinition"]
-    scoped = {*cluster_scoped, *(o["spec"]["names"]["kind"] for o in own if o["spec"].get("scope") == "Cluster")}
-    return [scrub_generated(with_namespace(obj, release.namespace, scoped)) for obj in objects]
+        raise HelmRenderError(f"helm template {spec['name']} ({spec['label']}) failed: {proc.stderr.strip()}")
+    return json.dumps(parse_stream(proc.stdout))

@@ -112,9 +112,7 @@ def render_charts(records: Iterable[Record], kube_version: str, *, gateway_api_p
         except NoChartSourceError as err:
             out.unrendered.append(f"{release.name} ({release.chart.chart} {release.chart.version}): {err.reason}")
             continue
-        if release.include_crds:
-            out.catalog.add_objects(archive_crds(archive), f"{release.chart.chart} {release.chart.version}")
-        # The cluster serves every CRD installed before this release (and, on upgrade, its own).
+        # The cluster serves every CRD installed before this release (as on a first install).
         spec = helm.ReleaseInput(**{**release.__dict__, "api_versions": out.catalog.api_versions()})
         objects = [with_rendered_waivers(release.chart.chart, o)
                    for o in helm.render(spec, archive, cluster_scoped=out.catalog.cluster_scoped_kinds())]

@@ -120,7 +120,7 @@ def chart_files(stack_charts: charts.StackCharts) -> dict[str, list[dict[str, An
     return {f"charts/{r.release.name}": list(r.objects) for r in stack_charts.rendered}
 
 
-def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = True) -> PlanOutcome:
+def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -> PlanOutcome:
     """Plan `stack` into out_dir/<stack>/: run the program, render its charts, validate every
     object, write the files, check policies and (scan=True) scan everything with checkov."""
     project = project_name(root)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 import json
 from pathlib import Path
 import shutil
@@ -100,7 +101,14 @@ _Dumper.add_representer(str, _str_presenter)
 
 
 def dump_yaml(obj: Any) -> str:
-    return yaml.dump(obj, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=1000)
+    # Memoized by content: chart objects (CRDs of hundreds of KB among them) repeat in every
+    # plan of a process, and PyYAML's representer is pure Python.
+    return _dump_json_as_yaml(json.dumps(obj, sort_keys=True, ensure_ascii=False))
+
+
+@lru_cache(maxsize=8192)
+def _dump_json_as_yaml(text: str) -> str:
+    return yaml.dump(json.loads(text), Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=1000)
 
 
 def write_build(out_dir: Path, stack: str, document: Mapping[str, Any],

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from infra.cli.main import main
+from infra.engines.schema import is_builtin, validate_builtin
 from infra.offline.crd_validate import validate_custom
 from infra.offline.plan import InvalidPlanError, offline_plan
-from infra.engines.schema import is_builtin, validate_builtin
 from infra.plan.manifests import serving
 from tests.conftest import REPO, STACKS
 

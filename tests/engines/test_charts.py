@@ -1,0 +1,147 @@
+"""Every Helm release rendered with real helm from its released chart, and the chart store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+import os
+from pathlib import Path
+import shutil
+
+import pytest
+
+from infra.cli.main import main
+from infra.engines import helm
+from infra.engines.chartstore import ChartNotFoundError, ChartStore, NoChartSourceError
+from infra.offline.plan import PlanOutcome, offline_plan
+from infra.plan import charts as chart_pins
+from infra.plan.charts import Chart
+from tests.conftest import REPO, STACKS
+
+MIRROR = Path(os.environ.get("TFPLAT_CHART_MIRROR", ""))
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PlanOutcome]]:
+    out = tmp_path_factory.mktemp("plans")
+    yield {stack: offline_plan(REPO, stack, out) for stack in STACKS}
+
+
+def test_the_mirror_is_there() -> None:
+    # make, CI and tests/conftest.py point at ../shared/charts; without it nothing below proves anything.
+    assert MIRROR.is_dir() and any(MIRROR.glob("*.tgz"))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_release_renders_from_its_pinned_release(stack: str, outcomes: dict[str, PlanOutcome]) -> None:
+    outcome = outcomes[stack]
+    registered = [r for r in outcome.result.records if r.type == "kubernetes:helm.sh/v3:Release"]
+    assert registered and not outcome.charts.unrendered
+    assert [r.release.name for r in outcome.charts.rendered] == [r.inputs["name"] for r in registered]
+    pins = {p.chart: p.version for p in chart_pins.charts().values()}
+    for rendered in outcome.charts.rendered:
+        assert rendered.release.chart.version == pins[rendered.release.chart.chart]
+        folder = f"charts/{rendered.release.name}/"
+        assert sum(1 for f in outcome.files if f.startswith(folder)) == len(rendered.objects) > 0
+        scoped = helm.CLUSTER_SCOPED_BUILTINS | outcome.charts.catalog.cluster_scoped_kinds()
+        for obj in rendered.objects:  # as helm install places them
+            assert ("namespace" in obj["metadata"]) == (obj["kind"] not in scoped), obj["metadata"]
+
+
+def test_the_values_the_program_passes_reach_the_objects(outcomes: dict[str, PlanOutcome]) -> None:
+    outcome = outcomes["prod"]
+    kps = next(r for r in outcome.charts.rendered if r.release.name == "kube-prometheus-stack")
+    [prometheus] = [o for o in kps.objects if o["kind"] == "Prometheus"]
+    monitoring = outcome.plan.stack.monitoring
+    assert prometheus["spec"]["replicas"] == monitoring.prometheus_replicas
+    assert prometheus["spec"]["externalLabels"] == {"stack": "prod", "environment": "prod"}
+    assert not any(o["kind"] == "ValidatingWebhookConfiguration" for o in kps.objects)  # webhook off (values)
+
+
+def test_the_stack_kubernetes_version_is_what_helm_renders_for() -> None:
+    pin = chart_pins.chart(chart_pins.KUBE_PROMETHEUS_STACK)
+    archive = ChartStore.from_env().archive(pin)
+    release = helm.ReleaseInput(name="k", namespace="monitoring", chart=pin, values={}, kube_version="1.18")
+    with pytest.raises(helm.HelmRenderError, match="kubeVersion"):  # the chart refuses Kubernetes 1.18
+        helm.render(release, archive)
+
+
+def test_generated_keys_never_reach_the_files(outcomes: dict[str, PlanOutcome]) -> None:
+    lbc = next(r for r in outcomes["prod-aws"].charts.rendered if r.release.name == "aws-load-balancer-controller")
+    [tls] = [o for o in lbc.objects if o["kind"] == "Secret"]
+    assert set(tls["data"].values()) == {helm.GENERATED_B64}  # a fresh CA on every render otherwise
+    assert "BEGIN" not in "".join(outcomes["prod-aws"].files.values())
+
+
+def test_a_pin_that_was_never_released_fails_the_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    real = chart_pins.charts()
+    bogus = {**real, "jaeger": replace(real["jaeger"], version="4.4.8")}  # only ever on a PR branch
+    monkeypatch.setattr(chart_pins, "charts", lambda path=None: bogus)
+    monkeypatch.setenv("TFPLAT_CHART_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TFPLAT_CHART_PULL", "0")
+    assert main(["plan", "--stack", "dev", "--out", str(tmp_path), "--no-scan"]) == 1
+    err = capsys.readouterr().err
+    assert "chart jaeger 4.4.8 (images/versions.yaml charts.jaeger)" in err
+    assert f"not in the mirror ({MIRROR})" in err
+    assert ("fix: pin a released version, or fetch it: helm pull jaeger --repo "
+            "https://jaegertracing.github.io/helm-charts --version 4.4.8") in err
+
+
+def test_no_chart_source_at_all_is_said_loudly_and_refused_where_required(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TFPLAT_CHART_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TFPLAT_CHART_MIRROR", "")
+    monkeypatch.setenv("TFPLAT_CHART_PULL", "0")  # an offline laptop
+    monkeypatch.setenv("TFPLAT_REQUIRE_CHARTS", "0")
+    assert main(["plan", "--stack", "dev", "--out", str(tmp_path), "--no-scan"]) == 0
+    captured = capsys.readouterr()
+    assert "note: UNRENDERED (no chart source): kube-prometheus-stack (kube-prometheus-stack 81.4.3)" in captured.out
+    assert "NOT VALIDATED (no CRD): manifests/monitoring/podmonitor-" in captured.out
+    assert "WARNING: 4 Helm release(s) NOT rendered, validated or scanned" in captured.err
+    monkeypatch.setenv("TFPLAT_REQUIRE_CHARTS", "1")  # make test and CI
+    assert main(["plan", "--stack", "dev", "--out", str(tmp_path), "--no-scan"]) == 1
+    assert "TFPLAT_REQUIRE_CHARTS=1 refuses that" in capsys.readouterr().err
+
+
+def test_the_store_copies_from_the_mirror_and_checks_what_it_copies(tmp_path: Path) -> None:
+    pin = chart_pins.chart(chart_pins.DCGM_EXPORTER)
+    store = ChartStore(cache_dir=tmp_path / "cache", mirror=MIRROR, pull=False)
+    cached = store.archive(pin)
+    assert cached.parent == tmp_path / "cache" and cached.read_bytes() == (MIRROR / cached.name).read_bytes()
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(MIRROR / cached.name, mirror / "dcgm-exporter-9.9.9.tgz")  # mislabelled archive
+    liar = ChartStore(cache_dir=tmp_path / "c2", mirror=mirror, pull=False)
+    with pytest.raises(ChartNotFoundError, match="holds chart dcgm-exporter 4.8.1"):
+        liar.archive(replace(pin, version="9.9.9"))
+    with pytest.raises(NoChartSourceError):
+        ChartStore(cache_dir=tmp_path / "c3", mirror=None, pull=False).archive(pin)
+
+
+def test_crds_of_the_charts_serve_the_custom_resources(outcomes: dict[str, PlanOutcome]) -> None:
+    catalog = outcomes["prod-aws"].charts.catalog
+    assert catalog.versions[("monitoring.coreos.com/v1", "PrometheusRule")].source == "kube-prometheus-stack 81.4.3"
+    assert catalog.versions[("gateway.k8s.aws/v1", "LoadBalancerConfiguration")].source == \
+        "aws-load-balancer-controller 3.5.0"
+    assert catalog.versions[("gateway.networking.k8s.io/v1", "Gateway")].source == "Gateway API v1.4.1"
+    assert not catalog.unsupported  # every CEL rule of these CRDs was evaluated
+    assert any("the stack installs v1.6.0" in n for n in outcomes["prod-aws"].charts.notes)
+
+
+def test_a_bad_pod_monitor_is_refused_by_the_operators_own_crd(outcomes: dict[str, PlanOutcome]) -> None:
+    from infra.offline.crd_validate import validate_custom
+
+    catalog = outcomes["prod"].charts.catalog
+    monitor = next(o for r in outcomes["prod"].result.records
+                   if r.type.endswith("PodMonitor") for o in [dict(r.inputs)])
+    monitor["spec"]["podMetricsEndpoints"][0]["scrapeTimeout"] = "30 seconds"
+    [problem] = validate_custom({"m.yaml": monitor}, catalog)
+    assert problem.path == "spec.podMetricsEndpoints.0.scrapeTimeout" and "does not match" in problem.message
+
+
+def test_unused_chart_cannot_be_mistaken(tmp_path: Path) -> None:
+    # A pin is exact: a version range never reaches helm pull.
+    with pytest.raises(chart_pins.ChartPinError, match="pin an exact version"):
+        chart_pins._parse("x", {"repository": "https://e.test", "chart": "x", "version": "~1.2"}, tmp_path)
+    assert Chart(key="x", repository="https://e.test", chart="x", version="1.2.3").version == "1.2.3"
