@@ -94,7 +94,7 @@ lint: setup lint-workflows
 # GitHub Actions security lint; deliberate findings are waived inline with a reason
 # (docs/ci.md).
 lint-workflows: setup
-	$(BIN)/zizmor --offline --min-severity=informational .github/workflows
+	$(BIN)/zizmor --offline --quiet --min-severity=informational .github/workflows
 
 typecheck: setup
 	$(BIN)/mypy

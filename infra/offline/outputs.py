@@ -47,6 +47,17 @@ def _gcp_account(name: str, i: Mapping[str, Any]) -> dict[str, Any]:
             "member": f"serviceAccount:{email}", "uniqueId": str(int(_hex(email), 16))[:21]}
 
 
+def _gcp_global(collection: str, name: str, i: Mapping[str, Any]) -> dict[str, Any]:
+    """A global Compute Engine resource's ID and selfLink, in the provider's formats (the
+    program chains them: URL map -> HTTPS proxy -> forwarding rule)."""
+    path = f"projects/{i.get('project')}/global/{collection}/{i.get('name', name)}"
+    return {ID: path, "selfLink": f"https://www.googleapis.com/compute/v1/{path}"}
+
+
+def _numeric_id(name: str) -> int:
+    return int(_hex(name, n=15), 16) % 10**18  # Compute Engine's numeric resource ids
+
+
 def _aws_eks(name: str, i: Mapping[str, Any]) -> dict[str, Any]:
     cid = _hex(name, n=32).upper()
     return {"endpoint": f"https://{cid}.gr7.{_region(i)}.eks.amazonaws.com",
@@ -74,10 +85,15 @@ COMPUTED: dict[str, Callable[[str, Mapping[str, Any]], dict[str, Any]]] = {
     "aws:cloudfront/distribution:Distribution": lambda n, i: {
         "domainName": f"d{_hex(n, n=13)}.cloudfront.net",
         "arn": f"arn:aws:cloudfront::{_aws_account()}:distribution/E{_hex(n, n=13).upper()}"},
-    "gcp:compute/globalAddress:GlobalAddress": lambda n, i: {"address": f"203.0.113.{int(_hex(n, n=2), 16) % 250 + 1}"},
-    "gcp:compute/backendBucket:BackendBucket": lambda n, i: {
-        "selfLink": f"https://www.googleapis.com/compute/v1/projects/{i.get('project')}/global/backendBuckets/"
-                    f"{i.get('name', n)}"},
+    "gcp:compute/globalAddress:GlobalAddress": lambda n, i: {
+        **_gcp_global("addresses", n, i), "address": f"203.0.113.{int(_hex(n, n=2), 16) % 250 + 1}"},
+    "gcp:compute/backendBucket:BackendBucket": lambda n, i: _gcp_global("backendBuckets", n, i),
+    "gcp:compute/uRLMap:URLMap": lambda n, i: {**_gcp_global("urlMaps", n, i), "mapId": _numeric_id(n)},
+    "gcp:compute/targetHttpsProxy:TargetHttpsProxy": lambda n, i: {
+        **_gcp_global("targetHttpsProxies", n, i), "proxyId": _numeric_id(n)},
+    "gcp:compute/managedSslCertificate:ManagedSslCertificate": lambda n, i: {
+        **_gcp_global("sslCertificates", n, i), "certificateId": _numeric_id(n)},
+    "gcp:compute/globalForwardingRule:GlobalForwardingRule": lambda n, i: _gcp_global("forwardingRules", n, i),
     "random:index/randomBytes:RandomBytes": lambda n, i: {"base64": "[generated]", "hex": "[generated]"},
     # Never a real password: a marker so the rendered Secret shows the key it will hold.
     "random:index/randomPassword:RandomPassword": lambda n, i: {"result": "[generated]"},

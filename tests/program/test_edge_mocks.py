@@ -88,3 +88,18 @@ def test_gcp_cloud_cdn_on_a_private_bucket_with_signed_urls(gcp_run: Run) -> Non
     assert cert["managed"]["domains"] == [plan.stack.edge.cdn_hostname]
     rule = one_of_type(run, "gcp:compute/globalForwardingRule:GlobalForwardingRule").inputs
     assert rule["portRange"] == "443"
+
+
+def test_gcp_edge_chain_is_complete_in_the_offline_outputs(gcp_run: Run) -> None:
+    # The mock engine computes no selfLink; infra/offline/outputs.py gives what the provider
+    # would, so the proxy names its URL map and certificate and the rule its proxy.
+    project = gcp_run[0].stack.gcp.project if gcp_run[0].stack.gcp else None
+    base = f"https://www.googleapis.com/compute/v1/projects/{project}/global"
+    urls = one_of_type(gcp_run, "gcp:compute/uRLMap:URLMap").inputs
+    proxy = one_of_type(gcp_run, "gcp:compute/targetHttpsProxy:TargetHttpsProxy").inputs
+    cert = one_of_type(gcp_run, "gcp:compute/managedSslCertificate:ManagedSslCertificate").inputs
+    rule = one_of_type(gcp_run, "gcp:compute/globalForwardingRule:GlobalForwardingRule").inputs
+    assert urls["defaultService"].startswith(f"{base}/backendBuckets/")
+    assert proxy["urlMap"] == f"{base}/urlMaps/{urls['name']}"
+    assert proxy["sslCertificates"] == [f"{base}/sslCertificates/{cert['name']}"]
+    assert rule["target"] == f"{base}/targetHttpsProxies/{proxy['name']}"
