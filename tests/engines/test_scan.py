@@ -49,11 +49,12 @@ def test_a_new_finding_fails_the_plan(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_a_waiver_is_honoured_by_checkov_itself() -> None:
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "x"},
+    meta: dict[str, object] = {"name": "p", "namespace": "x"}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
            "spec": {"hostPID": True, "containers": [{"name": "c", "image": "busybox:1"}]}}
     plain = scan({"p.yaml": _yaml(pod)})
     assert "CKV_K8S_17" in {f.check_id for f in plain.findings}
-    pod["metadata"]["annotations"] = scan_waivers.skip_annotations({"CKV_K8S_17": "reads the node's processes"})
+    meta["annotations"] = scan_waivers.skip_annotations({"CKV_K8S_17": "reads the node's processes"})
     waived = scan({"p.yaml": _yaml(pod)})
     assert "CKV_K8S_17" not in {f.check_id for f in waived.findings}
     assert [(w.check_id, w.reason) for w in waived.waivers] == [("CKV_K8S_17", "reads the node's processes")]
