@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
+import time
 from typing import Any
 
 from infra import bounded_yaml
@@ -36,6 +37,17 @@ class InvalidPlanError(Exception):
         super().__init__("\n".join(p.render() for p in problems))
 
 
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._last
+        self._last = now
+
+
 class ScanFindingsError(Exception):
     """checkov failed checks on objects the stack deploys, neither fixed nor waived."""
 
@@ -54,6 +66,7 @@ class PlanOutcome:
     notes: tuple[str, ...]
     charts: charts.StackCharts
     scan: ScanReport | None
+    timings: dict[str, float]  # seconds per phase (bench/plan_bench.py prints them)
 
 
 def project_name(root: Path) -> str:
@@ -123,17 +136,22 @@ def chart_files(stack_charts: charts.StackCharts) -> dict[str, list[dict[str, An
 def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -> PlanOutcome:
     """Plan `stack` into out_dir/<stack>/: run the program, render its charts, validate every
     object, write the files, check policies and (scan=True) scan everything with checkov."""
+    clock = _Clock()
     project = project_name(root)
     plan, result = run_offline(root, stack, project=project)
+    clock.lap("program")
     version = plan.stack.cluster.version
     stack_charts = charts.render_charts(result.records, version, gateway_api_pin=_gateway_api_pin(plan))
+    clock.lap("charts")
     if stack_charts.unrendered and os.environ.get("TFPLAT_REQUIRE_CHARTS") == "1":
         raise charts.ChartsUnavailableError(stack_charts.unrendered)
     objects = render.kubernetes_objects(result.records)
     problems = check_objects(objects, version, stack_charts.catalog)
+    clock.lap("validate")
     folders = chart_files(stack_charts)
     for folder, chart_objects in folders.items():
         problems += check_objects(chart_objects, version, stack_charts.catalog, folder=folder)
+    clock.lap("validate-charts")
     unvalidated: list[str] = []
     if stack_charts.incomplete:
         # Without every chart (or the Gateway API CRDs) some kinds have no CRD to check against:
@@ -142,6 +160,7 @@ def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -
         problems = [p for p in problems if not p.message.startswith(NO_CRD)]
     document = render.resources_document(stack, project, result)
     files = render.write_build(out_dir, stack, document, objects, folders)
+    clock.lap("write")
     if problems:
         raise InvalidPlanError(problems)
     from policies.tfplat_policies import check_records, check_stack_file, exemptions
@@ -151,11 +170,13 @@ def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -
     blocking = [v for v in violations if v.enforcement == "mandatory"]
     if blocking:
         raise PolicyViolationError(blocking)
+    clock.lap("policies")
     report = None
     if scan:
         from infra.engines.scan import scan as run_scan
 
         report = run_scan({rel: text for rel, text in files.items() if rel.endswith(".yaml")})
+        clock.lap("scan")
         if report.findings:
             raise ScanFindingsError(report)
     notes = tuple(f"UNRENDERED (no chart source): {u}" for u in stack_charts.unrendered)
@@ -177,4 +198,4 @@ def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -
         notes += tuple(f"scan waiver: {w.render()}" for w in report.waivers)
     return PlanOutcome(stack=stack, plan=plan, result=result, files=files,
                        summary=render.summary(stack, result, plan.fleets), notes=notes, charts=stack_charts,
-                       scan=report)
+                       scan=report, timings=clock.laps)
