@@ -32,17 +32,18 @@ setup: $(STAMP) $(CRD_STAMP) $(HELM) $(CHECKOV_STAMP) system-tools
 
 # Debian packages the plan and the tests run: promtool (checks every plan's alert rules),
 # the prometheus server (tests/harness runs the rules live), amtool (checks the Alertmanager config), docker-registry (a real OCI registry for the
-# image-pinning tests). Installed with apt where we can (CI and fresh machines run as root on
-# Debian/Ubuntu); elsewhere setup stops and says how to get them.
+# image-pinning tests). Installed with apt where we can (as root, or with passwordless sudo as
+# on GitHub's runners, on Debian/Ubuntu); elsewhere setup stops and says how to get them.
 SYSTEM_TOOLS := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager docker-registry:docker-registry
 system-tools:
 	@need=""; for pair in $(SYSTEM_TOOLS); do \
 	  command -v $${pair%%:*} >/dev/null || need="$$need $${pair#*:}"; done; \
 	if [ -n "$$need" ]; then \
-	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  as_root=""; [ "$$(id -u)" = 0 ] || { sudo -n true 2>/dev/null && as_root="sudo -n env DEBIAN_FRONTEND=noninteractive"; }; \
+	  if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || [ -n "$$as_root" ]; }; then \
 	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -qq --no-install-recommends $$need >/dev/null 2>&1 || \
-	      { apt-get update -qq && apt-get install -y -qq --no-install-recommends $$need >/dev/null; }; \
+	    $$as_root apt-get install -y -qq --no-install-recommends $$need >/dev/null 2>&1 || \
+	      { $$as_root apt-get update -qq && $$as_root apt-get install -y -qq --no-install-recommends $$need >/dev/null; }; \
 	  else \
 	    echo "error: Debian packages needed by the plan and the tests are missing:$$need"; \
 	    echo "    fix: Debian/Ubuntu: sudo apt-get install$$need; macOS: brew install prometheus alertmanager distribution"; \
