@@ -30,7 +30,7 @@ def test_plan_from_a_subdirectory_writes_build_at_the_root(repo_copy: Path, monk
     out = capsys.readouterr().out
     assert (repo_copy / "build" / "dev" / "resources.json").is_file()
     assert not (repo_copy / "stacks" / "build").exists()
-    assert f"wrote {repo_copy / 'build' / 'dev'}/resources.json and " in out
+    assert f"wrote {repo_copy / 'build' / 'dev'}/resources.json, " in out
     assert f"manifests in {repo_copy / 'build' / 'dev' / 'manifests'} " in out
 
 
@@ -64,7 +64,7 @@ def test_diff_without_the_crd_validator_explains_it(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(crd_validate, "TOOL_DIR", tmp_path / "no-crd-validate")
     assert main(["diff", "--stack", "dev"]) == 1
     err = capsys.readouterr().err
-    assert "error: a validator the plan needs is missing: custom resources cannot be validated: run `make setup`" in err
+    assert "error: a tool the plan needs is missing: custom resources cannot be validated: run `make setup`" in err
     assert "Traceback" not in err
 
 
