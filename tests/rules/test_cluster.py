@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infra.config.loader import load
-from infra.offline.validate import available_versions
+from infra.engines.schema import available_versions
 from infra.rules.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones, zone_in_region
 
 REPO = Path(__file__).resolve().parents[2]

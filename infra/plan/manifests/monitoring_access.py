@@ -14,11 +14,11 @@ namespace and nothing else (the chart's own Role would also read every Secret he
 
 from __future__ import annotations
 
-from infra.plan import names
 from infra.plan.manifests.serving import Manifest, meta
 from infra.plan.monitoring import tracing
 from infra.plan.monitoring.plan import MonitoringPlan
 from infra.plan.monitoring.values import GRAFANA_SIDECAR_ROLE
+from infra.rules import names
 
 COLLECTOR_POD_LABELS = {"app.kubernetes.io/name": "opentelemetry-collector",
                         "app.kubernetes.io/instance": tracing.COLLECTOR_FULLNAME}
