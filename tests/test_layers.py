@@ -30,6 +30,8 @@ LAYER_OF = {
     "infra.program": "program",
     "infra.__main__": "program",
     "infra.offline": "offline",
+    # The real engines (helm, CRD schemas and CEL, checkov) the offline plan hands objects to.
+    "infra.engines": "offline",
     "infra.cli": "cli",
     "infra.images_pin": "cli",  # `tfplat images pin`
     "infra.preflight": "cli",  # the runbook commands' cloud checks
