@@ -103,7 +103,24 @@ def _submit(args: argparse.Namespace, body: dict[str, Any]) -> int:
     return EXIT_OK
 
 
-def job_chart() -> str:
+def check_against_crd(body: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The JobSet checked against the CRD of the pinned JobSet chart (schema and CEL rules):
+    (problems, None), or ([], why it could not be checked) when no chart source is reachable."""
+    from infra.engines.chartstore import ChartStore, NoChartSourceError
+    from infra.engines.crds import CrdCatalog, archive_crds
+    from infra.plan.charts import JOBSET, chart
+
+    pin = chart(JOBSET)
+    try:
+        archive = ChartStore.from_env().archive(pin)
+    except NoChartSourceError as err:
+        return [], f"not validated against the JobSet CRD of jobset {pin.version}: {err.reason}\n    fix: {err.fix}"
+    catalog = CrdCatalog()
+    catalog.add_objects(archive_crds(archive), f"jobset {pin.version}")
+    return [p.render() for p in catalog.validate({"jobset": body})], None
+
+
+def _pinned_jobset() -> str:
     from infra.plan.charts import JOBSET, chart
 
     return chart(JOBSET).version
@@ -120,18 +137,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for f in findings:
             print(f"error: training-job-queue: {f.message}\n    fix: {f.fix}", file=sys.stderr)
         return EXIT_FAIL
+    problems, unchecked = check_against_crd(body)
+    if problems:
+        for problem in problems:
+            print(f"error: the JobSet CRD refuses the run: {problem}", file=sys.stderr)
+        return EXIT_FAIL
     print(f"run {job.name}: {job.workers} worker(s) of {job.model} ({job.strategy}), "
           f"{job.per_worker} x {job.resource} each, on {', '.join(job.pools)}; queue {job.namespace}/{job.queue}\n"
           f"  checkpoints {job.checkpoint_dir} every {job.checkpoint_every_steps} steps; "
           f"new version under {job.export_base}/")
+    print(f"note: {unchecked}" if unchecked else f"checked against the JobSet CRD of jobset {_pinned_jobset()}")
     if args.dry_run:
         out = Path(args.out) / args.stack / "training" / f"{job.name}.yaml"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(yaml.safe_dump(body, sort_keys=True), encoding="utf-8")
         print(f"wrote {out} (not submitted: --dry-run)")
-        # The chart CRDs join the offline checks with helm rendering (the real-engines work);
-        # until then this says so instead of implying the object was checked against them.
-        print(f"note: not validated against the JobSet CRD of the pinned chart (jobset {job_chart()}) yet")
         return EXIT_OK
     return _submit(args, body)
 

@@ -61,6 +61,11 @@ def archive_name(pin: Chart) -> str:
     return f"{pin.chart}-{pin.version}.tgz"
 
 
+def pull_source(pin: Chart) -> list[str]:
+    """helm pull's arguments naming the chart: an OCI reference, or a name in an index repository."""
+    return [pin.ref] if pin.oci else [pin.chart, "--repo", pin.repository]
+
+
 def chart_identity(archive: Path) -> tuple[str, str]:
     """(name, version) from the archive's top-level Chart.yaml."""
     with tarfile.open(archive) as tar:
@@ -98,7 +103,7 @@ class ChartStore:
         pull_error = self._pull(pin) if self.pull else "pulling is off (TFPLAT_CHART_PULL=0)"
         if pull_error is None:
             return cached
-        fetch = (f"pin a released version, or fetch it: helm pull {pin.chart} --repo {pin.repository} "
+        fetch = (f"pin a released version, or fetch it: helm pull {' '.join(pull_source(pin))} "
                  f"--version {pin.version} --destination {self.cache_dir}")
         where = f"not in the chart cache ({self.cache_dir})"
         if self.mirror is not None:
@@ -130,7 +135,7 @@ class ChartStore:
             # helm's own config and cache stay inside the temp folder: no ~/.config/helm.
             env = {**os.environ, **{f"HELM_{k}_HOME": str(Path(tmp) / k.lower()) for k in ("CACHE", "CONFIG", "DATA")}}
             try:
-                proc = subprocess.run([helm(), "pull", pin.chart, "--repo", pin.repository, "--version", pin.version,
+                proc = subprocess.run([helm(), "pull", *pull_source(pin), "--version", pin.version,
                                        "--destination", tmp], capture_output=True, text=True, check=False,
                                       env=env, timeout=PULL_TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -141,6 +146,6 @@ class ChartStore:
                 self._store(pin, got)
                 return None
             message = " ".join(proc.stderr.split())[-300:] or f"exit status {proc.returncode}"
-            if "not found in" not in message and "404" not in message:
+            if "not found" not in message and "404" not in message:
                 _unreachable.add(pin.repository)  # DNS, connection, TLS: the network, not the pin
             return f"helm pull from {pin.repository} failed: {message}"

@@ -101,7 +101,11 @@ def scrub_generated(obj: dict[str, Any]) -> dict[str, Any]:
 def with_namespace(obj: dict[str, Any], namespace: str, cluster_scoped: Iterable[str]) -> dict[str, Any]:
     scoped = set(cluster_scoped) | CLUSTER_SCOPED_BUILTINS
     meta = obj.setdefault("metadata", {})
-    if obj.get("kind") not in scoped and not meta.get("namespace"):
+    if obj.get("kind") in scoped:
+        # A chart may write a namespace on a cluster-scoped object (Kueue's webhook
+        # configurations do); the API server drops it on create, and so does this.
+        meta.pop("namespace", None)
+    elif not meta.get("namespace"):
         meta["namespace"] = namespace
     return obj
 

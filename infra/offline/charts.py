@@ -54,8 +54,12 @@ def release_inputs(records: Iterable[Record], kube_version: str) -> list[helm.Re
         if r.type != RELEASE_TYPE:
             continue
         i: Mapping[str, Any] = r.inputs
-        pin = Chart(key=str(i["chart"]), repository=str((i.get("repositoryOpts") or {}).get("repo", "")),
-                    chart=str(i["chart"]), version=str(i["version"]))
+        ref = str(i["chart"])
+        if ref.startswith("oci://"):  # an OCI chart is addressed by reference alone
+            repository, _, name = ref.rpartition("/")
+        else:
+            repository, name = str((i.get("repositoryOpts") or {}).get("repo", "")), ref
+        pin = Chart(key=name, repository=repository, chart=name, version=str(i["version"]))
         out.append(helm.ReleaseInput(name=str(i.get("name") or r.name), namespace=str(i.get("namespace", "default")),
                                      chart=pin, values=i.get("values") or {}, kube_version=kube_version,
                                      include_crds=not i.get("skipCrds", False)))

@@ -21,16 +21,6 @@ from infra.engines.schema import Invalid
 
 TOOL_DIR = Path(__file__).resolve().parents[2] / "tools" / "crd-validate"
 NODE_GROUPS = frozenset({"networking.gke.io"})  # the packages of tools/crd-validate/validate.mjs
-# Kinds whose CRDs come with a pinned OCI chart (Kueue, JobSet): validated against the chart's own
-# CRDs once the chart store pulls OCI charts; until then the plan says, object by object, that
-# they were not validated.
-CHART_CRD_GROUPS = frozenset({"kueue.x-k8s.io", "jobset.x-k8s.io"})
-
-
-def awaiting_chart_crds(objects: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Objects of CHART_CRD_GROUPS kinds: where, apiVersion and kind (for the plan's notes)."""
-    return [f"{w} ({o['apiVersion']} {o['kind']})" for w, o in sorted(objects.items())
-            if o["apiVersion"].split("/")[0] in CHART_CRD_GROUPS]
 
 
 class CrdValidatorMissingError(RuntimeError):
@@ -53,7 +43,6 @@ def _validate_with_node(objects: Mapping[str, Mapping[str, Any]]) -> list[Invali
 
 def validate_custom(objects: Mapping[str, Mapping[str, Any]], catalog: CrdCatalog) -> list[Invalid]:
     """objects: {where: object}. Every problem of every custom resource."""
-    objects = {w: o for w, o in objects.items() if o["apiVersion"].split("/")[0] not in CHART_CRD_GROUPS}
     node = {w: o for w, o in objects.items() if o["apiVersion"].split("/")[0] in NODE_GROUPS}
     rest = {w: o for w, o in objects.items() if w not in node}
     return catalog.validate(rest) + (_validate_with_node(node) if node else [])

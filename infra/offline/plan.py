@@ -187,10 +187,6 @@ def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -
     notes += tuple(f"capacity: {f.message}\n    {f.hint}" for f in check_stack_capacity(
         plan.stack, {f.name: f.model for f in plan.fleets})
                    if not f.error)
-    from infra.offline.crd_validate import awaiting_chart_crds
-
-    notes += tuple(f"NOT VALIDATED (the chart's CRD is not rendered yet): {w}" for w in awaiting_chart_crds(
-        {f"manifests/{render.manifest_path(o)}": o for o in objects}))
     notes += tuple(f"policy (advisory at {plan.stack.environment}): {v.render()}" for v in violations)
     notes += tuple(f"policy exemption: {e}" for e in exemptions(records))
     notes += tuple(w for f in plan.fleets if (w := objective_warning(f.name, f.model.serving.latency_objective_ms)))

@@ -49,7 +49,27 @@ class RenderedWaiver:
 _DCGM_ROOT = ("DCGM reads the GPUs' profiling counters and opens the root-owned NVIDIA device files and "
               "driver libraries: it runs as root with SYS_ADMIN (infra/plan/monitoring/values.py)")
 
+def _webhook_controller(chart: str, *, deployment: str | None, role_binding: str, cluster_role: str
+                        ) -> tuple[RenderedWaiver, ...]:
+    """Kueue and JobSet serve their own admission webhooks with a certificate they issue and
+    rotate themselves (internal cert management: no cert-manager dependency)."""
+    cert = (f"{chart}'s certificate manager rotates the TLS Secret of its own webhook: read and update on "
+            f"Secrets, granted by a Role in its own namespace only (the chart's RBAC)")
+    bundle = (f"{chart}'s certificate manager writes its CA bundle into its own webhook configurations "
+              f"(the chart's RBAC)")
+    out: tuple[RenderedWaiver, ...] = (
+        RenderedWaiver(chart=chart, kind="RoleBinding", name=role_binding, reasons={"CKV2_K8S_5": cert}),
+        RenderedWaiver(chart=chart, kind="ClusterRole", name=cluster_role, reasons={"CKV_K8S_155": bundle}))
+    if deployment is not None:  # a chart with no setting for the Deployment's own annotations
+        out += (RenderedWaiver(chart=chart, kind="Deployment", name=deployment, reasons={NEEDS_API: NEEDS_API_REASON}),)
+    return out
+
+
 RENDERED_WAIVERS: tuple[RenderedWaiver, ...] = (
+    *_webhook_controller("kueue", deployment="kueue-controller-manager",
+                         role_binding="kueue-manager-secrets-rolebinding", cluster_role="kueue-manager-role"),
+    *_webhook_controller("jobset", deployment=None, role_binding="jobset-manager-secrets-rolebinding",
+                         cluster_role="jobset-controller"),
     RenderedWaiver(chart="dcgm-exporter", kind="DaemonSet", name="dcgm-exporter", reasons={
         "CKV_K8S_23": _DCGM_ROOT, "CKV_K8S_40": _DCGM_ROOT, "CKV_K8S_25": _DCGM_ROOT, "CKV_K8S_39": _DCGM_ROOT,
         "CKV_K8S_22": "DCGM's embedded host engine writes its state and logs inside the container",

@@ -48,7 +48,20 @@ def test_dry_run_writes_the_jobset_of_a_validation_run(repo_copy: Path, tmp_path
                       "task": {"type": "worker", "index": 1}}
     assert env["TFPLAT_EXPORT_BASE"]["value"] == "gs://acme-ml-dev-dev-models/vision/resnet50"
     assert env["TFPLAT_CHECKPOINT_DIR"]["value"] == "gs://acme-ml-dev-dev-checkpoints/resnet50/resnet50-t1"
-    assert "not submitted" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not submitted" in out and "checked against the JobSet CRD of jobset 0.12.0" in out
+
+
+def test_the_jobset_crd_of_the_pinned_chart_judges_a_run(repo_copy: Path, tmp_path: Path) -> None:
+    from infra.cli.train_cmd import check_against_crd
+
+    body = _dry(repo_copy, tmp_path, "--workers", "2")
+    assert check_against_crd(body) == ([], None)
+    # A CEL rule of the CRD: ordered start-up and dependencies between replicated jobs exclude each other.
+    body["spec"]["startupPolicy"] = {"startupPolicyOrder": "InOrder"}
+    body["spec"]["replicatedJobs"][0]["dependsOn"] = [{"name": "coordinator", "status": "Ready"}]
+    assert check_against_crd(body) == (
+        ["jobset: spec: StartupPolicy and DependsOn APIs are mutually exclusive"], None)
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [

@@ -98,7 +98,7 @@ def test_no_chart_source_at_all_is_said_loudly_and_refused_where_required(
     captured = capsys.readouterr()
     assert "note: UNRENDERED (no chart source): kube-prometheus-stack (kube-prometheus-stack 81.4.3)" in captured.out
     assert "NOT VALIDATED (no CRD): manifests/monitoring/podmonitor-" in captured.out
-    assert "WARNING: 4 Helm release(s) NOT rendered, validated or scanned" in captured.err
+    assert "WARNING: 6 Helm release(s) NOT rendered, validated or scanned" in captured.err  # Kueue, JobSet too
     monkeypatch.setenv("TFPLAT_REQUIRE_CHARTS", "1")  # make test and CI
     assert main(["plan", "--stack", "dev", "--out", str(tmp_path), "--no-scan"]) == 1
     assert "TFPLAT_REQUIRE_CHARTS=1 refuses that" in capsys.readouterr().err
@@ -138,6 +138,36 @@ def test_a_bad_pod_monitor_is_refused_by_the_operators_own_crd(outcomes: dict[st
     monitor["spec"]["podMetricsEndpoints"][0]["scrapeTimeout"] = "30 seconds"
     [problem] = validate_custom({"m.yaml": monitor}, catalog)
     assert problem.path == "spec.podMetricsEndpoints.0.scrapeTimeout" and "does not match" in problem.message
+
+
+def test_training_objects_meet_the_kueue_charts_own_crds(outcomes: dict[str, PlanOutcome]) -> None:
+    """Kueue ships its CRDs as chart templates: the rendered chart's CRDs (schema and CEL rules)
+    judge dev's ClusterQueue, flavors and LocalQueues; a quota that breaks a CEL rule is refused."""
+    from infra.offline.crd_validate import validate_custom
+
+    outcome = outcomes["dev"]
+    catalog = outcome.charts.catalog
+    assert catalog.versions[("kueue.x-k8s.io/v1beta2", "ClusterQueue")].source == "kueue 0.19.2"
+    assert catalog.versions[("jobset.x-k8s.io/v1alpha2", "JobSet")].source == "jobset 0.12.0"
+    kinds = {r.inputs.get("kind") for r in outcome.result.records if str(r.inputs.get("apiVersion", "")).startswith(
+        "kueue.x-k8s.io/")}
+    assert kinds == {"ClusterQueue", "LocalQueue", "ResourceFlavor"}
+    assert not any("NOT VALIDATED" in n and "kueue" in n for n in outcome.notes)
+    queue = next(dict(r.inputs) for r in outcome.result.records if r.inputs.get("kind") == "ClusterQueue")
+    group = queue["spec"]["resourceGroups"][0]
+    group["flavors"][0]["resources"] = group["flavors"][0]["resources"][1:]  # a covered resource left out
+    [problem] = validate_custom({"q.yaml": queue}, catalog)
+    assert problem.path == "spec.resourceGroups.0"
+    assert problem.message == "flavors must have the same number of resources as the coveredResources"
+
+
+def test_oci_charts_are_pulled_by_reference() -> None:
+    from infra.engines.chartstore import pull_source
+
+    kueue = chart_pins.chart(chart_pins.KUEUE)
+    assert pull_source(kueue) == ["oci://registry.k8s.io/kueue/charts/kueue"]
+    jaeger = chart_pins.chart("jaeger")
+    assert pull_source(jaeger) == ["jaeger", "--repo", jaeger.repository]
 
 
 def test_unused_chart_cannot_be_mistaken(tmp_path: Path) -> None:
