@@ -16,7 +16,7 @@ from infra.config.yamlio import read_yaml
 from infra.engines.crds import NO_CRD, CrdCatalog
 from infra.engines.scan import ScanReport
 from infra.engines.schema import Invalid, is_builtin, validate_builtin
-from infra.offline import charts, engine, render
+from infra.offline import charts, engine, provider_inputs, render
 from infra.plan.monitoring.latency import objective_warning
 from infra.plan.stack import StackPlan, plan_stack
 
@@ -147,6 +147,7 @@ def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -
         raise charts.ChartsUnavailableError(stack_charts.unrendered)
     objects = render.kubernetes_objects(result.records)
     problems = check_objects(objects, version, stack_charts.catalog)
+    problems += provider_inputs.check_records(result.records)  # the providers' own schemas
     clock.lap("validate")
     folders = chart_files(stack_charts)
     for folder, chart_objects in folders.items():
