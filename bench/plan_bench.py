@@ -153,7 +153,7 @@ def chart_case(stack: str) -> dict[str, object]:
         outcome = offline_plan(REPO, stack, Path(tmp), scan=True)
         total = time.perf_counter() - start
     assert outcome.scan is not None
-    return {"stack": stack, "releases": len(outcome.charts.rendered),
+    return {"stack": stack, "releases": len(outcome.charts.rendered), "unrendered": outcome.charts.unrendered,
             "objects": sum(len(r.objects) for r in outcome.charts.rendered),
             "own": sum(1 for f in outcome.files if f.startswith("manifests/")), "total_s": total,
             "timings": outcome.timings, "findings": len(outcome.scan.findings),
@@ -168,6 +168,11 @@ def chart_report(stacks: list[str]) -> int:
         proc = subprocess.run([str(_python()), __file__, "--chart-case", stack], capture_output=True, text=True,
                               check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
         r = json.loads(proc.stdout.strip().splitlines()[-1])
+        if r["unrendered"]:  # figures without the charts would measure something else
+            print(f"error: {stack}: releases not rendered, no chart source: {'; '.join(r['unrendered'])}\n"
+                  "    fix: set TFPLAT_CHART_MIRROR to a folder of chart archives (make uses ../shared/charts)",
+                  file=sys.stderr)
+            return 2
         t = r["timings"]
         added = t["charts"] + t["validate-charts"]
         without = sum(v for k, v in t.items() if k not in ("charts", "validate-charts", "scan"))
