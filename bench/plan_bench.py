@@ -43,7 +43,8 @@ IMPORTS = ("pulumi_gcp.compute", "pulumi_gcp.container", "pulumi_gcp.kms", "pulu
            "pulumi_gcp.projects", "pulumi_gcp.storage", "pulumi_gcp.organizations", "pulumi_random",
            "pulumi_kubernetes.core.v1", "pulumi_kubernetes.apps.v1", "pulumi_kubernetes.helm.v3",
            "pulumi_kubernetes.apiextensions", "pulumi_kubernetes.networking.v1", "pulumi_kubernetes.policy.v1",
-           "pulumi_kubernetes.autoscaling.v2")
+           "pulumi_kubernetes.autoscaling.v2", "pulumi_gcp.binaryauthorization", "pulumi_kubernetes.storage.v1",
+           "pulumi_kubernetes.admissionregistration.v1")
 
 
 def _model_yaml(i: int) -> str:
@@ -70,10 +71,20 @@ serving:
 """
 
 
+def _tag_only(n: int) -> str:
+    """The synthetic stack is prod: its serving images run by digest or are waived."""
+    from infra.rules.images import image, serving_image_key
+
+    kinds = {"gpu" if i % 3 == 0 else "cpu" for i in range(n)}
+    refs = sorted(img.ref for k in kinds if (img := image(serving_image_key(k))) and not img.digest)
+    return "".join(f'      "{ref}": "bench: the versions file pins no digest yet"\n' for ref in refs)
+
+
 def _stack_yaml(n: int) -> str:
     models = "\n".join(
         f"    m{i:03d}:\n      blue: {i + 1}\n      green: {i + 2}\n      live: blue\n      canary_percent: 10"
         if i % 2 else f"    m{i:03d}:\n      blue: {i + 1}\n      live: blue" for i in range(n))
+    waivers = _tag_only(n)
     return f"""config:
   tfplat:environment: prod
   tfplat:cloud: gcp
@@ -82,12 +93,16 @@ def _stack_yaml(n: int) -> str:
     project: bench-project
   tfplat:cluster:
     version: "1.34"
-    endpoint: {{public: true, authorized_cidrs: [203.0.113.0/24]}}
+    endpoint: {{access: dns}}
   tfplat:node_pools:
     system: {{role: system, machine_type: e2-standard-4, min_nodes: 1, max_nodes: 3}}
     cpu: {{machine_type: n2-standard-8, min_nodes: 1, max_nodes: 50}}
     l4: {{accelerator: {{type: nvidia-l4, count: 1}}, min_nodes: 0, max_nodes: 120}}
-  tfplat:models:
+  tfplat:serving:
+    gateway: {{tls_secret: bench-tls}}
+  tfplat:admission:
+    tag_only:{" {}" if not waivers else ""}
+{waivers}  tfplat:models:
 {models}
 """
 

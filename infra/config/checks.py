@@ -18,7 +18,7 @@ from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
 from infra.config.yamlio import YamlDoc
 from infra.rules import catalog
 from infra.rules.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones, example_zone, zone_in_region
-from infra.rules.images import eks_addons, image, serving_image_key
+from infra.rules.images import EKS_ADDONS, eks_addons, image, serving_image_key
 from infra.rules.placement import matching_pools
 from infra.rules.rollout import RolloutError, check_rollout
 
@@ -212,7 +212,7 @@ def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
     if stack.cloud == "aws" and eks_addons(stack.cluster.version) is None:
         issues.append(_at(doc, ("config", "tfplat:cluster", "version"),
                           f"no EKS add-on versions are pinned for Kubernetes {stack.cluster.version}",
-                          "pin vpc-cni, coredns, kube-proxy and eks-pod-identity-agent for it under eks_addons "
+                          f"pin {', '.join(EKS_ADDONS)} for it under eks_addons "
                           "in images/versions.yaml (the comment there shows the aws CLI query)",
                           stack.cluster.version))
     if not STACK_NAME.match(stack.name):
@@ -234,12 +234,6 @@ def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
                 issues.append(_at(doc, ("config", key, field, i), f"is not a zone of region {stack.region}",
                                   f"use zones such as {example_zone(stack.cloud, stack.region)}", zone))
     issues.extend(_gateway_tls(doc, stack))
-    endpoint = stack.cluster.endpoint
-    if endpoint.public and not endpoint.authorized_cidrs:
-        issues.append(_at(doc, ("config", "tfplat:cluster", "endpoint"),
-                          "a public API endpoint needs authorized_cidrs (otherwise it is open to the internet)",
-                          "list the CIDRs of your VPN and CI runners in endpoint.authorized_cidrs, "
-                          "or set endpoint.public: false"))
     if not any(p.role == "system" for p in stack.node_pools.values()):
         issues.append(_at(doc, ("config", "tfplat:node_pools"), "no pool has role: system",
                           "add a small pool for cluster add-ons, e.g. system: {role: system, "

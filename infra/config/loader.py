@@ -20,6 +20,7 @@ from typing import Any
 from infra.config import checks, training_checks
 from infra.config.edge_checks import check_edge_key_separation
 from infra.config.errors import ConfigError, ConfigIssue, did_you_mean, one_of
+from infra.config.hardening import check_hardening
 from infra.config.schema import apply_defaults, load_schema, validate
 from infra.config.spec import LoadedConfig, ModelSpec, model_from_dict, stack_from_config
 from infra.config.yamlio import SECRET_PLACEHOLDER, YamlDoc, parse_yaml, read_yaml
@@ -198,6 +199,9 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
     issues += checks.check_observability_and_edge(doc, spec, models)
     issues += check_edge_key_separation(doc, spec, root / "stacks")
     issues += training_checks.check_stack_training(doc, spec, models, broken_models)
+    # The images a stack runs follow from its models' accelerators: judged only when all load.
+    kinds = [models[m].serving.accelerator.kind for m in spec.models] if set(spec.models) <= set(models) else None
+    issues += check_hardening(doc, spec, kinds)
     if not issues:  # sizes are only worth comparing once pools and models are right
         issues += checks.check_capacity(doc, spec, models)
     if issues:

@@ -294,10 +294,22 @@ class AwsSettings:
     kms_key_arn: str | None
 
 
+EndpointAccess = Literal["private", "dns", "public"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Endpoint:
-    public: bool
+    """How the API server is reached. `access` is what the file says (or the deprecated
+    `public` says), None when it says nothing: the loader applies the tier's default."""
+
+    access: EndpointAccess | None
     authorized_cidrs: tuple[str, ...]
+    public_waiver: str | None
+    legacy_public: bool | None  # the deprecated endpoint.public, kept to report a conflict
+
+    @property
+    def public(self) -> bool:
+        return self.access == "public"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,6 +319,7 @@ class ClusterSpec:
     regional: bool
     endpoint: Endpoint
     deletion_protection: bool
+    disk_encryption: Literal["cmek", "provider"] | None  # None: the tier's default (cmek in prod)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -345,6 +358,14 @@ class GatewaySpec:
     hostname: str | None
     tls_secret: str | None  # GCP: the HTTPS listener's certificate, a Kubernetes Secret
     certificate_arn: str | None  # AWS: the HTTPS listener's certificate, in ACM
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdmissionSpec:
+    """tfplat:admission: extra image sources and the tag-only waivers (image ref -> reason)."""
+
+    allowed_registries: tuple[str, ...]
+    tag_only: Mapping[str, str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -493,6 +514,7 @@ class StackSpec:
     cluster: ClusterSpec
     node_pools: Mapping[str, NodePoolSpec]
     serving: ServingSpec
+    admission: AdmissionSpec
     models: Mapping[str, ModelRollout]
     rollout: RolloutSettings
     release: ReleaseSettings  # tfplat:release: this stack's policy for every model
@@ -610,6 +632,17 @@ def _edge(e: Mapping[str, Any]) -> EdgeSpec:
     )
 
 
+def _endpoint(e: Mapping[str, Any], environment: str) -> Endpoint:
+    legacy = e["public"]
+    access = e["access"]
+    if access is None and legacy is not None:
+        access = "public" if legacy else "private"
+    if access is None and environment != "prod":
+        access = "public"  # dev and staging keep the old default; prod must choose
+    return Endpoint(access=access, authorized_cidrs=tuple(e["authorized_cidrs"]),
+                    public_waiver=e["public_waiver"], legacy_public=legacy)
+
+
 def stack_from_config(name: str, file: str, config: Mapping[str, Any],
                       secret_keys: frozenset[str]) -> StackSpec:
     """`config` is the default-filled `config:` mapping of a stack file."""
@@ -626,9 +659,8 @@ def stack_from_config(name: str, file: str, config: Mapping[str, Any],
         aws=_aws(config.get("tfplat:aws")) if cloud == "aws" else None,
         cluster=ClusterSpec(
             version=c["version"], release_channel=c["release_channel"], regional=c["regional"],
-            endpoint=Endpoint(public=c["endpoint"]["public"],
-                              authorized_cidrs=tuple(c["endpoint"]["authorized_cidrs"])),
-            deletion_protection=c["deletion_protection"],
+            endpoint=_endpoint(c["endpoint"], config["tfplat:environment"]),
+            deletion_protection=c["deletion_protection"], disk_encryption=c["disk_encryption"],
         ),
         node_pools=frozen_map({k: _pool(k, v) for k, v in config["tfplat:node_pools"].items()}),
         serving=ServingSpec(
@@ -636,6 +668,8 @@ def stack_from_config(name: str, file: str, config: Mapping[str, Any],
             gateway=GatewaySpec(**sv["gateway"]),
             images=frozen_map(sv["images"]),
         ),
+        admission=AdmissionSpec(allowed_registries=tuple(config["tfplat:admission"]["allowed_registries"]),
+                                tag_only=frozen_map(config["tfplat:admission"]["tag_only"])),
         models=frozen_map({
             k: ModelRollout(model=k, blue=v["blue"], green=v["green"], live=v["live"],
                             canary_percent=v["canary_percent"],

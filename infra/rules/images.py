@@ -75,7 +75,28 @@ def serving_image_key(accelerator_kind: str) -> str:
     return f"tfserving-{accelerator_kind}"
 
 
+#: AWS fleets copy their SavedModel from S3 with this image (TF Serving >= 2.7 has no s3://).
+SYNC_IMAGE_KEY = "aws-cli"
+
+
+def sync_image(cloud: str, overrides: Mapping[str, str] | None = None) -> Image | None:
+    """The init container's image of a fleet on `cloud` (None: GCS is read by TF Serving itself)."""
+    return image(SYNC_IMAGE_KEY, overrides) if cloud == "aws" else None
+
+
+def fleet_images(cloud: str, accelerator_kind: str, overrides: Mapping[str, str] | None = None) -> list[Image]:
+    """Every image a model fleet of that accelerator kind runs (what the loader requires)."""
+    found = [image(serving_image_key(accelerator_kind), overrides), sync_image(cloud, overrides)]
+    return [i for i in found if i is not None]
+
+
+#: The EKS add-ons every AWS stack installs (infra.components.aws), each pinned per minor.
+EKS_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "coredns", "aws-ebs-csi-driver")
+
+
 def eks_addons(kubernetes_version: str) -> Mapping[str, str] | None:
-    """Pinned EKS add-on versions for a Kubernetes minor version (None if not pinned)."""
+    """Pinned EKS add-on versions for a Kubernetes minor version (None unless every one of
+    EKS_ADDONS is pinned for it)."""
     addons: Mapping[str, Mapping[str, str]] = read_versions().get("eks_addons", {})
-    return addons.get(kubernetes_version)
+    pinned = addons.get(kubernetes_version)
+    return pinned if pinned is not None and all(a in pinned for a in EKS_ADDONS) else None
