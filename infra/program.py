@@ -51,14 +51,22 @@ def build(plan: StackPlan) -> None:
     from infra.components.kube import register
     from infra.components.platform import build_platform
     from infra.components.serving import ServingFleet
+    from infra.plan.manifests.admission import admission_objects
     from infra.plan.manifests.serving import namespace
     from infra.plan.manifests.traffic import gateway as gateway_manifest
-    from infra.plan.manifests.traffic import load_balancer_configuration
+    from infra.plan.manifests.traffic import https_redirect, load_balancer_configuration
 
     platform = build_platform(plan)
     # Every Kubernetes object goes through the provider built from this stack's cluster.
     k8s = pulumi.ResourceOptions(provider=platform.provider)
-    ns = register(namespace(plan.stack.serving.namespace, plan.stack.environment), k8s)
+    # The image admission policies exist before any pod of the stack (bindings after their
+    # policies): the serving namespace, which every fleet waits for, comes after them.
+    objects = admission_objects(plan.admission)
+    policies = [register(o, k8s) for o in objects if o["kind"] == "ValidatingAdmissionPolicy"]
+    after_policies = pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=policies))
+    admission = [*policies, *(register(o, after_policies) for o in objects if o["kind"] != "ValidatingAdmissionPolicy")]
+    ns = register(namespace(plan.stack.serving.namespace, plan.stack.environment),
+                  pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=admission)))
     annotations = plan.identity_annotations()
     traffic = plan.traffic
     gateway = None
@@ -71,6 +79,9 @@ def build(plan: StackPlan) -> None:
                 k8s, pulumi.ResourceOptions(depends_on=[ns, *platform.gateway_ready]))))
         gateway = register(gateway_manifest(traffic), pulumi.ResourceOptions.merge(
             k8s, pulumi.ResourceOptions(depends_on=before_gateway)))
+        if traffic.tls:
+            register(https_redirect(traffic),
+                     pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[gateway])))
     for fleet in plan.fleets:
         ServingFleet(fleet, identity_annotations=annotations, traffic=traffic, gateway=gateway,
                      depends_on=[ns], opts=k8s)

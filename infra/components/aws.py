@@ -12,12 +12,17 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.components import aws_nodes
 from infra.config.spec import AwsSettings
 from infra.plan import flow_logs
 from infra.plan.aws_autoscaler import node_labels, node_template_tags
+from infra.plan.aws_controllers import pod_identity_trust
 from infra.plan.cloud import CloudPlan, PoolPlan, aws_subnets
 
 POLICY = "arn:aws:iam::aws:policy/"
+#: Add-on configuration (JSON, the add-on version's schema): the VPC CNI runs its network
+#: policy agent, which enforces NetworkPolicies (add-on v1.14.0-eksbuild.3 and later).
+ADDON_CONFIG = {"vpc-cni": json.dumps({"enableNetworkPolicy": "true"})}
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")
 
 
@@ -103,11 +108,14 @@ class AwsNetwork(pulumi.ComponentResource):
         return bucket
 
 
-def _node_group_args(p: PoolPlan, subnets: Mapping[str, pulumi.Input[str]]) -> dict[str, Any]:
+def _node_group_args(p: PoolPlan, subnets: Mapping[str, pulumi.Input[str]],
+                     template: aws.ec2.LaunchTemplate) -> dict[str, Any]:
     zone_subnets = [s for z, s in subnets.items() if z in p.zones] or list(subnets.values())
     return {
         "instance_types": [p.machine_type], "ami_type": p.ami_type,
-        "capacity_type": "SPOT" if p.spot else "ON_DEMAND", "disk_size": p.disk_size_gb,
+        "capacity_type": "SPOT" if p.spot else "ON_DEMAND",
+        # The disk size, metadata options and root volume encryption are the template's.
+        "launch_template": {"id": template.id, "version": template.latest_version.apply(str)},
         "subnet_ids": zone_subnets, "labels": node_labels(p),
         "taints": [{"key": t.key, "value": t.value, "effect": "NO_SCHEDULE"} for t in p.taints],
         "scaling_config": {"min_size": p.min_nodes, "max_size": p.max_nodes, "desired_size": p.min_nodes},
@@ -119,11 +127,14 @@ def _node_group_args(p: PoolPlan, subnets: Mapping[str, pulumi.Input[str]]) -> d
 
 
 class EksCluster(pulumi.ComponentResource):
-    """EKS with secrets encrypted by a rotating KMS key, private endpoint access plus a
-    public one restricted to the configured CIDRs (or none), API authentication, control
-    plane logs, pinned add-ons, and managed node groups from the plan."""
+    """EKS with secrets encrypted by a rotating KMS key, private endpoint access (a public
+    one only with access: public, restricted to the configured CIDRs), API authentication,
+    every control plane log type into an encrypted log group with a retention, pinned
+    add-ons (the VPC CNI with its network policy agent on, so NetworkPolicies are
+    enforced; the EBS CSI driver), and managed node groups from the plan, each with a
+    launch template (IMDSv2 only, hop limit 1, encrypted root volume; infra.components.aws_nodes)."""
 
-    def __init__(self, name: str, plan: CloudPlan, network: AwsNetwork, *,
+    def __init__(self, name: str, plan: CloudPlan, network: AwsNetwork, *, account: str,
                  opts: pulumi.ResourceOptions) -> None:
         super().__init__("tfplat:aws:Cluster", name, None, opts)
         addons = plan.eks_addons
@@ -135,6 +146,8 @@ class EksCluster(pulumi.ComponentResource):
                             assume_role_policy=_assume("eks.amazonaws.com"), opts=child)
         attach = aws.iam.RolePolicyAttachment(f"{name}-cluster-policy", role=role.name,
                                               policy_arn=POLICY + "AmazonEKSClusterPolicy", opts=child)
+        logs = aws_nodes.control_plane_logs(name, plan, account, parent=self)
+        self.disk_key = aws_nodes.disk_key(name, plan, account, parent=self)
         cluster = aws.eks.Cluster(
             name, name=plan.cluster_name, version=plan.kubernetes_version, role_arn=role.arn,
             vpc_config={"subnet_ids": list(network.private_subnets.values()), "endpoint_private_access": True,
@@ -144,8 +157,9 @@ class EksCluster(pulumi.ComponentResource):
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
             enabled_cluster_log_types=["api", "audit", "authenticator", "controllerManager", "scheduler"],
             upgrade_policy={"support_type": "STANDARD"},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[attach], custom_timeouts=pulumi.CustomTimeouts(
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attach, logs], custom_timeouts=pulumi.CustomTimeouts(
                 create="45m", update="60m", delete="45m")))
+        aws_nodes.api_access(name, cluster, plan, parent=self)
 
         node_role = aws.iam.Role(f"{name}-nodes", name=f"{plan.prefix}-nodes",
                                  assume_role_policy=_assume("ec2.amazonaws.com"), opts=child)
@@ -153,14 +167,16 @@ class EksCluster(pulumi.ComponentResource):
                                                     opts=child) for p in NODE_POLICIES]
         early = {a: aws.eks.Addon(f"{name}-{a}", cluster_name=cluster.name, addon_name=a, addon_version=addons[a],
                                   resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE",
-                                  opts=child)
+                                  configuration_values=ADDON_CONFIG.get(a), opts=child)
                  for a in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")}
         self.node_groups: dict[str, aws.eks.NodeGroup] = {}
         for p in plan.pools.values():
             self.node_groups[p.key] = aws.eks.NodeGroup(
                 f"{name}-{p.key}", cluster_name=cluster.name, node_role_arn=node_role.arn,
                 # A prefix: a replacement creates the new group before the old one is deleted.
-                node_group_name_prefix=f"{p.key}-", **_node_group_args(p, network.private_subnets),
+                node_group_name_prefix=f"{p.key}-",
+                **_node_group_args(p, network.private_subnets,
+                                   aws_nodes.launch_template(name, plan, p, self.disk_key, parent=self)),
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=[*node_attach, early["vpc-cni"]],
                     ignore_changes=["scalingConfig.desiredSize"],  # the cluster autoscaler owns it
@@ -171,6 +187,8 @@ class EksCluster(pulumi.ComponentResource):
                       addon_version=addons["coredns"], resolve_conflicts_on_create="OVERWRITE",
                       resolve_conflicts_on_update="PRESERVE",
                       opts=pulumi.ResourceOptions(parent=self, depends_on=list(self.node_groups.values())))
+        aws_nodes.ebs_csi_driver(name, plan, cluster, self.disk_key, version=addons["aws-ebs-csi-driver"],
+                                 after=[early["eks-pod-identity-agent"], *self.node_groups.values()], parent=self)
         self.cluster = cluster
         self.pod_identity_agent = early["eks-pod-identity-agent"]
         self.endpoint = cluster.endpoint
@@ -283,8 +301,10 @@ class S3ModelStore(pulumi.ComponentResource):
                                    noncurrent_days=b.noncurrent_version_days, protect=plan.deletion_protection,
                                    tags={"tfplat:stack": plan.prefix}, parent=self)
 
-        role = aws.iam.Role(f"{name}-serving", name=plan.serving_identity,
-                            assume_role_policy=_assume("pods.eks.amazonaws.com", ("sts:AssumeRole", "sts:TagSession")),
+        # Only the serving service accounts of this cluster may take the role, as for the
+        # controllers' roles (infra.plan.aws_controllers.pod_identity_trust).
+        trust = pod_identity_trust(plan.cluster_name, plan.serving_namespace, plan.serving_service_accounts)
+        role = aws.iam.Role(f"{name}-serving", name=plan.serving_identity, assume_role_policy=json.dumps(trust),
                             opts=child)
         statements: list[dict[str, Any]] = [
             {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{b.name}"},

@@ -15,6 +15,8 @@ from infra.plan.cloud import CloudPlan
 from infra.plan.kubeconfig import eks_kubeconfig
 from infra.plan.manifests.device_plugin import daemonset
 from infra.plan.manifests.device_plugin import network_policy as device_plugin_network_policy
+from infra.plan.manifests.device_plugin import service_account as device_plugin_service_account
+from infra.plan.storage import storage_class
 from infra.plan.training.platform import TrainingPlan
 
 
@@ -29,18 +31,25 @@ class AwsPlatform(Platform):
                  opts: pulumi.ResourceOptions | None = None, *, training: TrainingPlan | None = None) -> None:
         super().__init__("tfplat:aws:Platform", name, None, opts)
         net = AwsNetwork("network", plan, settings, opts=self.moved())
-        eks = EksCluster("eks", plan, net, opts=self.moved(depends_on=[net]))
+        eks = EksCluster("eks", plan, net, account=settings.account_id, opts=self.moved(depends_on=[net]))
         store = S3ModelStore("models", plan, eks, opts=self.moved())
         kubeconfig: pulumi.Output[str] = pulumi.Output.all(eks.endpoint, eks.ca_certificate).apply(
             lambda a: eks_kubeconfig(name=plan.cluster_name, endpoint=a[0], ca_b64=a[1], region=plan.region))
         provider = self._kubernetes_provider(kubeconfig, [eks.cluster, *eks.node_groups.values()])
         self.provider = provider
+        if plan.storage_class is not None:
+            # EKS has no default StorageClass: the stack's volumes (Prometheus, Alertmanager) use this one.
+            key = eks.disk_key.arn if eks.disk_key is not None else None
+            register(storage_class(plan.storage_class, key), pulumi.ResourceOptions(parent=self, provider=provider))
         self._no_training()
         if training is not None:
             self._training(training, plan, eks)
         if plan.device_plugin_gpus:
             assert plan.device_plugin_image is not None
-            register(daemonset(plan.device_plugin_image, plan.device_plugin_gpus), self.moved(provider=provider))
+            account = register(device_plugin_service_account(), pulumi.ResourceOptions(parent=self, provider=provider))
+            register(daemonset(plan.device_plugin_image, plan.device_plugin_gpus),
+                     pulumi.ResourceOptions.merge(self.moved(provider=provider),
+                                                  pulumi.ResourceOptions(depends_on=[account])))
             register(device_plugin_network_policy(), self.moved(provider=provider))
         if plan.cluster_autoscaler:
             from infra.components.aws_autoscaler import ClusterAutoscaler

@@ -11,7 +11,9 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.config.spec import GcpSettings
+from infra.plan.admission import AdmissionPlan
 from infra.plan.cloud import CloudPlan, PoolPlan
+from infra.plan.storage import DISK_KEY
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 # Least privilege for nodes: logs, metrics, image pulls. Never the default compute SA.
@@ -19,6 +21,7 @@ NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles
               "roles/stackdriver.resourceMetadata.writer", "roles/autoscaling.metricsWriter",
               "roles/artifactregistry.reader")
 PODS_RANGE, SERVICES_RANGE = "pods", "services"
+KEY_USER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class GcpNetwork(pulumi.ComponentResource):
         self.register_outputs({"network": vpc.id, "subnetwork": subnet.id})
 
 
-def _node_config(p: PoolPlan, node_sa: pulumi.Output[str]) -> Any:
+def _node_config(p: PoolPlan, node_sa: pulumi.Output[str], disk_key: pulumi.Input[str] | None) -> Any:
     config: dict[str, Any] = {
         "machine_type": p.machine_type, "disk_size_gb": p.disk_size_gb, "disk_type": "pd-balanced",
         "image_type": "COS_CONTAINERD", "spot": p.spot, "service_account": node_sa,
@@ -82,7 +85,11 @@ def _node_config(p: PoolPlan, node_sa: pulumi.Output[str]) -> Any:
         "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
         "metadata": {"disable-legacy-endpoints": "true"},
         "resource_labels": {"tfplat-pool": p.pool},
+        # The kubelet's unauthenticated read-only port (10255) stays closed.
+        "kubelet_config": {"insecure_kubelet_readonly_port_enabled": "FALSE"},
     }
+    if disk_key is not None:
+        config["boot_disk_kms_key"] = disk_key
     if p.kind == "gpu":
         acc: dict[str, Any] = {"type": p.accelerator, "count": p.gpus_per_node,
                                # GKE installs and upgrades the driver with the node image.
@@ -124,10 +131,14 @@ def _workload_policy(name: str, plan: CloudPlan, p: PoolPlan, project: str,
 class GkeCluster(pulumi.ComponentResource):
     """Private GKE Standard cluster: release channel, Workload Identity, Dataplane V2,
     shielded nodes, secrets encrypted with a rotating KMS key, Gateway API, default pool
-    removed; then one node pool per pool plan."""
+    removed; the control plane reached as the plan says (private, DNS or public endpoint);
+    Binary Authorization enforcing the project's policy (tfplat's allowlist, block in prod,
+    dry run elsewhere); with cmek, boot disks encrypted with the `disks` key of the key ring;
+    then one node pool per pool plan. The settings CIS GKE 1.9.0 checks are spelled out even
+    where GKE's default agrees, so a policy reading the plan sees them (docs/policies.md)."""
 
     def __init__(self, name: str, plan: CloudPlan, settings: GcpSettings, network: NetworkRefs, *,
-                 opts: pulumi.ResourceOptions) -> None:
+                 admission: AdmissionPlan, opts: pulumi.ResourceOptions) -> None:
         super().__init__("tfplat:gcp:Cluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         project = settings.project
@@ -144,10 +155,12 @@ class GkeCluster(pulumi.ComponentResource):
                                 opts=pulumi.ResourceOptions(parent=self, protect=plan.deletion_protection))
         project_number = gcp.organizations.get_project_output(project_id=project).number
         agent = gcp.kms.CryptoKeyIAMMember(
-            f"{name}-secrets-key-gke", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            f"{name}-secrets-key-gke", crypto_key_id=key.id, role=KEY_USER,
             member=project_number.apply(
                 lambda n: f"serviceAccount:service-{n}@container-engine-robot.iam.gserviceaccount.com"),
             opts=child)
+        disk_key, disks_ready = self._disk_key(name, plan, project, ring, project_number)
+        binauthz = self._binary_authorization(name, plan, project, admission)
 
         pinned = plan.release_channel == "UNSPECIFIED"
         components = ["SYSTEM_COMPONENTS", *(["DCGM"] if plan.managed_dcgm else [])]
@@ -157,29 +170,41 @@ class GkeCluster(pulumi.ComponentResource):
             # The default pool exists for a moment during creation: even it gets the
             # least-privilege service account and shielded, metadata-concealed nodes.
             node_config={"service_account": node_sa.email, "oauth_scopes": [CLOUD_PLATFORM],
+                         "image_type": "COS_CONTAINERD",
                          "shielded_instance_config": {"enable_secure_boot": True,
                                                       "enable_integrity_monitoring": True},
-                         "workload_metadata_config": {"mode": "GKE_METADATA"}},
+                         "workload_metadata_config": {"mode": "GKE_METADATA"},
+                         **({"boot_disk_kms_key": disk_key} if disk_key is not None else {})},
             network=network.network, subnetwork=network.subnetwork, networking_mode="VPC_NATIVE",
             ip_allocation_policy={"cluster_secondary_range_name": network.pods_range,
                                   "services_secondary_range_name": network.services_range},
             private_cluster_config={"enable_private_nodes": True,
-                                    "enable_private_endpoint": not plan.public_endpoint,
+                                    "enable_private_endpoint": plan.private_endpoint,
                                     "master_ipv4_cidr_block": settings.network.master_cidr},
+            # dns: the control plane's DNS name takes requests from anywhere, each authorized
+            # by IAM (container.clusters.connect); the IP endpoints stay private.
+            control_plane_endpoints_config={"dns_endpoint_config": {
+                "allow_external_traffic": plan.endpoint_access == "dns"}},
             master_authorized_networks_config={"cidr_blocks": [
                 {"cidr_block": c, "display_name": f"authorized-{i}"} for i, c in enumerate(plan.authorized_cidrs)]},
             release_channel={"channel": plan.release_channel},
             min_master_version=plan.kubernetes_version,
             workload_identity_config={"workload_pool": f"{project}.svc.id.goog"},
-            datapath_provider="ADVANCED_DATAPATH",
+            datapath_provider="ADVANCED_DATAPATH",  # Dataplane V2: NetworkPolicies are enforced
+            enable_intranode_visibility=True,  # pod-to-pod traffic on one node reaches the flow logs
             enable_shielded_nodes=True,
+            enable_legacy_abac=False,
+            enable_kubernetes_alpha=False,
+            master_auth={"client_certificate_config": {"issue_client_certificate": False}},
+            binary_authorization={"evaluation_mode": "PROJECT_SINGLETON_POLICY_ENFORCE"},
+            security_posture_config={"mode": "BASIC"},
             database_encryption={"state": "ENCRYPTED", "key_name": key.id},
             gateway_api_config={"channel": "CHANNEL_STANDARD"},
             monitoring_config={"enable_components": components, "managed_prometheus": {"enabled": plan.managed_dcgm}},
             logging_config={"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
             deletion_protection=plan.deletion_protection,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[agent],
+                parent=self, depends_on=[agent, *disks_ready, *binauthz],
                 ignore_changes=["nodeConfig", "initialNodeCount"],  # the removed default pool
                 custom_timeouts=pulumi.CustomTimeouts(create="45m", update="60m", delete="45m")))
 
@@ -195,16 +220,52 @@ class GkeCluster(pulumi.ComponentResource):
                              "location_policy": "ANY" if p.spot else "BALANCED"},
                 management={"auto_repair": True, "auto_upgrade": not pinned},
                 upgrade_settings={"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
-                node_config=_node_config(p, node_sa.email),
+                node_config=_node_config(p, node_sa.email, disk_key),
                 placement_policy=_placement(p, _workload_policy(name, plan, p, project, self)),
                 version=plan.kubernetes_version if pinned else None,
                 opts=pulumi.ResourceOptions(
-                    parent=self, custom_timeouts=pulumi.CustomTimeouts(
+                    parent=self, depends_on=disks_ready, custom_timeouts=pulumi.CustomTimeouts(
                         create=p.create_timeout, update=p.create_timeout, delete=p.create_timeout)))
         self.cluster = cluster
         self.endpoint = cluster.endpoint
         self.ca_certificate = cluster.master_auth.apply(lambda a: a.cluster_ca_certificate or "")
+        # What the Kubernetes provider talks to: the DNS name with access dns, else the IP
+        # endpoint (the private one when access is private: CI runs inside the network).
+        self.api_host: pulumi.Output[str] = cluster.control_plane_endpoints_config.apply(
+            lambda c: (c.dns_endpoint_config.endpoint if c and c.dns_endpoint_config else None) or "") \
+            if plan.endpoint_access == "dns" else cluster.endpoint
         self.register_outputs({"name": cluster.name, "endpoint": cluster.endpoint})
+
+    def _disk_key(self, name: str, plan: CloudPlan, project: str, ring: gcp.kms.KeyRing,
+                  project_number: pulumi.Output[str]) -> tuple[pulumi.Output[str] | None, list[pulumi.Resource]]:
+        """The `disks` key (boot disks, and the StorageClass's volumes) and its grant to the
+        Compute Engine service agent, which encrypts them; None without cmek."""
+        if not plan.disk_cmek:
+            return None, []
+        key = gcp.kms.CryptoKey(f"{name}-disks-key", name=DISK_KEY, key_ring=ring.id, rotation_period="7776000s",
+                                purpose="ENCRYPT_DECRYPT",
+                                opts=pulumi.ResourceOptions(parent=self, protect=plan.deletion_protection))
+        grant = gcp.kms.CryptoKeyIAMMember(
+            f"{name}-disks-key-compute", crypto_key_id=key.id, role=KEY_USER,
+            member=project_number.apply(
+                lambda n: f"serviceAccount:service-{n}@compute-system.iam.gserviceaccount.com"),
+            opts=pulumi.ResourceOptions(parent=self))
+        return key.id, [grant]
+
+    def _binary_authorization(self, name: str, plan: CloudPlan, project: str,
+                              admission: AdmissionPlan) -> list[pulumi.Resource]:
+        """The project's Binary Authorization policy: images from tfplat's allowed sources
+        (the same list as the tfplat-image-registries admission policy) and Google's system
+        images; anything else blocked in prod, logged only elsewhere (so staging's audit log
+        shows a missing source before prod enforces it)."""
+        policy = gcp.binaryauthorization.Policy(
+            f"{name}-binauthz", project=project, global_policy_evaluation_mode="ENABLE",
+            admission_whitelist_patterns=[{"name_pattern": p} for p in admission.binauthz_patterns],
+            default_admission_rule={
+                "evaluation_mode": "ALWAYS_DENY",
+                "enforcement_mode": "ENFORCED_BLOCK_AND_AUDIT_LOG" if admission.enforce else "DRYRUN_AUDIT_LOG_ONLY"},
+            opts=pulumi.ResourceOptions(parent=self))
+        return [policy]
 
 
 def private_gcs_bucket(name: str, bucket_name: str, *, project: str, location: str, kms_key: str | None,

@@ -86,7 +86,7 @@ def build_platform(plan: StackPlan) -> Platform:
         from infra.components.gcp_platform import GcpPlatform
 
         assert stack.gcp is not None
-        return GcpPlatform("platform", plan.cloud, stack.gcp, training=plan.training)
+        return GcpPlatform("platform", plan.cloud, stack.gcp, plan.admission, training=plan.training)
     from infra.components.aws_platform import AwsPlatform
 
     assert stack.aws is not None

@@ -37,8 +37,17 @@ def _gcp_cluster(name: str, i: Mapping[str, Any]) -> dict[str, Any]:
     return {ID: f"projects/{i.get('project')}/locations/{i.get('location')}/clusters/{i.get('name', name)}",
             "endpoint": f"203.0.113.{int(_hex(name, n=2), 16) % 250 + 1}",
             "masterAuth": {"clusterCaCertificate": FAKE_CA},
+            "controlPlaneEndpointsConfig": _gke_dns_endpoint(name, i),
             "selfLink": f"https://container.googleapis.com/v1/projects/{i.get('project')}/locations/"
                         f"{i.get('location')}/clusters/{i.get('name')}"}
+
+
+def _gke_dns_endpoint(name: str, i: Mapping[str, Any]) -> dict[str, Any]:
+    """The DNS endpoint GKE gives every cluster (the provider reads it back into the block)."""
+    config = dict(i.get("controlPlaneEndpointsConfig") or {})
+    dns = dict(config.get("dnsEndpointConfig") or {})
+    dns["endpoint"] = f"gke-{_hex(name, n=32)}-{_hex(str(i.get('project')), n=12)}.{i.get('location')}.gke.goog"
+    return {**config, "dnsEndpointConfig": dns}
 
 
 def _gcp_account(name: str, i: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,6 +72,7 @@ def _aws_eks(name: str, i: Mapping[str, Any]) -> dict[str, Any]:
     return {"endpoint": f"https://{cid}.gr7.{_region(i)}.eks.amazonaws.com",
             "certificateAuthority": {"data": FAKE_CA},
             "arn": f"arn:aws:eks:{_region(i)}:{_aws_account()}:cluster/{i.get('name', name)}",
+            "vpcConfig": {**(i.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_hex(name, 'cluster', n=17)}"},
             "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{_region(i)}.amazonaws.com/id/{cid}"}]}]}
 
 
@@ -97,6 +107,7 @@ COMPUTED: dict[str, Callable[[str, Mapping[str, Any]], dict[str, Any]]] = {
     "random:index/randomBytes:RandomBytes": lambda n, i: {"base64": "[generated]", "hex": "[generated]"},
     # Never a real password: a marker so the rendered Secret shows the key it will hold.
     "random:index/randomPassword:RandomPassword": lambda n, i: {"result": "[generated]"},
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda n, i: {ID: f"lt-{_hex(n, n=17)}", "latestVersion": 1},
     "aws:iam/role:Role": lambda n, i: {"arn": f"arn:aws:iam::{_aws_account()}:role/{i.get('name', n)}"},
     "aws:iam/policy:Policy": lambda n, i: {"arn": f"arn:aws:iam::{_aws_account()}:policy/{i.get('name', n)}"},
     "aws:kms/key:Key": lambda n, i: {"arn": f"arn:aws:kms:{_region(i)}:{_aws_account()}:key/{_hex(n, n=32)}",

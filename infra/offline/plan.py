@@ -102,14 +102,25 @@ def run_offline(root: Path, stack: str, *, project: str | None = None) -> tuple[
     return plan, result
 
 
+def check_admission_cel(objects: dict[str, dict[str, Any]]) -> list[Invalid]:
+    """Every CEL expression of every ValidatingAdmissionPolicy compiles (the API server would
+    only warn in the policy's status, and refuse every request it matches)."""
+    from infra.engines.admission import compile_problems
+
+    return [Invalid(where, "", problem) for where, obj in sorted(objects.items())
+            if obj["kind"] == "ValidatingAdmissionPolicy" for problem in compile_problems(obj)]
+
+
 def check_objects(objects: list[dict[str, Any]], version: str, catalog: CrdCatalog | None = None, *,
                   folder: str = "manifests") -> list[Invalid]:
     """Built-in kinds against Kubernetes `version`; custom resources against `catalog` (by
     default the pinned charts' CRDs and the Gateway API CRDs, infra.offline.charts.
-    default_catalog); every PrometheusRule with promtool."""
+    default_catalog); every PrometheusRule with promtool; every ValidatingAdmissionPolicy's CEL
+    compiles."""
     builtin = {f"{folder}/{render.manifest_path(o)}": o for o in objects if is_builtin(o["apiVersion"])}
     custom = {f"{folder}/{render.manifest_path(o)}": o for o in objects if not is_builtin(o["apiVersion"])}
     problems = validate_builtin(builtin, version)
+    problems += check_admission_cel(builtin)
     if custom:
         from infra.offline.crd_validate import validate_custom
         from infra.offline.rulecheck import check_rule_objects
@@ -164,10 +175,12 @@ def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -
     clock.lap("write")
     if problems:
         raise InvalidPlanError(problems)
-    from policies.tfplat_policies import check_records, check_stack_file, exemptions
+    from policies.tfplat_policies import check_records, check_stack_file, exemptions, stack_waivers
 
     records = document["resources"]
-    violations = check_records(records, environment=plan.stack.environment) + check_stack_file(root, stack)
+    waivers = stack_waivers(engine_config(root, stack)[0])
+    violations = check_records(records, environment=plan.stack.environment, waivers=waivers)
+    violations += check_stack_file(root, stack)
     blocking = [v for v in violations if v.enforcement == "mandatory"]
     if blocking:
         raise PolicyViolationError(blocking)
@@ -190,6 +203,9 @@ def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -
                    if not f.error)
     notes += tuple(f"policy (advisory at {plan.stack.environment}): {v.render()}" for v in violations)
     notes += tuple(f"policy exemption: {e}" for e in exemptions(records))
+    notes += tuple(f"policy waiver: {policy} is waived by {stack}'s config: {why}" for policy, why in waivers.items())
+    notes += tuple(f"image admission: {ref} may run without a digest: {why}"
+                   for ref, why in plan.admission.tag_only.items())
     notes += tuple(w for f in plan.fleets if (w := objective_warning(f.name, f.model.serving.latency_objective_ms)))
     if report is not None:
         notes += tuple(f"scan waiver: {w.render()}" for w in report.waivers)

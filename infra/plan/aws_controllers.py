@@ -6,7 +6,7 @@ binds each role to one service account, and how they run on the system pool.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 import json
 import re
@@ -51,10 +51,11 @@ class ClusterScope:
 
 
 
-def pod_identity_trust(cluster_name: str, namespace: str, service_account: str) -> dict[str, Any]:
+def pod_identity_trust(cluster_name: str, namespace: str, service_account: str | Sequence[str]) -> dict[str, Any]:
     """Trust for EKS Pod Identity (sts:TagSession: the agent passes session tags), limited by
-    those tags to one service account in this cluster, so another association pointed at
-    the role by mistake gets nothing."""
+    those tags to the service account(s) in one namespace of this cluster, so another
+    association pointed at the role by mistake gets nothing."""
+    accounts = service_account if isinstance(service_account, str) else sorted(service_account)
     return {"Version": "2012-10-17", "Statement": [{
         "Sid": "EksPodIdentity", "Effect": "Allow",
         "Principal": {"Service": "pods.eks.amazonaws.com"},
@@ -62,7 +63,7 @@ def pod_identity_trust(cluster_name: str, namespace: str, service_account: str) 
         "Condition": {"StringEquals": {
             "aws:RequestTag/eks-cluster-name": cluster_name,
             "aws:RequestTag/kubernetes-namespace": namespace,
-            "aws:RequestTag/kubernetes-service-account": service_account}}}]}
+            "aws:RequestTag/kubernetes-service-account": accounts}}}]}
 
 
 #: IAM's limit for a role's inline policies, in characters not counting whitespace. The

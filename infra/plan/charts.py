@@ -80,3 +80,15 @@ def chart(key: str, path: Path = VERSIONS_FILE) -> Chart:
     if key not in pinned:
         raise ChartPinError(f"{path}: charts.{key} is not pinned (have: {', '.join(pinned) or 'none'})")
     return pinned[key]
+
+
+def chart_images(key: str, path: Path = VERSIONS_FILE) -> tuple[str, ...]:
+    """Image repositories chart `key` runs at its pinned version (`chart_images:` of the
+    versions file); ChartPinError when the chart has no list, so a new chart cannot ship
+    without saying what it pulls."""
+    section = read_versions(path).get("chart_images")
+    entry = section.get(key) if isinstance(section, Mapping) else None
+    if not isinstance(entry, list) or not entry or not all(isinstance(i, str) and i for i in entry):
+        raise ChartPinError(f"{path}: chart_images.{key} must list the image repositories the chart runs "
+                            "(helm template the pinned chart and read its image: fields)")
+    return tuple(entry)

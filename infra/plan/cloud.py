@@ -14,6 +14,7 @@ import ipaddress
 
 from infra.config.spec import GpuSharing, NodePoolSpec, StackSpec, frozen_map
 from infra.plan.cluster import model_bucket_name, name_prefix, serving_identity_name
+from infra.plan.storage import StorageClassPlan, cmek_disks, gke_disk_key, plan_storage_class
 from infra.rules import catalog, names
 from infra.rules.cluster import default_zones
 from infra.rules.images import Image, eks_addons, image
@@ -26,6 +27,11 @@ CPU_POOL_TIMEOUT = "30m"
 NONCURRENT_VERSION_DAYS = 30
 AWS_GPU_AMI = "AL2023_x86_64_NVIDIA"
 AWS_CPU_AMI = "AL2023_x86_64_STANDARD"
+#: Days the EKS control plane log group keeps its logs (CIS EKS 2.1.2: collected and managed).
+CONTROL_PLANE_LOG_DAYS = {"prod": 365, "staging": 90, "dev": 30}
+#: One hop: a pod's packets to the instance metadata service have two, so no pod (other than
+#: host-network ones) gets the node role's credentials; pods use EKS Pod Identity instead.
+NODE_METADATA_HOP_LIMIT = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +88,7 @@ class CloudPlan:
     zones: tuple[str, ...]
     kubernetes_version: str
     release_channel: str
-    public_endpoint: bool
+    endpoint_access: str  # private | dns (GKE) | public (docs/runbooks/cluster-access.md)
     authorized_cidrs: tuple[str, ...]
     deletion_protection: bool
     pools: Mapping[str, PoolPlan]
@@ -98,6 +104,21 @@ class CloudPlan:
     load_balancer_controller: bool  # AWS with the gateway on: EKS has no Gateway API of its own
     device_plugin_gpus: tuple[str, ...]  # AWS: GPU types the NVIDIA device plugin serves; GKE has its own
     device_plugin_image: Image | None  # set when device_plugin_gpus is
+    # Hardening (CIS GKE 1.9.0 / EKS 1.8.0; docs/policies.md maps each setting to its item):
+    disk_cmek: bool  # node boot disks (and the StorageClass) use the stack's KMS key
+    disk_key: str | None  # GKE: the disks key's resource name (AWS: the key is created, its ARN an output)
+    storage_class: StorageClassPlan | None  # the stack's encrypted StorageClass, if it has one
+    control_plane_log_days: int  # AWS: retention of the EKS control plane log group
+    node_metadata_hop_limit: int  # AWS: IMDSv2 hop limit of the nodes (1: pods cannot reach it)
+
+    @property
+    def public_endpoint(self) -> bool:
+        return self.endpoint_access == "public"
+
+    @property
+    def private_endpoint(self) -> bool:
+        """No public IP endpoint (private, or GKE's DNS endpoint in front of a private one)."""
+        return self.endpoint_access != "public"
 
 
 def _labels(spec: NodePoolSpec, accelerator: str | None) -> dict[str, str]:
@@ -173,7 +194,8 @@ def plan_cloud(stack: StackSpec, serving_service_accounts: tuple[str, ...]) -> C
     return CloudPlan(
         cloud=stack.cloud, prefix=prefix, cluster_name=prefix, region=stack.region, location=location,
         zones=zones, kubernetes_version=stack.cluster.version, release_channel=stack.cluster.release_channel,
-        public_endpoint=stack.cluster.endpoint.public, authorized_cidrs=stack.cluster.endpoint.authorized_cidrs,
+        endpoint_access=stack.cluster.endpoint.access or "private",
+        authorized_cidrs=stack.cluster.endpoint.authorized_cidrs,
         deletion_protection=stack.cluster.deletion_protection, pools=frozen_map(pools),
         model_bucket=BucketPlan(name=model_bucket_name(stack), location=stack.region, kms_key=kms,
                                 noncurrent_version_days=NONCURRENT_VERSION_DAYS),
@@ -183,6 +205,9 @@ def plan_cloud(stack: StackSpec, serving_service_accounts: tuple[str, ...]) -> C
         ha_nat=stack.environment == "prod", eks_addons=frozen_map(addons), cluster_autoscaler=aws,
         load_balancer_controller=aws and stack.serving.gateway.enabled,
         device_plugin_gpus=gpu_types, device_plugin_image=image("nvidia-device-plugin") if gpu_types else None,
+        disk_cmek=cmek_disks(stack), disk_key=gke_disk_key(stack) if not aws and cmek_disks(stack) else None,
+        storage_class=plan_storage_class(stack), control_plane_log_days=CONTROL_PLANE_LOG_DAYS[stack.environment],
+        node_metadata_hop_limit=NODE_METADATA_HOP_LIMIT,
     )
 
 

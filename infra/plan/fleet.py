@@ -15,7 +15,7 @@ from infra.config.spec import COLORS, Color, ModelRollout, ModelSpec, NodePoolSp
 from infra.plan import tfserving
 from infra.plan.cluster import model_bucket_name
 from infra.rules import catalog, names
-from infra.rules.images import Image, image, serving_image_key
+from infra.rules.images import Image, image, serving_image_key, sync_image
 from infra.rules.quantity import with_headroom
 from infra.rules.rollout import Rollout
 
@@ -159,7 +159,7 @@ def plan_fleet(stack: StackSpec, model: ModelSpec, rollout_spec: ModelRollout,
         model=model, rollout=rollout, namespace=stack.serving.namespace,
         environment=stack.environment, cloud=stack.cloud, bucket=bucket,
         base_path=base_path, source_uri=source_uri, image=serving_image,
-        sync_image=image("aws-cli", stack.serving.images) if stack.cloud == "aws" else None,
+        sync_image=sync_image(stack.cloud, stack.serving.images),
         service_account=names.service_account_name(model.name),
         live_service=names.live_service_name(model.name),
         colors=tuple(colors), min_replicas=min_r, max_replicas=max_r,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config.spec import LoadedConfig, StackSpec
+from infra.plan.admission import AdmissionPlan, plan_admission
 from infra.plan.cloud import CloudPlan, plan_cloud
 from infra.plan.cluster import gcp_serving_email, model_bucket_name, serving_identity_name
 from infra.plan.edge import EdgePlan, plan_edge
@@ -25,6 +26,7 @@ class StackPlan:
     traffic: TrafficPlan
     edge: EdgePlan | None  # None: no edge distribution in this stack
     monitoring: MonitoringPlan | None  # None: tfplat:monitoring.enabled is false
+    admission: AdmissionPlan  # the image admission policies (allowed sources, digests)
     training: TrainingPlan | None = None  # None: this stack does not train
 
     def identity_annotations(self) -> dict[str, str]:
@@ -46,8 +48,10 @@ def plan_stack(loaded: LoadedConfig) -> StackPlan:
     )
     cloud = plan_cloud(stack, tuple(f.service_account for f in fleets))
     system_taints = tuple(t for p in cloud.pools.values() if p.role == "system" for t in p.taints)
+    monitoring = plan_monitoring(stack, fleets)
+    training = plan_training(stack, loaded.models, cloud, system_taints)
+    admission = plan_admission(stack, fleets, cloud, monitoring, training=training, models=loaded.models)
     return StackPlan(stack=stack, fleets=fleets, model_bucket=model_bucket_name(stack),
                      serving_identity=serving_identity_name(stack), cloud=cloud,
-                     traffic=plan_traffic(stack), edge=plan_edge(stack),
-                     monitoring=plan_monitoring(stack, fleets),
-                     training=plan_training(stack, loaded.models, cloud, system_taints))
+                     traffic=plan_traffic(stack), edge=plan_edge(stack), monitoring=monitoring,
+                     admission=admission, training=training)

@@ -47,6 +47,7 @@ def daemonset(image: Image, gpu_types: Iterable[str]) -> dict[str, Any]:
                 "metadata": {"labels": {**labels, **selector}},
                 "spec": {
                     "priorityClassName": "system-node-critical",
+                    "serviceAccountName": NAME,
                     "automountServiceAccountToken": False,
                     # Only the platform's GPU pools (labelled by the node groups).
                     "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
@@ -71,6 +72,13 @@ def daemonset(image: Image, gpu_types: Iterable[str]) -> dict[str, Any]:
             },
         },
     }
+
+
+def service_account() -> dict[str, Any]:
+    """Its own identity (not kube-system's default), with no API token: the plugin talks
+    only to the kubelet."""
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(NAME, NAMESPACE, _labels()),
+            "automountServiceAccountToken": False}
 
 
 def network_policy() -> dict[str, Any]:

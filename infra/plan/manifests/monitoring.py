@@ -50,7 +50,11 @@ def namespace(plan: MonitoringPlan) -> Manifest:
         "pod-security.kubernetes.io/warn": "restricted",
         "pod-security.kubernetes.io/audit": "restricted",
     }
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(plan.namespace, None, labels)}
+    # The same reason, as a waiver of the Pod Security policy (CIS GKE 4.2.1), listed in every plan.
+    waiver = {"tfplat.dev/policy-exemptions": "namespace-pod-security",
+              "tfplat.dev/policy-exemption-reason": "node-exporter needs the node's network, process table and "
+                                                    "file system; the DCGM exporter runs as root with SYS_ADMIN"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(plan.namespace, None, labels, waiver)}
 
 
 def _pod_label(label: str) -> str:

@@ -11,7 +11,10 @@ TLS Secret on GKE (listener certificateRefs), an ACM certificate on AWS, where t
 Balancer Controller ignores certificateRefs and reads the listener's certificate from a
 LoadBalancerConfiguration instead. AWS's controller has a GRPCRoute (ALB target groups with
 protocol version GRPC); on GKE gRPC is routed as HTTP/2 with an HTTPRoute on the gRPC
-service prefix. REST is served on both listeners.
+service prefix. With a certificate REST is served on the HTTPS listener only, and the
+port-80 listener answers every request with a permanent redirect to HTTPS (a RequestRedirect
+filter, which both GKE's gateways and the AWS Load Balancer Controller implement); without
+one (dev) REST is plain HTTP, which production refuses (infra.config.hardening).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from infra.rules import names
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 GATEWAY_NAME = "tfplat"
+REDIRECT_ROUTE = "tfplat-https-redirect"
 #: GatewayClass defaults: GKE's regional internal L7 LB; on AWS the class the platform
 #: creates for the AWS Load Balancer Controller's ALB implementation.
 DEFAULT_CLASS = {"gcp": "gke-l7-rilb", "aws": AWS_GATEWAY_CLASS}
@@ -131,8 +135,19 @@ def _route_meta(f: FleetPlan, name: str, t: TrafficPlan) -> dict[str, Any]:
     return meta(name, t.namespace, labels, {"tfplat.dev/weights": weights})
 
 
+def https_redirect(t: TrafficPlan) -> Manifest:
+    """The port-80 listener's only route when the gateway has HTTPS: 301 to https://, same
+    host and path."""
+    return {"apiVersion": GATEWAY_API, "kind": "HTTPRoute",
+            "metadata": meta(REDIRECT_ROUTE, t.namespace, _labels("https-redirect")),
+            "spec": {"parentRefs": [{"name": GATEWAY_NAME, "sectionName": "http"}],
+                     "hostnames": [f"*.{t.hostname}"],
+                     "rules": [{"filters": [{"type": "RequestRedirect",
+                                             "requestRedirect": {"scheme": "https", "statusCode": 301}}]}]}}
+
+
 def rest_route(f: FleetPlan, t: TrafficPlan) -> Manifest:
-    listeners = ["http", "https"] if t.tls else ["http"]
+    listeners = ["https"] if t.tls else ["http"]
     return {"apiVersion": GATEWAY_API, "kind": "HTTPRoute",
             "metadata": _route_meta(f, f"{f.name}-rest", t),
             "spec": {"parentRefs": [{"name": GATEWAY_NAME, "sectionName": s} for s in listeners],

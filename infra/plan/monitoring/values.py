@@ -14,6 +14,7 @@ from infra.config.spec import MonitoringSpec, StackSpec
 from infra.plan.fleet import GPU_RESOURCE
 from infra.plan.monitoring import alertmanager, metrics
 from infra.plan.scan_waivers import NEEDS_API, NEEDS_API_REASON, PULL_POLICY, skip_annotations
+from infra.plan.storage import storage_class_name
 from infra.rules import catalog, names
 from infra.rules.quantity import memory_bytes
 
@@ -82,9 +83,11 @@ def retention_size(storage_size: str) -> str:
     return f"{mib // 1024}GB" if mib >= 10 * 1024 else f"{mib}MB"
 
 
-def _pvc(size: str) -> dict[str, Any]:
-    return {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"],
-                                             "resources": {"requests": {"storage": size}}}}}
+def _pvc(size: str, storage_class: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if storage_class:  # the stack's encrypted class (infra.plan.storage); None: the cluster default
+        spec["storageClassName"] = storage_class
+    return {"volumeClaimTemplate": {"spec": spec}}
 
 
 def kube_prometheus_stack(stack: StackSpec, *, jaeger_query_url: str | None) -> dict[str, Any]:
@@ -149,7 +152,7 @@ def kube_prometheus_stack(stack: StackSpec, *, jaeger_query_url: str | None) -> 
             "replicas": mon.prometheus_replicas,
             "retention": mon.prometheus_retention,
             "retentionSize": retention_size(mon.prometheus_storage_size),
-            "storageSpec": _pvc(mon.prometheus_storage_size),
+            "storageSpec": _pvc(mon.prometheus_storage_size, storage_class_name(stack)),
             "resources": resources(env, "prometheus"),
             "externalLabels": {"stack": stack.name, "environment": env},
             # Select our PodMonitors and rules (they do not carry the chart's release label).
@@ -163,7 +166,7 @@ def kube_prometheus_stack(stack: StackSpec, *, jaeger_query_url: str | None) -> 
                 "replicas": mon.alertmanager_replicas,
                 "secrets": alertmanager.mounted_secrets(mon),
                 "resources": resources(env, "alertmanager"),
-                "storage": _pvc("1Gi"),  # silences and notification log survive restarts
+                "storage": _pvc("1Gi", storage_class_name(stack)),  # silences and notification log survive restarts
             },
         },
         "grafana": grafana,
