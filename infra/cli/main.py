@@ -159,8 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a digest is missing or stale")
     p.set_defaults(func=_cmd_images_pin)
 
-    from infra.cli import diff_cmd, release_cmd, rollout_cmd, train_cmd
+    from infra.cli import cis_cmd, diff_cmd, release_cmd, rollout_cmd, train_cmd
 
+    cis_cmd.register(sub)
     diff_cmd.register(sub)
     rollout_cmd.register(sub)
     release_cmd.register(sub)

@@ -27,7 +27,7 @@ FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 GCP_SUBNET = "gcp:compute/subnetwork:Subnetwork"
 #: Subnets that cannot log flows (GCP: proxy-only subnets carry no VM traffic).
 NO_FLOW_LOG_PURPOSES = frozenset({"REGIONAL_MANAGED_PROXY", "GLOBAL_MANAGED_PROXY", "INTERNAL_HTTPS_LOAD_BALANCER"})
-CHANNELS = frozenset({"RAPID", "REGULAR", "STABLE", "EXTENDED"})
+CHANNELS = frozenset({"REGULAR", "STABLE"})  # CIS GKE 5.5.4
 DEFAULT_ROUTES = frozenset({"0.0.0.0/0", "::/0"})
 
 _GKE = "infra/components/gcp.py"
@@ -69,13 +69,17 @@ def check_workload_identity(resource_type: str, props: Props, settings: Settings
     out = []
     if resource_type == GKE_CLUSTER and _missing(dig(props, "workloadIdentityConfig", "workloadPool")):
         out.append(Finding("workloadIdentityConfig.workloadPool is not set, so pods would use the node's identity",
-                           f"restore workload_identity_config={{'workload_pool': '<project>.svc.id.goog'}} in {_GKE}"))
-    if resource_type in (GKE_CLUSTER, GKE_POOL):
-        mode = dig(props, "nodeConfig", "workloadMetadataConfig", "mode")
-        if isinstance(mode, str) and mode != "GKE_METADATA":
-            out.append(Finding(f"nodeConfig.workloadMetadataConfig.mode is {mode!r}: pods reach the node's "
-                               "metadata server and its credentials",
-                               f"set workload_metadata_config mode 'GKE_METADATA' in {_GKE}"))
+                           f"restore workload_identity_config={{'workload_pool': '<project>.svc.id.goog'}} in {_GKE}",
+                           cis=("GKE 5.2.2",)))
+    config = props.get("nodeConfig")
+    # Every pool says GKE_METADATA itself (CIS GKE 5.4.1); the cluster's own nodeConfig only
+    # matters when it is set (its default pool is removed).
+    if resource_type == GKE_POOL or (resource_type == GKE_CLUSTER and config):
+        mode = dig(config, "workloadMetadataConfig", "mode")
+        if not is_unknown(mode) and mode != "GKE_METADATA":
+            out.append(Finding(f"nodeConfig.workloadMetadataConfig.mode is {mode!r}, not GKE_METADATA: pods reach "
+                               "the node's metadata server and its credentials",
+                               f"set workload_metadata_config mode 'GKE_METADATA' in {_GKE}", cis=("GKE 5.4.1",)))
     return out
 
 
@@ -101,12 +105,15 @@ def check_secrets_encryption(resource_type: str, props: Props, settings: Setting
 def check_release_channel(resource_type: str, props: Props, settings: Settings) -> list[Finding]:
     if resource_type == GKE_CLUSTER:
         channel = dig(props, "releaseChannel", "channel")
-        if is_unknown(channel) or channel in CHANNELS or not _missing(props.get("minMasterVersion")):
+        if is_unknown(channel) or channel in CHANNELS:
             return []
-        return [Finding(f"no release channel (channel {channel!r}) and no pinned minMasterVersion: upgrades "
-                        "are neither managed nor controlled",
-                        "set tfplat:cluster.release_channel to RAPID, REGULAR or STABLE, or keep UNSPECIFIED and "
-                        "pin tfplat:cluster.version")]
+        why = ("UNSPECIFIED turns node auto-upgrade off, so nodes miss security patches even with a pinned version"
+               if channel in (None, "UNSPECIFIED") else
+               "RAPID gets versions before they are broadly proven" if channel == "RAPID" else
+               "CIS GKE 5.5.4 asks for REGULAR or STABLE")
+        return [Finding(f"release channel {channel!r}: {why}",
+                        "set tfplat:cluster.release_channel to REGULAR or STABLE (tfplat:cluster.version is the "
+                        "minimum version either way)")]
     if resource_type == EKS_CLUSTER and _missing(props.get("version")):
         return [Finding("no Kubernetes version pinned: EKS would pick its default and upgrades would be untracked",
                         "set tfplat:cluster.version")]
@@ -183,35 +190,37 @@ def check_node_subnets(resources: Sequence[Resource], settings: Settings) -> lis
 
 POLICIES = (
     ResourcePolicy(
-        id="cluster-private-nodes", severity="critical", check=check_private_nodes,
+        id="cluster-private-nodes", cis=("GKE 5.6.5", "EKS 5.4.3"), severity="critical", check=check_private_nodes,
         description="Cluster nodes have no public IPs: private GKE nodes; EKS private API access and no open SSH.",
         remediation="Keep nodes private; expose only the API endpoint, via tfplat:cluster.endpoint."),
     StackPolicy(
-        id="eks-nodes-private-subnets", severity="critical", check=check_node_subnets,
+        id="eks-nodes-private-subnets", cis=("EKS 5.4.3",), severity="critical", check=check_node_subnets,
         description="EKS node groups run in private subnets (no public IP mapping, no route to an internet gateway).",
         remediation="Use tfplat's private subnets or list only private ones in "
                     "tfplat:aws.network.existing.private_subnet_ids."),
     ResourcePolicy(
-        id="cluster-workload-identity", severity="high", check=check_workload_identity,
+        id="cluster-workload-identity", cis=("GKE 5.2.2", "GKE 5.4.1"), severity="high", check=check_workload_identity,
         description="Pods authenticate as their own identity: GKE Workload Identity on the cluster and "
-                    "GKE_METADATA on every pool.",
+                    "the GKE metadata server (GKE_METADATA) set on every pool.",
         remediation="Restore workload_identity_config and GKE_METADATA in the GKE component."),
     StackPolicy(
-        id="eks-pod-identity-agent", severity="high", check=check_pod_identity_agent,
+        id="eks-pod-identity-agent", cis=("EKS 5.2.1",), severity="high", check=check_pod_identity_agent,
         description="Every EKS cluster runs the eks-pod-identity-agent add-on that serves pod identities.",
         remediation="Add the eks-pod-identity-agent add-on in the EKS component."),
     StackPolicy(
-        id="network-flow-logs", severity="medium", check=check_flow_logs,
+        id="network-flow-logs", cis=("GKE 5.6.1",), severity="medium", check=check_flow_logs,
         description="Cluster networks record their traffic: a flow log on every AWS VPC, log_config on every "
                     "GCP subnet that carries VM traffic.",
         remediation="Keep the flow logs the network components create; an existing network's owner must log it."),
     ResourcePolicy(
-        id="cluster-secrets-encryption", severity="high", check=check_secrets_encryption,
+        id="cluster-secrets-encryption", cis=("GKE 5.3.1", "EKS 5.3.1"), severity="high",
+        check=check_secrets_encryption,
         description="Kubernetes Secrets are envelope-encrypted with a KMS key (GKE databaseEncryption, "
                     "EKS encryptionConfig).",
         remediation="Let tfplat create the KMS key or name one in tfplat:gcp.kms_key / tfplat:aws.kms_key_arn."),
     ResourcePolicy(
-        id="cluster-release-channel", severity="medium", check=check_release_channel,
-        description="Clusters upgrade on purpose: a GKE release channel or a pinned version; a pinned EKS version.",
-        remediation="Set tfplat:cluster.release_channel, or pin tfplat:cluster.version."),
+        id="cluster-release-channel", cis=("GKE 5.5.4",), severity="medium", check=check_release_channel,
+        description="Clusters upgrade on purpose: GKE on the REGULAR or STABLE release channel (node auto-upgrade "
+                    "on); EKS on a pinned version.",
+        remediation="Set tfplat:cluster.release_channel to REGULAR or STABLE; pin tfplat:cluster.version on EKS."),
 )

@@ -29,7 +29,7 @@ from pulumi_policy import proxy as sdk_proxy
 from pulumi_policy.policy import ResourceRemediation
 
 from . import model
-from .enforcement import PACK_DEFAULT, STACK_ENVIRONMENT
+from .enforcement import PACK_DEFAULT, STACK_ENVIRONMENT, stack_waivers
 from .registry import POLICIES
 from .secrets import rewrap
 
@@ -79,14 +79,25 @@ def to_resource(r: PolicyResource) -> model.Resource:
         property_dependencies={k: tuple(d.urn for d in v) for k, v in r.property_dependencies.items()})
 
 
-def stack_environment() -> str | None:
-    """The stack's tfplat:environment: the engine passes a pack the stack config in PULUMI_CONFIG."""
+def stack_config() -> dict[str, Any]:
+    """The stack's config: the engine passes a pack the stack config in PULUMI_CONFIG."""
     try:
         config = json.loads(os.environ.get("PULUMI_CONFIG") or "{}")
     except json.JSONDecodeError:
-        return None
-    value = config.get("tfplat:environment") if isinstance(config, dict) else None
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def stack_environment() -> str | None:
+    """The stack's tfplat:environment."""
+    value = stack_config().get("tfplat:environment")
     return value if isinstance(value, str) else None
+
+
+def waived(policy: model.Policy) -> bool:
+    """The stack's config waives the policy with a written reason (the offline plan lists
+    the waived findings; CrossGuard has no level below advisory, so it reports none)."""
+    return policy.id in stack_waivers(stack_config())
 
 
 def _message(finding: model.Finding) -> str:
@@ -117,7 +128,7 @@ def resource_policy(policy: model.ResourcePolicy) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         settings = {**policy.defaults(), **args.get_config()}
         props = plain(args.props)
-        if model.exemption(policy.id, props) is not None:
+        if model.exemption(policy.id, props) is not None or waived(policy):
             return
         for finding in policy.check(args.resource_type, props, settings):
             report_violation(_message(finding), None)
@@ -127,8 +138,12 @@ def resource_policy(policy: model.ResourcePolicy) -> ResourceValidationPolicy:
 
 def stack_policy(policy: model.StackPolicy) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        if waived(policy):
+            return
         settings = {**policy.defaults(), **args.get_config(), STACK_ENVIRONMENT: stack_environment()}
         for finding in policy.check([to_resource(r) for r in args.resources], settings):
+            if finding.resource is not None and model.exemption(policy.id, finding.resource.props) is not None:
+                continue
             report_violation(_message(finding), finding.resource.urn if finding.resource else None)
 
     return StackValidationPolicy(validate=validate, **_common(policy))

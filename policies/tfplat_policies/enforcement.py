@@ -24,6 +24,10 @@ PACK_DEFAULT: Final = "mandatory"
 LEVELS: Final = ("advisory", "mandatory", "remediate", "disabled")
 ConfiguredLevel = Literal["advisory", "mandatory", "remediate", "disabled"]
 STACK_ENVIRONMENT: Final = "stackEnvironment"  # injected into settings, never configured
+#: Policies a stack waives in its own config, each with the written reason. Only what a
+#: stack file can say on purpose: `tfplat:cluster.endpoint.public_waiver` waives
+#: cluster-endpoint-private (a public API endpoint in prod). Never a tier-wide setting.
+WAIVABLE: Final = {"cluster-endpoint-private": ("tfplat:cluster", ("endpoint", "public_waiver"))}
 #: The size bound every config file tfplat reads has (infra/bounded_yaml.py; this package
 #: imports nothing of infra, so the pack runs on its own under CrossGuard).
 MAX_CONFIG_BYTES: Final = 128 * 1024
@@ -105,6 +109,24 @@ def load_tier(environment: str, config_dir: Path = CONFIG_DIR) -> TierConfig:
     if not isinstance(data, Mapping):
         raise TierConfigError(f"{path}: expected a JSON object of policy id -> level")
     return parse_tier_config(environment, data, str(path))
+
+
+def stack_waivers(config: Mapping[str, Any]) -> dict[str, str]:
+    """{policy id: reason} a stack's config waives. `config` is the stack config as the engine
+    passes it (PULUMI_CONFIG, or the stack file's values), objects as JSON strings or mappings."""
+    out: dict[str, str] = {}
+    for policy_id, (key, path) in WAIVABLE.items():
+        value: Any = config.get(key)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                continue
+        for step in path:
+            value = value.get(step) if isinstance(value, Mapping) else None
+        if isinstance(value, str) and value.strip():
+            out[policy_id] = value.strip()
+    return out
 
 
 def check_tier(resources: Sequence[Resource], settings: Settings) -> list[Finding]:

@@ -108,6 +108,8 @@ class Finding:
     message: str
     fix: str
     resource: Resource | None = None
+    #: The CIS items this finding breaks, when its policy covers several (empty: all of them).
+    cis: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,6 +148,10 @@ class Policy:
     #: evaluate says so here, and docs/policies.md says why.
     crossguard: bool = True
     offline: bool = True
+    #: The CIS GKE 1.9.0 / EKS 1.8.0 items (as kube-bench numbers them) the policy decides,
+    #: e.g. ("GKE 5.5.5", "EKS 4.3.1"); docs/policies.md maps them, policies/tfplat_policies/cis.py
+    #: lists every item with the policies or the reason none can.
+    cis: tuple[str, ...] = ()
 
     def defaults(self) -> dict[str, Any]:
         return {k: v["default"] for k, v in self.config_schema.items() if "default" in v}
@@ -153,9 +159,10 @@ class Policy:
 
 EXEMPTIONS = "tfplat.dev/policy-exemptions"
 EXEMPTION_REASON = "tfplat.dev/policy-exemption-reason"
-#: Only workload rules can be waived per object: a system DaemonSet (the NVIDIA device
-#: plugin) must run as root, and has no health endpoint to probe. Never buckets or clusters.
-EXEMPTABLE_PREFIX = "workload-"
+#: Only rules on Kubernetes workloads and namespaces can be waived per object: a system
+#: DaemonSet (the NVIDIA device plugin) must run as root, and the monitoring namespace must
+#: admit node-exporter's host access. Never buckets or clusters.
+EXEMPTABLE_PREFIX = ("workload-", "namespace-")
 
 
 def exemption(policy_id: str, props: Props) -> str | None:

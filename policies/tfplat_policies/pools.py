@@ -127,7 +127,7 @@ POLICIES = (
         description="GPU and TPU node pools autoscale with an explicit maximum node count.",
         remediation="Set tfplat:node_pools.<pool>.max_nodes."),
     ResourcePolicy(
-        id="gke-no-default-service-account", severity="high", check=check_service_account,
+        id="gke-no-default-service-account", cis=("GKE 5.2.1",), severity="high", check=check_service_account,
         description="GKE nodes never run as the Compute Engine default service account.",
         remediation="Use tfplat's dedicated node service account on every cluster and node pool."),
 )

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
-from . import buckets, clusters, fleets, observability, pools, secrets, stack_config, training, workloads
+from . import (
+    buckets,
+    clusters,
+    eks,
+    fleets,
+    gke,
+    images,
+    kube_cis,
+    network,
+    observability,
+    pools,
+    secrets,
+    stack_config,
+    storage,
+    training,
+    workloads,
+)
 from .enforcement import TIER_POLICY
 from .model import Policy
 
 POLICIES: tuple[Policy, ...] = (
     *buckets.POLICIES,
     *clusters.POLICIES,
+    *network.POLICIES,
+    *gke.POLICIES,
+    *eks.POLICIES,
+    *storage.POLICIES,
+    *images.POLICIES,
     *pools.POLICIES,
     *workloads.POLICIES,
+    *kube_cis.POLICIES,
     *fleets.POLICIES,
     *observability.POLICIES,
     *secrets.POLICIES,

@@ -193,11 +193,12 @@ POLICIES = (
                     "Job pods are exempt).",
         remediation="Add readinessProbe and livenessProbe to the container."),
     ResourcePolicy(
-        id="workload-non-root", severity="high", check=_per_container(_non_root_problem, _non_root_fix),
+        id="workload-non-root", cis=("GKE 4.6.3",), severity="high",
+        check=_per_container(_non_root_problem, _non_root_fix),
         description="Every container runs as non-root (runAsNonRoot: true, never runAsUser 0).",
         remediation="Set runAsNonRoot: true and a non-zero runAsUser in the container or pod securityContext."),
     ResourcePolicy(
-        id="workload-no-privilege-escalation", severity="high",
+        id="workload-no-privilege-escalation", cis=("GKE 4.6.3", "EKS 4.2.1", "EKS 4.2.5"), severity="high",
         check=_per_container(_escalation_problem, _escalation_fix),
         description="Every container sets allowPrivilegeEscalation: false and is not privileged.",
         remediation="Set securityContext.allowPrivilegeEscalation: false on the container."),

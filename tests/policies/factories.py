@@ -54,13 +54,28 @@ GCS_BUCKET: Props = {
     "uniformBucketLevelAccess": True, "versioning": {"enabled": True},
 }
 
+DISK_KEY = "projects/acme-ml-prod/locations/us-central1/keyRings/tfplat-prod-gke/cryptoKeys/disks"
+SHIELDED = {"enableIntegrityMonitoring": True, "enableSecureBoot": True}
+
 GKE_CLUSTER: Props = {
     "name": "tfplat-prod", "location": "us-central1", "minMasterVersion": "1.34", "removeDefaultNodePool": True,
     "databaseEncryption": {"keyName": "projects/p/locations/l/keyRings/r/cryptoKeys/secrets", "state": "ENCRYPTED"},
     "nodeConfig": {"serviceAccount": "tfplat-prod-nodes@acme-ml-prod.iam.gserviceaccount.com",
-                   "workloadMetadataConfig": {"mode": "GKE_METADATA"}},
-    "privateClusterConfig": {"enablePrivateEndpoint": False, "enablePrivateNodes": True,
+                   "workloadMetadataConfig": {"mode": "GKE_METADATA"}, "imageType": "COS_CONTAINERD",
+                   "shieldedInstanceConfig": SHIELDED, "bootDiskKmsKey": DISK_KEY},
+    "privateClusterConfig": {"enablePrivateEndpoint": True, "enablePrivateNodes": True,
                              "masterIpv4CidrBlock": "172.16.0.0/28"},
+    "controlPlaneEndpointsConfig": {"dnsEndpointConfig": {"allowExternalTraffic": True}},
+    "masterAuthorizedNetworksConfig": {"cidrBlocks": []},
+    "networkingMode": "VPC_NATIVE",
+    "ipAllocationPolicy": {"clusterSecondaryRangeName": "pods", "servicesSecondaryRangeName": "services"},
+    "datapathProvider": "ADVANCED_DATAPATH", "enableIntranodeVisibility": True, "enableShieldedNodes": True,
+    "enableLegacyAbac": False, "enableKubernetesAlpha": False,
+    "masterAuth": {"clientCertificateConfig": {"issueClientCertificate": False}},
+    "binaryAuthorization": {"evaluationMode": "PROJECT_SINGLETON_POLICY_ENFORCE"},
+    "securityPostureConfig": {"mode": "BASIC"},
+    "loggingConfig": {"enableComponents": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
+    "monitoringConfig": {"enableComponents": ["SYSTEM_COMPONENTS"]},
     "releaseChannel": {"channel": "STABLE"},
     "workloadIdentityConfig": {"workloadPool": "acme-ml-prod.svc.id.goog"},
 }
@@ -77,7 +92,9 @@ def gke_pool(pool: str = "l4", **node_config: Any) -> Props:
             "serviceAccount": "tfplat-dev-nodes@acme-ml-dev.iam.gserviceaccount.com",
             "taints": [{"effect": "NO_SCHEDULE", "key": "nvidia.com/gpu", "value": "present"}],
             "workloadMetadataConfig": {"mode": "GKE_METADATA"},
+            "imageType": "COS_CONTAINERD", "shieldedInstanceConfig": SHIELDED, "bootDiskKmsKey": DISK_KEY,
         },
+        "management": {"autoRepair": True, "autoUpgrade": True},
     }
     return patched(base, {"nodeConfig": node_config})
 
@@ -85,7 +102,9 @@ def gke_pool(pool: str = "l4", **node_config: Any) -> Props:
 EKS_CLUSTER: Props = {
     "name": "tfplat-prod-aws", "version": "1.34",
     "encryptionConfig": {"provider": {"keyArn": "arn:aws:kms:us-east-1:111122223333:key/k"}, "resources": ["secrets"]},
-    "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": True, "subnetIds": ["a", "b"]},
+    "vpcConfig": {"endpointPrivateAccess": True, "endpointPublicAccess": False, "subnetIds": ["a", "b"]},
+    "accessConfig": {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True},
+    "enabledClusterLogTypes": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
 }
 
 EKS_GPU_GROUP: Props = {

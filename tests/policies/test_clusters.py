@@ -105,8 +105,12 @@ def test_workload_identity_on_gke() -> None:
         "workloadIdentityConfig.workloadPool is not set, so pods would use the node's identity"]
     leaky = gke_pool(workloadMetadataConfig={"mode": "GCE_METADATA"})
     assert messages(run("cluster-workload-identity", POOL, leaky)) == [
-        "nodeConfig.workloadMetadataConfig.mode is 'GCE_METADATA': pods reach the node's metadata server and its "
-        "credentials"]
+        "nodeConfig.workloadMetadataConfig.mode is 'GCE_METADATA', not GKE_METADATA: pods reach the node's metadata "
+        "server and its credentials"]
+    # CIS GKE 5.4.1: every pool says so itself; a pool that leaves it out fails too.
+    silent = patched(gke_pool(), {"nodeConfig": {"workloadMetadataConfig": DROP}})
+    [finding] = run("cluster-workload-identity", POOL, silent)
+    assert finding.cis == ("GKE 5.4.1",) and "None, not GKE_METADATA" in finding.message
 
 
 def test_every_eks_cluster_needs_the_pod_identity_agent() -> None:
@@ -134,14 +138,18 @@ def test_secrets_encryption() -> None:
     assert "tfplat:aws.kms_key_arn" in findings[0].fix
 
 
-def test_release_channel_or_pinned_version() -> None:
-    unpinned = patched(GKE_CLUSTER, {"releaseChannel": {"channel": "UNSPECIFIED"}, "minMasterVersion": DROP})
-    findings = run("cluster-release-channel", GKE, unpinned)
-    assert messages(findings) == ["no release channel (channel 'UNSPECIFIED') and no pinned minMasterVersion: "
-                                  "upgrades are neither managed nor controlled"]
-    assert "tfplat:cluster.release_channel" in findings[0].fix
+def test_release_channel_is_regular_or_stable() -> None:
+    """CIS GKE 5.5.4: a pinned version without a channel turns node auto-upgrade off, so it fails too."""
+    for channel in ("REGULAR", "STABLE"):
+        assert run("cluster-release-channel", GKE, patched(GKE_CLUSTER, {"releaseChannel": {"channel": channel}})) == []
     pinned = patched(GKE_CLUSTER, {"releaseChannel": {"channel": "UNSPECIFIED"}})
-    assert run("cluster-release-channel", GKE, pinned) == []
+    findings = run("cluster-release-channel", GKE, pinned)
+    assert messages(findings) == ["release channel 'UNSPECIFIED': UNSPECIFIED turns node auto-upgrade off, so nodes "
+                                  "miss security patches even with a pinned version"]
+    assert "tfplat:cluster.release_channel to REGULAR or STABLE" in findings[0].fix
+    rapid = patched(GKE_CLUSTER, {"releaseChannel": {"channel": "RAPID"}})
+    assert messages(run("cluster-release-channel", GKE, rapid)) == [
+        "release channel 'RAPID': RAPID gets versions before they are broadly proven"]
     assert messages(run("cluster-release-channel", EKS, patched(EKS_CLUSTER, {"version": DROP}))) == [
         "no Kubernetes version pinned: EKS would pick its default and upgrades would be untracked"]
 

@@ -326,7 +326,7 @@ def run(plan: StackPlan) -> Run:
         cp, stack = plan.cloud, plan.stack
         assert stack.aws is not None
         net = AwsNetwork("network", cp, stack.aws, opts=pulumi.ResourceOptions())
-        eks = EksCluster("eks", cp, net, opts=pulumi.ResourceOptions(depends_on=[net]))
+        eks = EksCluster("eks", cp, net, account=stack.aws.account_id, opts=pulumi.ResourceOptions(depends_on=[net]))
         provider = k8s.Provider("cluster", kubeconfig="{}", opts=pulumi.ResourceOptions(depends_on=[eks.cluster]))
         controller = AwsLoadBalancerController("lbc", cp, eks, net.vpc_id, k8s_provider=provider,
                                                opts=pulumi.ResourceOptions())
@@ -338,6 +338,12 @@ def run(plan: StackPlan) -> Run:
 
 
 _of, _one = of_type, one_of_type
+
+
+def one_named(run: Run, type_: str, name: str) -> Any:
+    """The one record of that type and name (the cluster has role policies of its own, e.g. EBS CSI's)."""
+    [record] = [r for r in of_type(run, type_) if r.name == name]
+    return record
 
 
 def _urn(run: Run, typ: str, name: str) -> str:
@@ -357,7 +363,7 @@ def test_role_is_trusted_by_pod_identity(run: Run) -> None:
 
 
 def test_inline_policy_is_scoped_by_the_cluster_arn(run: Run) -> None:
-    policy = _one(run, "aws:iam/rolePolicy:RolePolicy")
+    policy = one_named(run, "aws:iam/rolePolicy:RolePolicy", "lbc-policy")
     scope = controllers.ClusterScope.from_cluster_arn(CLUSTER_ARN)
     assert json.loads(policy.inputs["policy"]) == lbc.controller_policy(scope)
     assert _urn(run, "aws:iam/role:Role", "lbc-role") in policy.depends_on
@@ -390,7 +396,7 @@ def test_release_is_pinned_and_waits_for_crds_and_identity(run: Run) -> None:
     assert i["values"] == lbc.helm_values(plan.cloud, "network-vpc-id")  # the mock VPC's id
     needs = {r.urn for r in _of(run, CONFIG_FILE)} | {
         _one(run, "aws:eks/podIdentityAssociation:PodIdentityAssociation").urn,
-        _one(run, "aws:iam/rolePolicy:RolePolicy").urn}
+        one_named(run, "aws:iam/rolePolicy:RolePolicy", "lbc-policy").urn}
     assert needs <= set(rel.depends_on)
 
 

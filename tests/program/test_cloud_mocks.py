@@ -11,6 +11,7 @@ import pytest
 from infra.offline.plan import run_offline
 from infra.rules import catalog
 from tests.conftest import STACKS, shared_run
+from tests.program import urn_contract
 from tests.program.records import Run, named, of_type, one_of_type
 
 GCP_STACKS = [s for s in STACKS if s != "prod-aws"]
@@ -62,12 +63,15 @@ def test_one_platform_owns_the_cloud_and_the_kubernetes_provider(run: Run) -> No
              if r.type.split(":")[0] in ("gcp", "aws") and f"{chain}$" not in r.urn and f"{edge}$" not in r.urn]
     assert not loose
     assert _one(run, "pulumi:providers:kubernetes").parent == platform.urn
-    # Its direct children keep their names and say where they were before (docs/upgrading.md).
+    # Its direct children that were at the top of the stack keep their names and say where
+    # they were before (docs/upgrading.md); children added since (the StorageClass, the
+    # device plugin's ServiceAccount) were never anywhere else.
     children = [r for r in result.records if r.parent == platform.urn]
     assert {r.name for r in children} >= {"network", "models", "cluster"}
-    for r in children:  # (pulumi-kubernetes adds type aliases of its own to some kinds)
-        if r.type.startswith("tfplat:training:"):
-            continue  # training's cloud side was born under the platform: it was nowhere before
+    before = urn_contract.load()[plan.stack.name]
+    moved = [r for r in children if f"{r.type}::{r.name}" in before]
+    assert {r.name for r in moved} >= {"network", "models", "cluster"}
+    for r in moved:  # (pulumi-kubernetes adds type aliases of its own to some kinds)
         assert f"urn:pulumi:{plan.stack.name}::tfplat::{r.type}::{r.name}" in r.options.get("aliases", []), r.name
 
 
@@ -159,13 +163,20 @@ def test_eks_cluster_encrypts_secrets_and_restricts_its_endpoint(aws_run: Run) -
     assert c["version"] == "1.34"
     assert c["encryptionConfig"]["resources"] == ["secrets"] and c["encryptionConfig"]["provider"]["keyArn"]
     vpc = c["vpcConfig"]
-    assert vpc["endpointPrivateAccess"] is True
-    assert vpc["publicAccessCidrs"] == list(plan.stack.cluster.endpoint.authorized_cidrs)
+    # prod-aws is private: no public endpoint; the authorized ranges may reach the private one on 443.
+    assert plan.stack.cluster.endpoint.access == "private"
+    assert vpc["endpointPrivateAccess"] is True and vpc["endpointPublicAccess"] is False
+    assert "publicAccessCidrs" not in vpc
+    rules = _of(aws_run, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert sorted(r.inputs["cidrIpv4"] for r in rules) == sorted(plan.stack.cluster.endpoint.authorized_cidrs)
+    assert all((r.inputs["fromPort"], r.inputs["toPort"], r.inputs["securityGroupId"][:3]) == (443, 443, "sg-")
+               for r in rules)
     assert len(vpc["subnetIds"]) == 3
-    assert _one(aws_run, "aws:kms/key:Key").inputs["enableKeyRotation"] is True
+    assert all(k.inputs["enableKeyRotation"] is True for k in _of(aws_run, "aws:kms/key:Key"))
     addons = {r.inputs["addonName"]: r.inputs["addonVersion"] for r in _of(aws_run, "aws:eks/addon:Addon")}
     assert addons == {"vpc-cni": "v1.20.4-eksbuild.2", "coredns": "v1.12.3-eksbuild.1",
-                      "kube-proxy": "v1.34.0-eksbuild.2", "eks-pod-identity-agent": "v1.3.10-eksbuild.2"}
+                      "kube-proxy": "v1.34.0-eksbuild.2", "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
+                      "aws-ebs-csi-driver": "v1.50.1-eksbuild.1"}
 
 
 def test_eks_node_groups_from_the_catalog(aws_run: Run) -> None:

@@ -90,7 +90,7 @@ def test_node_groups_describe_their_nodes_to_the_autoscaler(run: Run) -> None:
                 if k.startswith(f"{TEMPLATE}label/")} == labels, record.name
         assert {k.removeprefix(f"{TEMPLATE}taint/"): v for k, v in tags.items() if k.startswith(f"{TEMPLATE}taint/")} \
             == {t["key"]: f"{t['value']}:NoSchedule" for t in i["taints"]}, record.name
-        assert tags[f"{TEMPLATE}resources/ephemeral-storage"] == f"{ca.ephemeral_storage_gi(i['diskSize'])}Gi"
+        assert tags[f"{TEMPLATE}resources/ephemeral-storage"] == f"{ca.ephemeral_storage_gi(pool.disk_size_gb)}Gi"
         assert (f"{TEMPLATE}resources/nvidia.com/gpu" in tags) == (pool.kind == "gpu")
         # The autoscaler owns the desired size; Pulumi keeps only the bounds.
         assert "scalingConfig.desiredSize" in record.options.get("ignoreChanges", [])

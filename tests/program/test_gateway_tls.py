@@ -83,7 +83,7 @@ def test_aws_grpc_routes_carry_the_rest_weights_and_wait_for_their_colors(aws: R
         backends = {b["name"]: (b["port"], b["weight"]) for b in route["rules"][0]["backendRefs"]}
         assert backends == {c.service: (tfserving.GRPC_PORT, c.weight) for c in tr.serving_colors(fleet)}
         rest_spec = rest[f"{fleet.name}-rest"].inputs["spec"]
-        assert [p["sectionName"] for p in rest_spec["parentRefs"]] == ["http", "https"]
+        assert [p["sectionName"] for p in rest_spec["parentRefs"]] == ["https"]  # port 80 only redirects
         assert {b["name"]: b["weight"] for b in rest_spec["rules"][0]["backendRefs"]} == \
             {s: w for s, (_, w) in backends.items()}
         needs = grpc[f"{fleet.name}-grpc"].depends_on
@@ -135,6 +135,7 @@ def test_aws_without_a_certificate_serves_rest_only(repo_copy: Path) -> None:
     yaml = YAML()
     doc = yaml.load(path.read_text(encoding="utf-8"))
     del doc["config"]["tfplat:serving"]["gateway"]["certificate_arn"]
+    doc["config"]["tfplat:environment"] = "staging"  # production refuses a gateway without HTTPS
     with path.open("w", encoding="utf-8") as fh:
         yaml.dump(doc, fh)
     run = run_offline(repo_copy, "prod-aws")
