@@ -101,6 +101,20 @@ def test_checks_catch_a_broken_order_and_a_wrong_cloud() -> None:
     assert any("concurrency group" in p for p in w.matrix_problems(ALL["pr.yml"], deploy, facts))
 
 
+def test_a_private_endpoint_stack_runs_where_its_api_is_reachable() -> None:
+    """prod-aws's API is private: its preview and its deploy run on the runner inside the VPC."""
+    facts = w.stack_facts(w.REPO / "stacks")
+    assert facts["prod-aws"].endpoint_access == "private" and facts["prod"].endpoint_access == "dns"
+    deploy, _ = _mutated("deploy.yml", "runner: tfplat-prod-aws}", "runner: ubuntu-24.04}")
+    assert any("prod-aws has a private API endpoint" in p for p in w.matrix_problems(ALL["pr.yml"], deploy, facts))
+    pr, _ = _mutated("pr.yml", "runner: tfplat-prod-aws}", "runner: ubuntu-24.04}")
+    assert any("pr.yml preview: prod-aws has a private API endpoint" in p
+               for p in w.matrix_problems(pr, ALL["deploy.yml"], facts))
+    # The reusable workflow runs where its caller says.
+    assert w.jobs(ALL["pulumi-up.yml"])["up"]["runs-on"] == "${{ inputs.runner }}"
+    assert w.jobs(ALL["pr.yml"])["preview"]["runs-on"] == "${{ matrix.runner }}"
+
+
 def test_pull_request_planning_is_fork_safe() -> None:
     pr, comment = ALL["pr.yml"], ALL["pr-comment.yml"]
     text = (w.WORKFLOWS / "pr.yml").read_text(encoding="utf-8")

@@ -262,11 +262,17 @@ def reusable_call_problems(name: str, wf: Workflow, repo: Path = REPO) -> list[s
     return problems
 
 
+#: Runner labels of GitHub-hosted machines: outside every VPC, so they reach only public and
+#: GKE DNS endpoints (docs/runbooks/cluster-access.md).
+GITHUB_HOSTED = re.compile(r"^(ubuntu|windows|macos)-")
+
+
 @dataclass(frozen=True)
 class StackFacts:
     cloud: str
     region: str
     environment: str  # tfplat:environment: picks policies/config/<environment>.json
+    endpoint_access: str = "public"  # tfplat:cluster.endpoint.access (public when unset outside prod)
 
     @property
     def policy_config(self) -> str:
@@ -278,9 +284,12 @@ def stack_facts(stacks_dir: Path) -> dict[str, StackFacts]:
     out = {}
     for path in sorted(stacks_dir.glob("Pulumi.*.yaml")):
         config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
+        endpoint = (config.get("tfplat:cluster") or {}).get("endpoint") or {}
+        legacy = endpoint.get("public")
+        access = endpoint.get("access") or ("private" if legacy is False else "public")
         out[path.name[len("Pulumi."):-len(".yaml")]] = StackFacts(
             cloud=str(config.get("tfplat:cloud")), region=str(config.get("tfplat:region")),
-            environment=str(config.get("tfplat:environment")))
+            environment=str(config.get("tfplat:environment")), endpoint_access=str(access))
     return out
 
 
@@ -293,6 +302,13 @@ def _entry_problems(where: str, stack: str, entry: Mapping[str, Any], facts: Sta
         problems.append(f"{where}: {stack} has cloud/region/policy-config {got}, the stack file says {want}")
     if not (repo / facts.policy_config).is_file():
         problems.append(f"{where}: {stack}: {facts.policy_config} does not exist")
+    runner = str(entry.get("runner", ""))
+    if not runner:
+        problems.append(f"{where}: {stack} names no runner")
+    elif facts.endpoint_access == "private" and GITHUB_HOSTED.match(runner):
+        problems.append(f"{where}: {stack} has a private API endpoint, which the GitHub-hosted runner {runner!r} "
+                        "cannot reach: use the label of a self-hosted runner in its VPC "
+                        "(docs/runbooks/cluster-access.md)")
     return problems
 
 
