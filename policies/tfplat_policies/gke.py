@@ -160,7 +160,7 @@ Check = Callable[[str, Props, Settings], list[Finding]]
 Severity = Literal["low", "medium", "high", "critical"]
 
 
-def _policy(id_: str, cis: tuple[str, ...], check: Check, description: str, remediation: str,
+def _policy(id_: str, cis: tuple[str, ...], check: Check, description: str, remediation: str, *,
             severity: Severity = "high") -> ResourcePolicy:
     return ResourcePolicy(id=id_, cis=cis, check=check, description=description, remediation=remediation,
                           severity=severity)
@@ -171,7 +171,8 @@ POLICIES = (
             "GKE nodes are Shielded VMs with secure boot and integrity monitoring.",
             "Keep enable_shielded_nodes and shielded_instance_config in the GKE component."),
     _policy("gke-node-image-cos", ("GKE 5.5.1",), _pool_checks(_cos, f"use image_type COS_CONTAINERD in {_GKE}"),
-            "GKE nodes run Container-Optimized OS with containerd.", "Use COS_CONTAINERD node images.", "medium"),
+            "GKE nodes run Container-Optimized OS with containerd.", "Use COS_CONTAINERD node images.",
+            severity="medium"),
     _policy("gke-node-auto-repair-upgrade", ("GKE 5.5.2", "GKE 5.5.3"), _management,
             "GKE node pools repair and upgrade themselves.",
             "Use a REGULAR or STABLE release channel; never UNSPECIFIED with a pinned version in production."),
@@ -180,9 +181,9 @@ POLICIES = (
                                     "pod-to-pod traffic on one node never reaches the VPC flow logs"),
                            f"set enable_intranode_visibility=True in {_GKE}"),
             "GKE clusters make intranode traffic visible to VPC flow logs.",
-            "Keep enable_intranode_visibility in the GKE component.", "medium"),
+            "Keep enable_intranode_visibility in the GKE component.", severity="medium"),
     _policy("gke-vpc-native", ("GKE 5.6.2",), _cluster_check(_vpc_native, f"keep ip_allocation_policy in {_GKE}"),
-            "GKE clusters are VPC-native (alias IPs).", "Keep networking_mode VPC_NATIVE.", "medium"),
+            "GKE clusters are VPC-native (alias IPs).", "Keep networking_mode VPC_NATIVE.", severity="medium"),
     _policy("gke-authorized-networks", ("GKE 5.6.3",),
             _cluster_check(_authorized_networks, "list only your VPN and CI ranges in "
                                                  "tfplat:cluster.endpoint.authorized_cidrs"),
@@ -192,7 +193,7 @@ POLICIES = (
             _cluster_check(_logging, f"keep logging_config SYSTEM_COMPONENTS and WORKLOADS and monitoring_config "
                                      f"SYSTEM_COMPONENTS in {_GKE}"),
             "GKE clusters send system and workload logs to Cloud Logging and system metrics to Cloud Monitoring.",
-            "Keep the logging and monitoring components in the GKE component.", "medium"),
+            "Keep the logging and monitoring components in the GKE component.", severity="medium"),
     _policy("gke-no-client-certificates", ("GKE 5.8.1",),
             _cluster_check(_not_true("masterAuth.clientCertificateConfig.issueClientCertificate",
                                      "a long-lived client certificate with cluster-admin rights is issued"),
@@ -205,14 +206,15 @@ POLICIES = (
     _policy("gke-no-alpha-features", ("GKE 5.10.2",),
             _cluster_check(_not_true("enableKubernetesAlpha", "alpha clusters get no upgrades or support"),
                            f"set enable_kubernetes_alpha=False in {_GKE}"),
-            "GKE clusters run no Kubernetes alpha features.", "Keep alpha features off.", "medium"),
+            "GKE clusters run no Kubernetes alpha features.", "Keep alpha features off.", severity="medium"),
     _policy("gke-security-posture", ("GKE 5.10.4",),
             _cluster_check(lambda p: None if dig(p, "securityPostureConfig", "mode") in POSTURE_MODES
                            or is_unknown(dig(p, "securityPostureConfig", "mode"))
                            else f"securityPostureConfig.mode is {dig(p, 'securityPostureConfig', 'mode')!r}: "
                                 "workload misconfigurations are not reported",
                            f"set security_posture_config mode BASIC in {_GKE}"),
-            "GKE clusters run Security Posture (BASIC or ENTERPRISE).", "Keep security_posture_config.", "medium"),
+            "GKE clusters run Security Posture (BASIC or ENTERPRISE).", "Keep security_posture_config.",
+            severity="medium"),
     _policy("gke-binary-authorization", ("GKE 5.1.4",),
             _cluster_check(_binauthz, f"set binary_authorization evaluation_mode PROJECT_SINGLETON_POLICY_ENFORCE in "
                                       f"{_GKE}"),

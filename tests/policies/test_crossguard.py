@@ -22,7 +22,7 @@ from policies.tfplat_policies import POLICIES, SECRET, UNKNOWN
 from policies.tfplat_policies.crossguard import build_policies, plain, stack_policy
 from policies.tfplat_policies.enforcement import TIER_POLICY
 from tests.conftest import REPO
-from tests.policies.factories import DROP, GCS_BUCKET, K8S, deployment, gke_pool, patched
+from tests.policies.factories import DROP, GCS_BUCKET, GKE_CLUSTER, K8S, deployment, gke_pool, patched
 
 CROSSGUARD_IDS = [p.id for p in POLICIES if p.crossguard]
 
@@ -118,7 +118,8 @@ def test_the_entry_point_builds_the_pack_with_every_policy(pack_entry_point: _Pa
 def test_pure_modules_import_neither_pulumi_policy_nor_infra() -> None:
     code = ("import sys\n"
             "import policies.tfplat_policies\n"
-            "from policies.tfplat_policies import buckets, clusters, enforcement, fleets, model, observability, "
+            "from policies.tfplat_policies import buckets, cis, clusters, eks, enforcement, fleets, gke, images, "
+            "kube_cis, model, network, observability, storage, "
             "pools, records, registry, secrets, stack_config, workloads\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi_policy', 'pulumi', 'infra'))\n"
             "assert not bad, bad\n")
@@ -220,3 +221,18 @@ def test_the_pack_files_pin_the_sdk_and_name_the_runtime() -> None:
         assert f"{name}=={version}" in constraints, name
     project = (REPO / "policies/PulumiPolicy.yaml").read_text()
     assert "name: python" in project and "virtualenv: venv" in project
+
+
+def test_a_stack_waiver_in_the_config_silences_its_policy_under_crossguard(
+        servicer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tfplat:cluster.endpoint.public_waiver waives cluster-endpoint-private; nothing else."""
+    public = patched(GKE_CLUSTER, {"privateClusterConfig": {"enablePrivateEndpoint": False}})
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"tfplat:environment": "prod"}))
+    assert [d.policyName for d in _analyze(servicer, "gcp:container/cluster:Cluster", public)] == \
+        ["cluster-endpoint-private"]
+    cluster = {"endpoint": {"access": "public", "public_waiver": "CI has no runner in the VPC until PLAT-123"}}
+    config = {"tfplat:environment": "prod", "tfplat:cluster": json.dumps(cluster)}
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+    assert _analyze(servicer, "gcp:container/cluster:Cluster", public) == []
+    abac = patched(public, {"enableLegacyAbac": True})
+    assert [d.policyName for d in _analyze(servicer, "gcp:container/cluster:Cluster", abac)] == ["gke-no-legacy-abac"]

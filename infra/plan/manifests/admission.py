@@ -32,7 +32,7 @@ IMAGES = ("object.spec.containers.map(c, c.image)"
 NORMALIZED = ("variables.images.map(i, i.matches('^(localhost|[^/]*[.:][^/]*)/') ? i"
               " : (i.contains('/') ? 'docker.io/' + i : 'docker.io/library/' + i))")
 REFUSED_SOURCES = ("variables.normalized.filter(i, !(variables.prefixes.exists(p, i.startsWith(p))"
-                   " || variables.repositories.exists(r, i.startsWith(r + ':') || i.startsWith(r + '@'))))")
+                   " || variables.repositories.exists(r, i == r || i.startsWith(r + ':') || i.startsWith(r + '@'))))")
 UNDIGESTED = "variables.images.filter(i, !i.matches('@sha256:[0-9a-f]{64}$') && !(i in variables.tagOnly))"
 
 
