@@ -20,6 +20,7 @@ PolicyPack(
     name=PACK_NAME,
     policies=build_policies(),
     enforcement_level=PACK_DEFAULT_LEVEL,
-    description="tfplat: private and encrypted buckets and clusters, tainted accelerator pools, hardened "
-                "workloads, resilient and observed model fleets, secrets kept secret.",
+    description="tfplat: private and encrypted buckets and clusters, the configuration-checkable CIS GKE 1.9.0 "
+                "and EKS 1.8.0 items, image admission, tainted accelerator pools, hardened workloads, resilient "
+                "and observed model fleets, secrets kept secret.",
 )

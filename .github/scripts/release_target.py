@@ -2,7 +2,8 @@
 
     .venv/bin/python .github/scripts/release_target.py <stack> >> "$GITHUB_OUTPUT"
 
-cloud, region, the cluster's name and location (for kubectl credentials), the GCP project,
+cloud, region, the cluster's name and location and how its API is reached (for kubectl
+credentials: GKE's DNS endpoint needs `--dns-endpoint`), the GCP project,
 and where releases read metrics (in-cluster: the workflow port-forwards to the monitoring
 layer's Prometheus Service). Read with tfplat's own loader, so a broken stack file stops
 the job here with the usual error (exit 2).
@@ -29,6 +30,7 @@ def main(stack: str) -> int:
     facts = {
         "cloud": s.cloud, "region": s.region, "environment": s.environment,
         "cluster": plan.cloud.cluster_name, "location": plan.cloud.location,
+        "endpoint_access": plan.cloud.endpoint_access,
         "gcp_project": s.gcp.project if s.gcp else "",
         "metrics": s.metrics_source.kind,
         "prometheus_service": f"svc/{KPS_FULLNAME}-prometheus", "prometheus_port": str(PROMETHEUS_PORT),

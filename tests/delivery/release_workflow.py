@@ -13,6 +13,23 @@ GROUP = "pulumi-${{ inputs.stack }}"
 ENVIRONMENT = "${{ startsWith(inputs.stack, 'prod') && 'production' || inputs.stack }}"
 
 
+def runner_of(expression: str, stack: str) -> str | None:
+    """What a runs-on expression of the form `${{ inputs.stack == 'a' && 'x' || ... || 'default' }}`
+    (or a plain label) gives for a stack; None for another shape."""
+    body = re.fullmatch(r"\$\{\{\s*(.*?)\s*\}\}", expression)
+    if body is None:
+        return expression
+    *cases, default = [p.strip() for p in body.group(1).split("||")]
+    for case in cases:
+        m = re.fullmatch(r"inputs\.stack == '([^']+)' && '([^']+)'", case)
+        if m is None:
+            return None
+        if m.group(1) == stack:
+            return m.group(2)
+    m = re.fullmatch(r"'([^']+)'", default)
+    return m.group(1) if m else None
+
+
 def environment_of(stack: str) -> str:
     """What the job's environment expression gives for a stack."""
     return "production" if stack.startswith("prod") else stack
@@ -45,6 +62,10 @@ def release_problems(wf: Workflow, deploy: Workflow, stacks: list[str]) -> list[
             problems.append(f"release.yml: stack {args['stack']} would release in environment "
                             f"{environment_of(str(args['stack']))!r}, deploy.yml deploys it in "
                             f"{args.get('environment')!r}")
+        runner = runner_of(str(job.get("runs-on", "")), str(args.get("stack")))
+        if "stack" in args and runner != args.get("runner"):
+            problems.append(f"release.yml: stack {args['stack']} would release on runner {runner!r}, deploy.yml "
+                            f"deploys it on {args.get('runner')!r} (where its API server is reachable)")
     runs = [(step.get("name", "?"), str(step.get("run") or "")) for _, step in steps(wf)]
     for name, script in runs:
         if re.search(r"\$\{\{\s*(inputs|github\.event)\.", script):

@@ -217,6 +217,8 @@ def test_release_workflow() -> None:
     ('.venv/bin/tfplat release "$MODEL" "$@" --stack "$STACK"', '.venv/bin/tfplat release "$MODEL" "$@" --stack '
      '"${{ inputs.stack }}"', "splices an input"),
     ("        if: cancelled()\n", "        if: failure()\n", "a cancelled run must roll back"),
+    ("inputs.stack == 'prod-aws' && 'tfplat-prod-aws' || 'ubuntu-24.04'", "'ubuntu-24.04'",
+     "stack prod-aws would release on runner 'ubuntu-24.04'"),
     ('--stack "$STACK" --push "origin/$BRANCH" \\\n', '--stack "$STACK" \\\n', "tfplat release ... --push"),
 ])
 def test_release_workflow_checks_catch_mistakes(old: str, new: str, fragment: str) -> None:
