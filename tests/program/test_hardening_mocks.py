@@ -6,6 +6,7 @@ the HTTPS redirect and the image admission policies."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pulumi
@@ -90,8 +91,9 @@ def _arn(record: Any) -> str:
     """The ARN the mock engine gives a KMS key or IAM role (infra.offline.outputs)."""
     if record.type == "aws:iam/role:Role":
         return f"arn:aws:iam::111122223333:role/{record.inputs['name']}"
-    return str(computed_outputs(record.type, record.name, record.inputs)["arn"]).replace("000000000000",
-                                                                                        "111122223333")
+    # Outside a program the mock reads no stack config: put prod-aws's region and account in.
+    arn = str(computed_outputs(record.type, record.name, record.inputs)["arn"])
+    return re.sub(r"^arn:aws:kms:[^:]*:[^:]*:", "arn:aws:kms:us-east-1:111122223333:", arn)
 
 
 def test_dev_keeps_google_managed_disk_keys() -> None:
