@@ -139,6 +139,12 @@ def _gateway_api_pin(plan: StackPlan) -> str | None:
     return controller_pins().gateway_api_crds.version
 
 
+def render_stack_charts(plan: StackPlan, records: list[engine.Record]) -> charts.StackCharts:
+    """Every Helm release the program registered, rendered with real helm as the offline
+    plan renders it (build/<stack>/charts/): the plan's Kubernetes version and CRDs."""
+    return charts.render_charts(records, plan.stack.cluster.version, gateway_api_pin=_gateway_api_pin(plan))
+
+
 def chart_files(stack_charts: charts.StackCharts) -> dict[str, list[dict[str, Any]]]:
     """{folder under build/<stack>/: objects}: manifests/ is tfplat's, charts/<release>/ each chart's."""
     return {f"charts/{r.release.name}": list(r.objects) for r in stack_charts.rendered}
@@ -152,7 +158,7 @@ def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -
     plan, result = run_offline(root, stack, project=project)
     clock.lap("program")
     version = plan.stack.cluster.version
-    stack_charts = charts.render_charts(result.records, version, gateway_api_pin=_gateway_api_pin(plan))
+    stack_charts = render_stack_charts(plan, result.records)
     clock.lap("charts")
     if stack_charts.unrendered and os.environ.get("TFPLAT_REQUIRE_CHARTS") == "1":
         raise charts.ChartsUnavailableError(stack_charts.unrendered)

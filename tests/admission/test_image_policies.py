@@ -146,9 +146,11 @@ def test_bindings_deny_in_production_and_warn_elsewhere(stack: str, actions: lis
                 if o["kind"] == "ValidatingAdmissionPolicyBinding"}
     assert {b["policyName"] for b in bindings.values()} == {REGISTRIES, DIGESTS}
     assert all(b["validationActions"] == actions for b in bindings.values())
-    # The digest rule binds to the serving namespace only; the source rule everywhere.
+    # The digest rule binds to the serving namespace and the training teams' (where tfplat picks
+    # every image); the source rule everywhere.
+    teams = sorted(set(plan.training.namespaces.values())) if plan.training is not None else []
     assert bindings[DIGESTS]["matchResources"]["namespaceSelector"]["matchExpressions"][0]["values"] == \
-        [plan.stack.serving.namespace]
+        [plan.stack.serving.namespace, *teams]
     assert "matchResources" not in bindings[REGISTRIES]
 
 
@@ -165,8 +167,8 @@ def test_normalize_matches_the_cel_normalization() -> None:
     assert repository("grafana/grafana:1" + DIGEST) == "docker.io/grafana/grafana"
 
 
-def _images(objects: list[dict[str, Any]]) -> Iterator[str]:
-    """Images of every pod a chart's objects run: pod templates, bare pods, the Prometheus
+def _images(obj: Mapping[str, Any]) -> Iterator[str]:
+    """Images of the pods one chart object runs: pod templates, bare pods, the Prometheus
     operator's custom resources (Prometheus, Alertmanager) and its config reloader argument."""
     def walk(value: Any) -> Iterator[str]:
         if isinstance(value, dict):
@@ -181,49 +183,70 @@ def _images(objects: list[dict[str, Any]]) -> Iterator[str]:
         elif isinstance(value, str) and value.startswith("--prometheus-config-reloader="):
             yield value.split("=", 1)[1]
 
-    for obj in objects:
-        if (obj.get("metadata", {}).get("annotations") or {}).get("helm.sh/hook") == "test":
-            continue  # `helm test` pods: never started by pulumi up
+    if (obj.get("metadata", {}).get("annotations") or {}).get("helm.sh/hook") != "test":  # never started by pulumi up
         yield from walk(obj)
 
 
-#: Pinned chart versions the offline chart mirror does not hold (issue 12 re-pins both to
-#: released versions the mirror has). Their image lists in images/versions.yaml were read from
-#: the neighbouring releases (jaeger 4.4.7, opentelemetry-collector 0.158.2). Empty this when
-#: the pins change: the test then renders them too.
-NOT_IN_MIRROR = {("jaeger", "4.4.8"), ("opentelemetry-collector", "0.158.3")}
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pod_the_charts_render_is_admitted(stack: str) -> None:
+    """Every Helm release of the stack rendered with real helm exactly as the offline plan
+    renders it (build/<stack>/charts/): each object's pods, in the namespace they run in,
+    pass tfplat-image-registries (so chart_images in images/versions.yaml is complete) and
+    never land where the digest rule applies (chart images are pinned by chart version)."""
+    from infra.offline.plan import render_stack_charts
+
+    plan, result = shared_run(stack)
+    rendered = render_stack_charts(plan, result.records)
+    assert rendered.rendered and not rendered.unrendered
+    policies = _objects(stack)
+    pods = 0
+    for release in rendered.rendered:
+        for obj in release.objects:
+            images = sorted(set(_images(obj)))
+            if not images:
+                continue
+            namespace = obj["metadata"].get("namespace") or release.release.namespace
+            where = (stack, release.release.name, obj["kind"], obj["metadata"]["name"])
+            verdict = vap.evaluate(policies[REGISTRIES], _pod(*images), namespace=namespace)
+            if not verdict.applies:  # kube-system (the AWS controllers): the cloud's namespace, not judged;
+                assert namespace in plan.admission.system_namespaces, where  # the list still covers them
+                verdict = vap.evaluate(policies[REGISTRIES], _pod(*images), namespace="default")
+            assert verdict.allowed, (*where, verdict.failures)
+            assert namespace not in plan.admission.digest_namespaces, where
+            pods += 1
+    assert pods >= len(rendered.rendered)
 
 
-def _releases() -> list[tuple[str, Mapping[str, Any]]]:
-    out = []
-    for stack in STACKS:
-        _, result = shared_run(stack)
-        out += [(stack, r.inputs) for r in result.records if r.type == "kubernetes:helm.sh/v3:Release"]
-    return out
+def test_a_chart_image_missing_from_the_list_is_refused() -> None:
+    """The same evaluation fails once a chart's image list lacks what it runs."""
+    plan, _ = shared_run("prod-aws")
+    narrowed = AdmissionPlan(**{**plan.admission.__dict__, "allowed": tuple(
+        a for a in plan.admission.allowed if a != "public.ecr.aws/eks/aws-load-balancer-controller")})
+    policy = next(o for o in admission_objects(narrowed) if o["metadata"]["name"] == REGISTRIES)
+    verdict = vap.evaluate(policy, _pod("public.ecr.aws/eks/aws-load-balancer-controller:v3.5.0"),
+                           namespace="tools")
+    assert verdict.failures and "aws-load-balancer-controller" in verdict.failures[0]
 
 
-def test_every_pod_the_charts_render_comes_from_an_allowed_source() -> None:
-    """Render every Helm release of every stack with real helm and the values the program
-    passes; each image any of them runs passes tfplat-image-registries (so chart_images in
-    images/versions.yaml is complete), outside the cloud's namespaces."""
-    from infra.plan.charts import Chart
-    from tests.harness import helm
+def test_training_runs_are_admitted_in_their_teams_namespace() -> None:
+    """A JobSet `tfplat train` submits: its pods run the recipe's image (by digest) in the
+    team's namespace, where both rules apply; a tag-only image there is refused in prod."""
+    from infra.config.loader import load
+    from infra.plan.training import job
+    from tests.conftest import REPO
 
-    rendered, missing = 0, set()
-    for stack, release in _releases():
-        chart = Chart(key=release["chart"], repository="", chart=release["chart"], version=release["version"])
-        try:
-            helm.chart_archive(chart)
-        except FileNotFoundError:
-            missing.add((chart.chart, chart.version))
-            continue
-        objects = helm.template(chart, release=release["name"], namespace=release["namespace"],
-                                values=release.get("values") or {}, kube_version="1.34")
-        policy = _objects(stack)[REGISTRIES]
-        images = sorted(set(_images(objects)))
-        assert images, (stack, chart.chart)
-        verdict = vap.evaluate(policy, _pod(*images), namespace="monitoring")
-        assert verdict.allowed, (stack, chart.chart, verdict.failures)
-        rendered += 1
-    assert missing == NOT_IN_MIRROR, "a pinned chart is missing from the mirror, or NOT_IN_MIRROR is stale"
-    assert rendered >= 8
+    loaded = load(REPO, "dev")
+    plan, _ = shared_run("dev")
+    assert plan.training is not None
+    policies = _objects("dev")
+    for model in sorted(plan.training.identities):
+        run = job.plan_job(loaded.stack, plan.training, loaded.models[model], run="r1", git_revision="abc")
+        assert run.namespace in plan.admission.digest_namespaces
+        template = job.render(run)["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": template["metadata"], "spec": template["spec"]}
+        for name in (REGISTRIES, DIGESTS):
+            assert vap.evaluate(policies[name], pod, namespace=run.namespace).allowed, (model, name)
+        tagged = loaded.models[model].training.image.split("@")[0]  # type: ignore[union-attr]
+        verdict = vap.evaluate(policies[DIGESTS], _pod(tagged), namespace=run.namespace)
+        assert verdict.failures == [f"image(s) not pinned by digest: {tagged} (pin with make pin-images, or waive "
+                                    "in tfplat:admission.tag_only)"]

@@ -80,3 +80,13 @@ def test_allowed_sources_are_sorted_and_unique() -> None:
     sources = allowed_sources(plan.stack, plan.fleets, plan.cloud, plan.monitoring, training=plan.training,
                               models=load(REPO, "staging").models)
     assert list(sources) == sorted(set(sources)) == list(plan.admission.allowed)
+
+
+def test_a_training_stack_admits_its_controllers_and_recipe_images() -> None:
+    dev, _ = shared_run("dev")
+    assert dev.training is not None
+    assert {"registry.k8s.io/kueue/kueue", "registry.k8s.io/jobset/jobset",
+            "us-central1-docker.pkg.dev/acme-ml-shared/training/resnet50"} <= set(dev.admission.allowed)
+    assert set(dev.training.namespaces.values()) <= set(dev.admission.digest_namespaces)
+    prod, _ = shared_run("prod")  # prod does not train
+    assert prod.training is None and "registry.k8s.io/kueue/kueue" not in prod.admission.allowed
