@@ -166,3 +166,52 @@ def test_a_model_the_stack_does_not_train_is_refused() -> None:
     assert plan.training is not None
     with pytest.raises(RunError, match="does not train mobilenet"):
         job.plan_job(loaded.stack, plan.training, loaded.models["mobilenet"], run="r", git_revision="a")
+
+
+def test_every_training_namespace_is_fenced() -> None:
+    """Each namespace training creates has NetworkPolicies (CIS 4.3.2): a team's pods and the
+    controllers accept traffic from their own namespace; only the ports the API server calls
+    (webhooks, Kueue's visibility APIService) are open to every source."""
+    from infra.plan.training.network import API_SERVER_PORTS, SAME_NAMESPACE, network_policies
+
+    _, plan = _dev()
+    assert plan.training is not None
+    policies = {(p["metadata"]["namespace"], p["metadata"]["name"]): p["spec"] for p in network_policies(plan.training)}
+    namespaces = {"kueue-system", "jobset-system", *plan.training.namespaces.values()}
+    assert {ns for ns, _ in policies} == namespaces
+    for ns in namespaces:
+        assert policies[(ns, SAME_NAMESPACE)] == {"podSelector": {}, "policyTypes": ["Ingress"],
+                                                  "ingress": [{"from": [{"podSelector": {}}]}]}
+    opened = {ns: sorted(p["port"] for p in spec["ingress"][0]["ports"])
+              for (ns, name), spec in policies.items() if name == API_SERVER_PORTS}
+    assert opened == {"kueue-system": [8082, 9443], "jobset-system": [9443]}
+    assert all("from" not in spec["ingress"][0] for (_, name), spec in policies.items() if name == API_SERVER_PORTS)
+
+
+def test_the_open_ports_are_the_ones_the_charts_point_the_api_server_at() -> None:
+    """Read from Kueue's and JobSet's charts rendered with real helm: the Services their webhook
+    configurations and APIServices name, resolved to the controllers' container ports, are
+    exactly the ports left open to every source."""
+    from infra.offline.plan import render_stack_charts
+    from infra.plan.training.network import CALLED_BY_API_SERVER
+    from tests.conftest import shared_run
+
+    plan, result = shared_run("dev")
+    releases = {r.release.name: r.objects for r in render_stack_charts(plan, result.records).rendered}
+    found: dict[str, set[int]] = {}
+    for chart in ("kueue", "jobset"):
+        objects = releases[chart]
+        named = {(o["metadata"]["namespace"], p["name"]): p["containerPort"]
+                 for o in objects if o["kind"] == "Deployment"
+                 for c in o["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+        refs = [w["clientConfig"]["service"] for o in objects if o["kind"].endswith("WebhookConfiguration")
+                for w in o["webhooks"]]
+        refs += [o["spec"]["service"] for o in objects if o["kind"] == "APIService"]
+        for ref in refs:
+            service = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == ref["name"])
+            for port in service["spec"]["ports"]:
+                target = port.get("targetPort", port["port"])
+                found.setdefault(ref["namespace"], set()).add(
+                    named[(ref["namespace"], target)] if isinstance(target, str) else target)
+    assert {ns: tuple(sorted(p)) for ns, p in found.items()} == \
+        {ns: tuple(sorted(p)) for ns, p in CALLED_BY_API_SERVER.items()}
