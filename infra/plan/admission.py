@@ -59,8 +59,7 @@ def _chart_keys(cloud: CloudPlan, monitoring: MonitoringPlan | None, training: T
 
 
 def training_images(training: TrainingPlan | None, models: Mapping[str, ModelSpec]) -> tuple[str, ...]:
-    """The recipe images of the models the stack trains (`tfplat train --image` may name
-    another; its source must then be in tfplat:admission.allowed_registries)."""
+    """The recipe images of the models the stack trains (digest-pinned by the model schema)."""
     if training is None:
         return ()
     recipes = [models[m].training for m in sorted(training.identities)]
