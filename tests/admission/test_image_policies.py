@@ -250,3 +250,29 @@ def test_training_runs_are_admitted_in_their_teams_namespace() -> None:
         verdict = vap.evaluate(policies[DIGESTS], _pod(tagged), namespace=run.namespace)
         assert verdict.failures == [f"image(s) not pinned by digest: {tagged} (pin with make pin-images, or waive "
                                     "in tfplat:admission.tag_only)"]
+
+
+def test_the_plan_refuses_a_policy_the_api_server_would_not_run(tmp_path: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The offline plan validates the rendered policies against the cluster version's schema
+    and compiles their CEL: a misspelt field or an expression that does not compile fails it,
+    naming the file and the field."""
+    from infra.offline.plan import InvalidPlanError, offline_plan
+    from infra.plan.manifests import admission as manifests
+    from tests.conftest import REPO
+
+    real = manifests.admission_objects
+
+    def broken(plan: AdmissionPlan) -> list[dict[str, Any]]:
+        objects = real(plan)
+        objects[0]["spec"]["validations"][0]["expression"] = "size(variables.refused) =="
+        objects[1]["spec"]["failurePolicyy"] = "Fail"
+        return objects
+
+    monkeypatch.setattr(manifests, "admission_objects", broken)
+    with pytest.raises(InvalidPlanError) as err:
+        offline_plan(REPO, "prod", tmp_path)
+    text = str(err.value)
+    assert f"validatingadmissionpolicy-{REGISTRIES}.yaml" in text and "spec.validations[0].expression" in text
+    assert "does not compile" in text
+    assert f"validatingadmissionpolicy-{DIGESTS}.yaml" in text and "'failurePolicyy' was unexpected" in text
