@@ -59,8 +59,10 @@ def build(plan: StackPlan) -> None:
     platform = build_platform(plan)
     # Every Kubernetes object goes through the provider built from this stack's cluster.
     k8s = pulumi.ResourceOptions(provider=platform.provider)
-    # The image admission policies exist before any pod of the stack (bindings after their
-    # policies): the serving namespace, which every fleet waits for, comes after them.
+    # The image admission policies exist before the serving pods (bindings after their
+    # policies): the serving namespace, which every fleet waits for, comes after them. The
+    # charts' controllers may start first; the API server judges their pods when they are
+    # next created (a rollout, a node replacement).
     objects = admission_objects(plan.admission)
     policies = [register(o, k8s) for o in objects if o["kind"] == "ValidatingAdmissionPolicy"]
     after_policies = pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=policies))
