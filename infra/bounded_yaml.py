@@ -46,16 +46,16 @@ class YamlFileError(Exception):
     """A YAML file that cannot be read: too large, too deep, too many expanded aliases,
     a syntax error. `line` is 1-based (None: the whole file)."""
 
-    def __init__(self, file: str, line: int | None, message: str, hint: str) -> None:
+    def __init__(self, file: str, line: int | None, message: str, hint: str, field: str | None = None) -> None:
         super().__init__(message)
-        self.file, self.line, self.message, self.hint = file, line, message, hint
+        self.file, self.line, self.message, self.hint, self.field = file, line, message, hint, field
 
     def __str__(self) -> str:
         return self.render()
 
     def render(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: (whole file): {self.message}\n    fix: {self.hint}"
+        return f"{where}: {self.field or '(whole file)'}: {self.message}\n    fix: {self.hint}"
 
 
 class _LimitError(Exception):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+import json
 from pathlib import Path
 from typing import Any
 
 from infra import bounded_yaml
 
 VERSIONS_FILE = Path(__file__).resolve().parents[2] / "images" / "versions.yaml"
+VERSIONS_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "versions.schema.json"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,11 +39,58 @@ class Image:
 
 @cache
 def read_versions(path: Path = VERSIONS_FILE) -> Mapping[str, Any]:
-    """images/versions.yaml parsed once per process (images, charts, CRDs, EKS add-ons read
-    their sections of it); callers only read the result."""
+    """images/versions.yaml parsed and checked once per process (images, charts, CRDs, EKS
+    add-ons read their sections of it); callers only read the result. A file that breaks
+    schemas/versions.schema.json, or a chart without its chart_images entry, raises
+    YamlFileError naming the line and field (the CLI exits 2)."""
     display = "images/versions.yaml" if path == VERSIONS_FILE else str(path)
-    data: Any = bounded_yaml.load_file(path, display)  # raises YamlFileError (the CLI exits 2)
+    data: Any = bounded_yaml.load_file(path, display)
+    problem = versions_problem(data)
+    if problem is not None:
+        field, message, hint = problem
+        raise bounded_yaml.YamlFileError(display, _line_of(path, display, field), message, hint, field=field)
     return data if isinstance(data, Mapping) else {}
+
+
+def versions_problem(data: Any) -> tuple[str, str, str] | None:
+    """(field path, what is wrong, how to fix) of the first problem of a parsed versions file."""
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(VERSIONS_SCHEMA.read_text(encoding="utf-8"))
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        err = errors[0]
+        field = ".".join(str(p) for p in err.absolute_path) or "(whole file)"
+        shown = repr(err.instance) if not isinstance(err.instance, (dict, list)) else type(err.instance).__name__
+        described = err.schema.get("description") if isinstance(err.schema, Mapping) else None
+        return (field, err.message if err.message.startswith(shown) else f"{shown}: {err.message}",
+                f"{described or 'correct it'} (schemas/versions.schema.json; docs/charts.md for charts)")
+    charts, listed = set(data["charts"]), set(data["chart_images"])
+    for key in sorted(charts ^ listed):
+        if key in charts:
+            return (f"chart_images.{key}", f"chart {key!r} has no chart_images entry",
+                    "list the image repositories the pinned chart runs (helm template it and read its image: "
+                    "fields); the admission policy allows exactly those")
+        return (f"chart_images.{key}", f"{key!r} is not a chart of charts: (have: {', '.join(sorted(charts))})",
+                "name a key of charts:, or remove the entry")
+    return None
+
+
+def _line_of(path: Path, display: str, field: str) -> int | None:
+    """The 1-based line of a dotted field (or of its nearest existing parent) in the file."""
+    node: Any = bounded_yaml.load_file(path, display, typ="rt")
+    line = None
+    for part in field.split("."):
+        if not hasattr(node, "lc"):
+            break
+        lc: Any = node.lc
+        key: Any = int(part) if isinstance(node, list) and part.isdigit() else part
+        try:
+            line = (lc.item(key) if isinstance(node, list) else lc.key(key))[0] + 1
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+    return line
 
 
 def _pins(path: Path = VERSIONS_FILE) -> Mapping[str, Mapping[str, str | None]]:
