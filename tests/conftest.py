@@ -36,6 +36,20 @@ def copy_config(dest: Path) -> Path:
     return dest
 
 
+def versions_file(dest: Path, **sections: object) -> Path:
+    """images/versions.yaml with whole sections replaced (a str is read as YAML), written to
+    dest/versions.yaml: every other section stays real, so the file still meets its schema
+    except where a test breaks it on purpose."""
+    import yaml
+
+    data = yaml.safe_load((REPO / "images" / "versions.yaml").read_text(encoding="utf-8"))
+    for key, value in sections.items():
+        data[key] = yaml.safe_load(value) if isinstance(value, str) else value
+    path = dest / "versions.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def repo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A writable copy of the config; TFPLAT_ROOT points the loader and CLI at it."""

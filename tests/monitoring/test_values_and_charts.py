@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.bounded_yaml import YamlFileError
 from infra.config.loader import load
 from infra.config.spec import AlertRoute, MonitoringSpec, Receiver, StackSpec, TracingSpec, frozen_map
 from infra.plan import charts
@@ -24,7 +25,7 @@ from infra.plan.monitoring.plan import (
     KPS_RELEASE,
 )
 from infra.plan.stack import StackPlan, plan_stack
-from tests.conftest import REPO, STACKS
+from tests.conftest import REPO, STACKS, versions_file
 
 
 def _plan(stack: str, **monitoring: Any) -> StackPlan:
@@ -59,25 +60,23 @@ def test_every_chart_the_platform_installs_is_pinned_exactly() -> None:
     assert int(pinned[charts.JAEGER].version.split(".")[0]) >= 4
 
 
-@pytest.mark.parametrize(("entry", "message"), [
-    ({"repository": "https://x", "chart": "c", "version": "^1.2.0"}, "pin an exact version"),
-    ({"repository": "https://x", "chart": "c"}, "has no version"),
-    ({"repository": "http://x", "chart": "c", "version": "1.2.3"}, "https://"),
-    ("1.2.3", "must be a mapping"),
+@pytest.mark.parametrize(("entry", "field", "message"), [
+    ({"repository": "https://x", "chart": "c", "version": "^1.2.0"}, "charts.jaeger.version", "exact released version"),
+    ({"repository": "https://x", "chart": "c"}, "charts.jaeger", "'version' is a required property"),
+    ({"repository": "http://x", "chart": "c", "version": "1.2.3"}, "charts.jaeger.repository", "https://"),
+    ("1.2.3", "charts.jaeger", "is not of type 'object'"),
 ])
-def test_loose_or_incomplete_chart_pins_are_refused(tmp_path: Path, entry: Any, message: str) -> None:
-    path = tmp_path / "versions.yaml"
-    path.write_text(yaml.safe_dump({"images": {}, "charts": {"jaeger": entry}}))
-    with pytest.raises(charts.ChartPinError, match=message):
+def test_loose_or_incomplete_chart_pins_are_refused(tmp_path: Path, entry: Any, field: str, message: str) -> None:
+    real = yaml.safe_load((REPO / "images" / "versions.yaml").read_text(encoding="utf-8"))["charts"]
+    path = versions_file(tmp_path, charts={**real, "jaeger": entry})
+    with pytest.raises(YamlFileError) as err:
         charts.chart("jaeger", path)
+    assert err.value.field == field and message in err.value.render() and err.value.line is not None
 
 
 def test_unknown_chart_names_the_pinned_ones(tmp_path: Path) -> None:
-    path = tmp_path / "versions.yaml"
-    entry = {"repository": "https://x", "chart": "j", "version": "1.0.0"}
-    path.write_text(yaml.safe_dump({"charts": {"jaeger": entry}}))
-    with pytest.raises(charts.ChartPinError, match="have: jaeger"):
-        charts.chart("dcgm-exporter", path)
+    with pytest.raises(charts.ChartPinError, match="have: .*jaeger"):
+        charts.chart("no-such-chart", versions_file(tmp_path))
 
 
 # --- kube-prometheus-stack ----------------------------------------------------------------

@@ -11,7 +11,9 @@ import sys
 from typing import Any
 
 import pytest
+import yaml
 
+from infra.bounded_yaml import YamlFileError
 from infra.config.loader import load
 from infra.offline.plan import check_objects
 from infra.plan import aws_autoscaler as ca
@@ -20,7 +22,7 @@ from infra.plan.aws_controllers import INLINE_POLICY_LIMIT, ClusterScope, policy
 from infra.plan.cloud import PoolPlan, Taint
 from infra.plan.stack import StackPlan, plan_stack
 from infra.rules.cluster import SUPPORTED_KUBERNETES_VERSIONS
-from tests.conftest import REPO
+from tests.conftest import REPO, versions_file
 
 ACCOUNT = "111122223333"  # stacks/Pulumi.prod-aws.yaml
 # Every action of upstream's "Full Cluster Autoscaler Features Policy (Recommended)"
@@ -75,22 +77,28 @@ def test_every_supported_minor_runs_the_autoscaler_of_that_minor(version: str) -
 
 
 def _versions(tmp_path: Path, releases: str) -> Path:
-    path = tmp_path / "versions.yaml"
-    path.write_text("cluster_autoscaler:\n  repository: registry.k8s.io/autoscaling/cluster-autoscaler\n"
-                    f"  releases:\n{releases}", encoding="utf-8")
-    return path
+    return versions_file(tmp_path, cluster_autoscaler={
+        "repository": "registry.k8s.io/autoscaling/cluster-autoscaler", "releases": yaml.safe_load(releases)})
 
 
 @pytest.mark.parametrize(("releases", "message"), [
-    ('    "1.33": {tag: v1.33.6, digest: null}\n', "no entry for Kubernetes 1.34 (have: 1.33)"),
-    ('    "1.34": {tag: v1.33.6, digest: null}\n', "built for Kubernetes 1.33"),
-    ('    "1.34": {tag: v1.34, digest: null}\n', "pin an exact tag"),
-    ('    "1.34": {tag: latest, digest: null}\n', "pin an exact tag"),
-    ('    "1.34": {tag: v1.34.5, digest: "5c3a"}\n', "sha256:<64 hex digits>"),
+    ('"1.33": {tag: v1.33.6, digest: null}\n', "no entry for Kubernetes 1.34 (have: 1.33)"),
+    ('"1.34": {tag: v1.33.6, digest: null}\n', "built for Kubernetes 1.33"),
 ])
-def test_loose_or_missing_image_pins_are_refused(tmp_path: Path, releases: str, message: str) -> None:
+def test_missing_or_mismatched_image_pins_are_refused(tmp_path: Path, releases: str, message: str) -> None:
     with pytest.raises(ca.AutoscalerPinError, match=re.escape(message)):
         ca.autoscaler_image("1.34", _versions(tmp_path, releases))
+
+
+@pytest.mark.parametrize(("releases", "field", "message"), [
+    ('"1.34": {tag: v1.34, digest: null}\n', "cluster_autoscaler.releases.1.34.tag", "exact released version"),
+    ('"1.34": {tag: latest, digest: null}\n', "cluster_autoscaler.releases.1.34.tag", "exact released version"),
+    ('"1.34": {tag: v1.34.5, digest: "5c3a"}\n', "cluster_autoscaler.releases.1.34.digest", "sha256:[0-9a-f]{64}"),
+])
+def test_loose_image_pins_are_refused_by_the_schema(tmp_path: Path, releases: str, field: str, message: str) -> None:
+    with pytest.raises(YamlFileError) as err:
+        ca.autoscaler_image("1.34", _versions(tmp_path, releases))
+    assert err.value.field == field and message in err.value.render()
 
 
 # --------------------------------------------------------------------------- node groups

@@ -13,7 +13,9 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
+from infra.bounded_yaml import YamlFileError
 from infra.config.loader import load
 from infra.offline import engine
 from infra.offline.plan import check_objects, engine_config, project_name
@@ -23,7 +25,7 @@ from infra.plan.cloud import CloudPlan, Taint
 from infra.plan.stack import StackPlan, plan_stack
 from infra.rules import names
 from infra.rules.images import VERSIONS_FILE
-from tests.conftest import REPO
+from tests.conftest import REPO, versions_file
 from tests.program.records import Run, of_type, one_of_type
 
 STACK = "prod-aws"
@@ -128,12 +130,9 @@ def test_crds_come_from_release_tags() -> None:
 
 
 def _versions_file(tmp_path: Path, *, chart_version: str = "3.5.0", crds: str) -> Path:
-    path = tmp_path / "versions.yaml"
-    path.write_text(
-        "charts:\n  aws-load-balancer-controller:\n    repository: https://aws.github.io/eks-charts\n"
-        f"    chart: aws-load-balancer-controller\n    version: \"{chart_version}\"\ncrds:\n{crds}",
-        encoding="utf-8")
-    return path
+    real = yaml.safe_load(VERSIONS_FILE.read_text(encoding="utf-8"))["charts"]
+    lbc_chart = {**real["aws-load-balancer-controller"], "version": chart_version}
+    return versions_file(tmp_path, charts={**real, "aws-load-balancer-controller": lbc_chart}, crds=crds)
 
 
 GOOD_GATEWAY_API = ("  gateway-api-standard:\n    url: https://github.com/kubernetes-sigs/gateway-api/releases/"
@@ -145,14 +144,25 @@ LBC_RAW = "https://raw.githubusercontent.com/kubernetes-sigs/aws-load-balancer-c
     (f"    url: {LBC_RAW}/refs/heads/main/config/crd/gateway/gateway-crds.yaml\n    version: v3.5.0\n", "'heads'"),
     (f"    url: {LBC_RAW}/main/config/crd/gateway/gateway-crds.yaml\n    version: v3.5.0\n", "'main'"),
     (f"    url: {LBC_RAW}/v3.4.0/config/crd/gateway/gateway-crds.yaml\n    version: v3.5.0\n", "does not name tag"),
-    (f"    url: {LBC_RAW}/v3.5.0/config/crd/gateway/gateway-crds.yaml\n    version: latest\n", "release tag"),
-    ("    url: http://example.com/v3.5.0/gateway-crds.yaml\n    version: v3.5.0\n", "must be https"),
-    ("    version: v3.5.0\n", "url and version"),
 ])
 def test_loose_crd_pins_are_rejected(tmp_path: Path, entry: str, message: str) -> None:
     path = _versions_file(tmp_path, crds=GOOD_GATEWAY_API + "  aws-load-balancer-controller-gateway:\n" + entry)
     with pytest.raises(lbc.CrdPinError, match=re.escape(message)):
         lbc.controller_pins(path)
+
+
+@pytest.mark.parametrize(("entry", "field", "message"), [
+    (f"    url: {LBC_RAW}/v3.5.0/config/crd/gateway/gateway-crds.yaml\n    version: latest\n",
+     "crds.aws-load-balancer-controller-gateway.version", "exact released version"),
+    ("    url: http://example.com/v3.5.0/gateway-crds.yaml\n    version: v3.5.0\n",
+     "crds.aws-load-balancer-controller-gateway.url", "^https://"),
+    ("    version: v3.5.0\n", "crds.aws-load-balancer-controller-gateway", "'url' is a required property"),
+])
+def test_crd_pins_the_schema_refuses(tmp_path: Path, entry: str, field: str, message: str) -> None:
+    path = _versions_file(tmp_path, crds=GOOD_GATEWAY_API + "  aws-load-balancer-controller-gateway:\n" + entry)
+    with pytest.raises(YamlFileError) as err:
+        lbc.controller_pins(path)
+    assert err.value.field == field and message in err.value.render()
 
 
 def test_lbc_crds_must_follow_the_chart(tmp_path: Path) -> None:
