@@ -84,9 +84,14 @@ def build(plan: StackPlan) -> None:
         if traffic.tls:
             register(https_redirect(traffic),
                      pulumi.ResourceOptions.merge(k8s, pulumi.ResourceOptions(depends_on=[gateway])))
+    engine: list[pulumi.Resource] = []
+    if plan.keda is not None:
+        from infra.components.scaling import ScalingEngine
+
+        engine.append(ScalingEngine(plan.keda, k8s).release)
     for fleet in plan.fleets:
-        ServingFleet(fleet, identity_annotations=annotations, traffic=traffic, gateway=gateway,
-                     depends_on=[ns], opts=k8s)
+        ServingFleet(fleet, identity_annotations=annotations, prometheus_url=plan.prometheus_url, traffic=traffic,
+                     gateway=gateway, scaling_engine=engine, depends_on=[ns], opts=k8s)
     if plan.training is not None:
         from infra.components.training import TrainingPlatform
 

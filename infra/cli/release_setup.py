@@ -9,7 +9,7 @@ import os
 from infra.config.errors import ConfigError, ConfigIssue
 from infra.config.loader import LoadedConfig
 from infra.plan.monitoring.scope import FleetScope
-from infra.plan.monitoring.values import KPS_FULLNAME
+from infra.plan.monitoring.values import prometheus_url
 from infra.plan.release_policy import ReleasePolicy
 from infra.release.metrics_source import (
     MetricsSource,
@@ -28,13 +28,12 @@ from infra.release.metrics_source import (
 from infra.release.reading import queries
 from infra.rules.rollout import Rollout
 
-PROMETHEUS_PORT = 9090
 TOKEN_ENV = "TFPLAT_PROMETHEUS_TOKEN"  # optional bearer token for a Prometheus behind a proxy
 
 
 def in_cluster_url(namespace: str) -> str:
     """The monitoring layer's Prometheus Service (kube-prometheus-stack, fullname kps)."""
-    return f"http://{KPS_FULLNAME}-prometheus.{namespace}.svc:{PROMETHEUS_PORT}"
+    return prometheus_url(namespace)
 
 
 def _lazy(make: Callable[[], Signer]) -> Signer:

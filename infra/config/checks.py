@@ -13,6 +13,7 @@ import re
 from infra.config import capacity
 from infra.config.edge_checks import check_edge
 from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
+from infra.config.scaling_checks import check_autoscaling, check_batching
 from infra.config.schema import marked_paths
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
 from infra.config.yamlio import YamlDoc
@@ -71,19 +72,9 @@ def check_model(doc: YamlDoc, spec: ModelSpec) -> list[ConfigIssue]:
                                   "one serving pod runs on one host",
                                   f"use a single-host topology: {one_of(single)}", acc.topology))
 
-    b = spec.serving.batching
-    sizes = list(b.allowed_batch_sizes)
-    if sizes and (sizes != sorted(sizes) or sizes[-1] != b.max_batch_size):
-        issues.append(_at(doc, ("serving", "batching", "allowed_batch_sizes"),
-                          "must be increasing and end with max_batch_size (TF Serving rejects it otherwise)",
-                          "for example [" + ", ".join(
-                              str(s) for s in sorted({*sizes, b.max_batch_size}) if s <= b.max_batch_size) + "]",
-                          sizes))
-    a = spec.serving.autoscaling
-    if a.min_replicas > a.max_replicas:
-        issues.append(_at(doc, ("serving", "autoscaling", "min_replicas"),
-                          f"is above max_replicas ({a.max_replicas})",
-                          "make min_replicas <= max_replicas", a.min_replicas))
+    if spec.serving.batching.enabled:
+        issues += check_batching(doc, spec)
+    issues += check_autoscaling(doc, spec)
     if "int8" in spec.edge.variants and not spec.edge.samples:
         issues.append(_at(doc, ("edge", "samples"), "the int8 variant needs sample inputs",
                           "set edge.samples to an .npz of representative inputs, or drop int8 from edge.variants"))

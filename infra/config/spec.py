@@ -73,10 +73,13 @@ class Batching:
     enabled: bool
     max_batch_size: int
     batch_timeout_micros: int
-    max_enqueued_batches: int
+    max_enqueued_batches: int | None  # None: derived (infra.rules.scaling, the queue rule)
     num_batch_threads: int
     allowed_batch_sizes: tuple[int, ...]
     pad_variable_length_inputs: bool
+    batch_execution_ms: float | None = None  # None: a quarter of the latency objective
+    enable_large_batch_splitting: bool | None = None  # None: on for GPU and TPU
+    max_execution_batch_size: int | None = None  # None: last allowed size, else max_batch_size
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +87,10 @@ class Autoscaling:
     min_replicas: int
     max_replicas: int
     target_cpu_utilization_percent: int
+    target_requests_per_replica: float | None = None  # None: derived from batching
+    signals: tuple[str, ...] | None = None  # None: the accelerator kind's defaults
+    scale_to_zero: bool = True  # where the stack allows it
+    cold_start_budget_s: int | None = None  # None: a start on the model's accelerator
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,6 +195,11 @@ def _accelerator(acc: Mapping[str, Any]) -> ModelAccelerator:
                             topology=acc.get("topology"))
 
 
+def _autoscaling(a: Mapping[str, Any]) -> Autoscaling:
+    signals = a.get("signals")
+    return Autoscaling(**{**a, "signals": None if signals is None else tuple(signals)})
+
+
 def _training(t: Mapping[str, Any] | None) -> TrainingSettings | None:
     if t is None:
         return None
@@ -223,7 +235,7 @@ def model_from_dict(data: Mapping[str, Any], file: str) -> ModelSpec:
                                 memory_headroom_percent=s["resources"]["memory_headroom_percent"],
                                 ephemeral_storage=s["resources"]["ephemeral_storage"]),
             batching=Batching(**{**s["batching"], "allowed_batch_sizes": tuple(s["batching"]["allowed_batch_sizes"])}),
-            autoscaling=Autoscaling(**s["autoscaling"]),
+            autoscaling=_autoscaling(s["autoscaling"]),
             latency_objective_ms=s["latency_objective_ms"],
             model_warmup=s["model_warmup"],
             grpc_max_connection_age_s=s["grpc_max_connection_age_s"],
@@ -369,10 +381,28 @@ class AdmissionSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class AwakeHours:
+    timezone: str
+    days: str  # cron day-of-week field
+    start: str  # HH:MM
+    end: str  # HH:MM
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleToZero:
+    """tfplat:serving.scale_to_zero (enabled None: the environment decides, dev only)."""
+
+    enabled: bool | None = None
+    activation_requests_per_second: float = 0
+    awake: AwakeHours | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServingSpec:
     namespace: str
     gateway: GatewaySpec
     images: Mapping[str, str]
+    scale_to_zero: ScaleToZero = ScaleToZero()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -386,6 +416,7 @@ class ModelRollout:
     canary_percent: int
     min_replicas: int | None
     max_replicas: int | None
+    version_change: Literal["auto", "parallel", "swap"] = "auto"
     release: ReleaseSettings = field(default_factory=ReleaseSettings)  # this stack's policy for this model
     release_in_progress: ReleaseMarker | None = None  # written by tfplat release
 
@@ -667,6 +698,7 @@ def stack_from_config(name: str, file: str, config: Mapping[str, Any],
             namespace=sv["namespace"],
             gateway=GatewaySpec(**sv["gateway"]),
             images=frozen_map(sv["images"]),
+            scale_to_zero=_scale_to_zero(sv["scale_to_zero"]),
         ),
         admission=AdmissionSpec(allowed_registries=tuple(config["tfplat:admission"]["allowed_registries"]),
                                 tag_only=frozen_map(config["tfplat:admission"]["tag_only"])),
@@ -675,6 +707,7 @@ def stack_from_config(name: str, file: str, config: Mapping[str, Any],
                             canary_percent=v["canary_percent"],
                             min_replicas=v.get("replicas", {}).get("min"),
                             max_replicas=v.get("replicas", {}).get("max"),
+                            version_change=v["version_change"],
                             release=release_settings(v.get("release")),
                             release_in_progress=release_marker(v.get("release_in_progress")))
             for k, v in config["tfplat:models"].items()
@@ -687,6 +720,13 @@ def stack_from_config(name: str, file: str, config: Mapping[str, Any],
         secret_keys=secret_keys,
         training=_training_spec(config["tfplat:training"]),
     )
+
+
+def _scale_to_zero(z: Mapping[str, Any]) -> ScaleToZero:
+    aw = z["awake"]
+    return ScaleToZero(enabled=z["enabled"], activation_requests_per_second=float(z["activation_requests_per_second"]),
+                       awake=None if aw is None else AwakeHours(timezone=aw["timezone"], days=aw["days"],
+                                                                start=aw["from"], end=aw["to"]))
 
 
 def _training_spec(t: Mapping[str, Any]) -> TrainingSpec:

@@ -28,6 +28,7 @@ from infra.plan.cloud import CloudPlan
 from infra.plan.fleet import FleetPlan
 from infra.plan.monitoring.plan import MonitoringPlan
 from infra.plan.training.platform import TrainingPlan
+from infra.plan.scaling.keda import KedaPlan
 from infra.rules import admission
 
 #: The charts EKS platforms install (the monitoring plan lists its own releases).
@@ -51,8 +52,10 @@ class AdmissionPlan:
         return tuple(admission.binauthz_pattern(a) for a in self.allowed)
 
 
-def _chart_keys(cloud: CloudPlan, monitoring: MonitoringPlan | None, training: TrainingPlan | None) -> list[str]:
+def _chart_keys(cloud: CloudPlan, monitoring: MonitoringPlan | None, training: TrainingPlan | None,
+                keda: KedaPlan | None) -> list[str]:
     keys = [r.chart.key for r in monitoring.releases] if monitoring is not None else []
+    keys += [keda.chart.key] if keda is not None else []
     keys += [chart for flag, chart in AWS_CHARTS.items() if getattr(cloud, flag)]
     keys += [training.kueue.key, training.jobset.key] if training is not None else []
     return keys
@@ -68,13 +71,13 @@ def training_images(training: TrainingPlan | None, models: Mapping[str, ModelSpe
 
 def allowed_sources(stack: StackSpec, fleets: Sequence[FleetPlan], cloud: CloudPlan,
                     monitoring: MonitoringPlan | None, *, training: TrainingPlan | None,
-                    models: Mapping[str, ModelSpec]) -> tuple[str, ...]:
+                    models: Mapping[str, ModelSpec], keda: KedaPlan | None = None) -> tuple[str, ...]:
     refs: list[str] = [f.image.ref for f in fleets] + [f.sync_image.ref for f in fleets if f.sync_image]
     if cloud.device_plugin_image is not None:
         refs.append(cloud.device_plugin_image.ref)
     refs += training_images(training, models)
     found: set[str] = {admission.repository(r) for r in refs}
-    found |= {admission.repository(r) for key in _chart_keys(cloud, monitoring, training)
+    found |= {admission.repository(r) for key in _chart_keys(cloud, monitoring, training, keda)
               for r in charts.chart_images(key)}
     found |= set(stack.admission.allowed_registries)
     return tuple(sorted(found))
@@ -82,12 +85,13 @@ def allowed_sources(stack: StackSpec, fleets: Sequence[FleetPlan], cloud: CloudP
 
 def plan_admission(stack: StackSpec, fleets: Sequence[FleetPlan], cloud: CloudPlan,
                    monitoring: MonitoringPlan | None, *, training: TrainingPlan | None,
-                   models: Mapping[str, ModelSpec]) -> AdmissionPlan:
-    """`models`: the loaded models (their training recipes name the training images)."""
+                   models: Mapping[str, ModelSpec], keda: KedaPlan | None = None) -> AdmissionPlan:
+    """`models`: the loaded models (their training recipes name the training images);
+    `keda`: the scaling engine's release, whose chart images join the list."""
     teams = tuple(sorted(set(training.namespaces.values()))) if training is not None else ()
     return AdmissionPlan(
         cloud=stack.cloud, environment=stack.environment, enforce=stack.environment == "prod",
-        allowed=allowed_sources(stack, fleets, cloud, monitoring, training=training, models=models),
+        allowed=allowed_sources(stack, fleets, cloud, monitoring, training=training, models=models, keda=keda),
         digest_namespaces=(stack.serving.namespace, *teams),
         tag_only=frozen_map(dict(stack.admission.tag_only)), system_namespaces=admission.SYSTEM_NAMESPACES,
         system_prefixes=admission.SYSTEM_PREFIXES[stack.cloud])

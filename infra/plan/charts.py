@@ -23,6 +23,7 @@ OTEL_COLLECTOR = "opentelemetry-collector"
 CLUSTER_AUTOSCALER = "cluster-autoscaler"  # EKS only (infra.plan.aws_autoscaler)
 KUEUE = "kueue"  # training stacks (infra.plan.training)
 JOBSET = "jobset"
+KEDA = "keda"  # every stack: the serving fleets' scaling engine (infra.plan.scaling)
 
 _EXACT = re.compile(r"^\d+\.\d+\.\d+$")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.config.spec import COLORS, Color, ModelRollout, ModelSpec, NodePoolSpec, StackSpec, frozen_map
 from infra.plan import tfserving
@@ -18,6 +18,9 @@ from infra.rules import catalog, names
 from infra.rules.images import Image, image, serving_image_key, sync_image
 from infra.rules.quantity import with_headroom
 from infra.rules.rollout import Rollout
+
+if TYPE_CHECKING:
+    from infra.plan.scaling.fleet import FleetScaling
 
 #: Where the AWS init container puts the SavedModel version (TF Serving has no s3://).
 LOCAL_MODEL_ROOT = "/models"
@@ -71,6 +74,7 @@ class FleetPlan:
     memory: str  # request = limit, steady state plus reload headroom
     placement: Placement
     args: tuple[str, ...]
+    scaling: FleetScaling | None = None  # infra.plan.scaling.fleet, once the stack's pools are planned
 
     @property
     def name(self) -> str:
@@ -122,7 +126,7 @@ def _config_files(model: ModelSpec, base_path: str, version: int) -> dict[str, s
         tfserving.MONITORING_FILE: tfserving.monitoring_config(),
     }
     if model.serving.batching.enabled:
-        files[tfserving.BATCHING_FILE] = tfserving.batching_config(model.serving.batching)
+        files[tfserving.BATCHING_FILE] = tfserving.batching_config(tfserving.resolve_batching(model.serving))
     return files
 
 

@@ -65,7 +65,20 @@ def _webhook_controller(chart: str, *, deployment: str | None, role_binding: str
     return out
 
 
+def _keda() -> tuple[RenderedWaiver, ...]:
+    """KEDA (the serving fleets' scaling engine): its chart offers annotations only for every
+    object at once, so the waivers are added to the objects that need them."""
+    return (
+        *(RenderedWaiver(chart="keda", kind="Deployment", name=d, reasons={NEEDS_API: NEEDS_API_REASON})
+          for d in ("keda-operator", "keda-operator-metrics-apiserver", "keda-admission-webhooks")),
+        RenderedWaiver(chart="keda", kind="ClusterRole", name="keda-operator-minimal-cluster-role", reasons={
+            "CKV_K8S_155": "KEDA's operator issues and rotates its own certificates (no cert-manager) and writes "
+                           "their CA bundle into its own admission webhook configuration (the chart's RBAC)"}),
+    )
+
+
 RENDERED_WAIVERS: tuple[RenderedWaiver, ...] = (
+    *_keda(),
     *_webhook_controller("kueue", deployment="kueue-controller-manager",
                          role_binding="kueue-manager-secrets-rolebinding", cluster_role="kueue-manager-role"),
     *_webhook_controller("jobset", deployment=None, role_binding="jobset-manager-secrets-rolebinding",

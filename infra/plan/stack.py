@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from infra.config.spec import LoadedConfig, StackSpec
 from infra.plan.admission import AdmissionPlan, plan_admission
@@ -12,6 +12,9 @@ from infra.plan.edge import EdgePlan, plan_edge
 from infra.plan.fleet import FleetPlan, plan_fleet
 from infra.plan.manifests.traffic import TrafficPlan, plan_traffic
 from infra.plan.monitoring.plan import MonitoringPlan, plan_monitoring
+from infra.plan.monitoring.values import prometheus_url
+from infra.plan.scaling.fleet import plan_scaling
+from infra.plan.scaling.keda import KedaPlan, plan_keda
 from infra.plan.training.platform import TrainingPlan, plan_training
 from infra.rules.placement import matching_pools
 
@@ -28,6 +31,12 @@ class StackPlan:
     monitoring: MonitoringPlan | None  # None: tfplat:monitoring.enabled is false
     admission: AdmissionPlan  # the image admission policies (allowed sources, digests)
     training: TrainingPlan | None = None  # None: this stack does not train
+    keda: KedaPlan | None = None  # the scaling engine (every stack with fleets)
+
+    @property
+    def prometheus_url(self) -> str:
+        """Where KEDA's triggers read (the monitoring layer's Prometheus)."""
+        return prometheus_url(self.stack.monitoring.namespace)
 
     def identity_annotations(self) -> dict[str, str]:
         """Annotations binding a serving KSA to the cloud identity.
@@ -47,11 +56,14 @@ def plan_stack(loaded: LoadedConfig) -> StackPlan:
         for model, rollout in loaded.deployed()
     )
     cloud = plan_cloud(stack, tuple(f.service_account for f in fleets))
+    pools = tuple(cloud.pools.values())
+    fleets = tuple(replace(f, scaling=plan_scaling(stack, f, pools)) for f in fleets)
     system_taints = tuple(t for p in cloud.pools.values() if p.role == "system" for t in p.taints)
     monitoring = plan_monitoring(stack, fleets)
     training = plan_training(stack, loaded.models, cloud, system_taints)
-    admission = plan_admission(stack, fleets, cloud, monitoring, training=training, models=loaded.models)
+    keda = plan_keda(stack.environment, system_taints) if fleets else None
+    admission = plan_admission(stack, fleets, cloud, monitoring, training=training, models=loaded.models, keda=keda)
     return StackPlan(stack=stack, fleets=fleets, model_bucket=model_bucket_name(stack),
                      serving_identity=serving_identity_name(stack), cloud=cloud,
                      traffic=plan_traffic(stack), edge=plan_edge(stack), monitoring=monitoring,
-                     admission=admission, training=training)
+                     admission=admission, training=training, keda=keda)

@@ -10,9 +10,11 @@ tensorflow_serving.config.model_server_config_pb2 and friends):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 import json
 
-from infra.config.spec import Batching
+from infra.config.spec import Batching, ServingSettings
+from infra.rules import scaling
 
 GRPC_PORT = 8500
 REST_PORT = 8501
@@ -61,7 +63,31 @@ def model_config(*, name: str, base_path: str, version: int) -> str:
     )
 
 
+def resolve_batching(serving: ServingSettings) -> Batching:
+    """The model's batching with every default filled (infra.rules.scaling: the queue rule,
+    large-batch splitting on accelerators, the execution size)."""
+    b = serving.batching
+    kind = serving.accelerator.kind
+    split = scaling.large_batch_splitting(kind, b.enable_large_batch_splitting)
+    execution = scaling.execution_size(max_batch_size=b.max_batch_size, allowed_batch_sizes=b.allowed_batch_sizes,
+                                       explicit=b.max_execution_batch_size, splitting=split)
+    execution_ms = b.batch_execution_ms or scaling.default_execution_ms(serving.latency_objective_ms)
+    queue = b.max_enqueued_batches or scaling.max_enqueued_batches(
+        objective_ms=serving.latency_objective_ms, timeout_micros=b.batch_timeout_micros, execution_ms=execution_ms,
+        num_batch_threads=b.num_batch_threads)
+    return replace(b, enable_large_batch_splitting=split, max_execution_batch_size=execution if split else None,
+                   batch_execution_ms=execution_ms, max_enqueued_batches=queue)
+
+
+def execution_batch(b: Batching) -> int:
+    """The largest batch one execution runs (of a resolved Batching)."""
+    return b.max_execution_batch_size or b.max_batch_size
+
+
 def batching_config(b: Batching) -> str:
+    """BatchingParameters (session_bundle_config.proto) of a resolved Batching; fields 8 and
+    9 (large batch splitting) only when splitting is on."""
+    assert b.max_enqueued_batches is not None, "resolve_batching fills it"
     lines = [
         f"max_batch_size {{ value: {b.max_batch_size} }}",
         f"batch_timeout_micros {{ value: {b.batch_timeout_micros} }}",
@@ -70,6 +96,9 @@ def batching_config(b: Batching) -> str:
         *(f"allowed_batch_sizes: {s}" for s in b.allowed_batch_sizes),
         f"pad_variable_length_inputs: {'true' if b.pad_variable_length_inputs else 'false'}",
     ]
+    if b.enable_large_batch_splitting:
+        lines += ["enable_large_batch_splitting { value: true }",
+                  f"max_execution_batch_size {{ value: {execution_batch(b)} }}"]
     return "\n".join(lines) + "\n"
 
 

@@ -14,7 +14,7 @@ from tfserving_protos import messages
 
 from infra.config.loader import available_stacks, load
 from infra.plan.stack import plan_stack
-from infra.plan.tfserving import BATCHING_FILE, METRICS_PATH, MODEL_CONFIG_FILE, MONITORING_FILE
+from infra.plan.tfserving import BATCHING_FILE, METRICS_PATH, MODEL_CONFIG_FILE, MONITORING_FILE, resolve_batching
 
 ModelServerConfig, MonitoringConfig, BatchingParameters, SOURCE = messages()
 STACKS = available_stacks(REPO)
@@ -47,7 +47,7 @@ def test_config_files_parse_with_tf_serving_protos(stack: str) -> None:
             assert mon.prometheus_config.enable is True, where
             assert mon.prometheus_config.path == METRICS_PATH, where
 
-            b = model.serving.batching
+            b = resolve_batching(model.serving)
             assert (BATCHING_FILE in files) == b.enabled, where
             if b.enabled:
                 bp = text_format.Parse(files[BATCHING_FILE], BatchingParameters())
@@ -57,10 +57,20 @@ def test_config_files_parse_with_tf_serving_protos(stack: str) -> None:
                 assert bp.num_batch_threads.value == b.num_batch_threads, where
                 assert list(bp.allowed_batch_sizes) == list(b.allowed_batch_sizes), where
                 assert bp.pad_variable_length_inputs == b.pad_variable_length_inputs, where
-                # TF Serving's own rules for allowed_batch_sizes.
+                # Fields 8 and 9: set exactly when splitting is on (GPU and TPU by default).
+                assert bp.HasField("enable_large_batch_splitting") == bool(b.enable_large_batch_splitting), where
+                assert bp.enable_large_batch_splitting.value == bool(b.enable_large_batch_splitting), where
+                split = bp.enable_large_batch_splitting.value
+                if split:
+                    assert bp.max_execution_batch_size.value == b.max_execution_batch_size, where
+                    assert bp.max_execution_batch_size.value <= bp.max_batch_size.value, where
+                assert (model.serving.accelerator.kind != "cpu") == split, where
+                # TF Serving's own rules for allowed_batch_sizes: increasing, ending at the
+                # execution size (the input batch size without splitting).
                 assert list(bp.allowed_batch_sizes) == sorted(bp.allowed_batch_sizes), where
                 if bp.allowed_batch_sizes:
-                    assert bp.allowed_batch_sizes[-1] == bp.max_batch_size.value, where
+                    last = bp.max_execution_batch_size.value if split else bp.max_batch_size.value
+                    assert bp.allowed_batch_sizes[-1] == last, where
             checked += 1
     assert checked == sum(len(f.colors) for f in plan.fleets) > 0
 

@@ -32,6 +32,7 @@ def _described() -> tuple[type[Any], type[Any]]:
     pool = descriptor_pool.DescriptorPool()
     pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
     msg, i64, s = _F.TYPE_MESSAGE, ".google.protobuf.Int64Value", ".google.protobuf.StringValue"
+    b = ".google.protobuf.BoolValue"
 
     monitoring = descriptor_pb2.FileDescriptorProto(
         name="tensorflow_serving/config/monitoring_config.proto", package="tensorflow.serving", syntax="proto3")
@@ -52,6 +53,9 @@ def _described() -> tuple[type[Any], type[Any]]:
         _field("thread_pool_name", 5, msg, type_name=s),
         _field("allowed_batch_sizes", 6, _F.TYPE_INT64, repeated=True),
         _field("pad_variable_length_inputs", 7, _F.TYPE_BOOL),
+        # Large batch splitting (TF Serving 2.19): split a request batch across executions.
+        _field("enable_large_batch_splitting", 8, msg, type_name=b),
+        _field("max_execution_batch_size", 9, msg, type_name=i64),
     ])
     pool.Add(batching)
     return (message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig")),

@@ -43,7 +43,7 @@ def namespace(name: str, environment: str) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(name, None, labels)}
 
 
-def _labels(f: FleetPlan, component: str, color: ColorPlan | None = None) -> dict[str, str]:
+def model_labels(f: FleetPlan, component: str, color: ColorPlan | None = None) -> dict[str, str]:
     return names.model_labels(
         model=f.name, component=component, team=f.model.owner, environment=f.environment,
         color=None if color is None else color.color, version=None if color is None else color.version)
@@ -52,7 +52,7 @@ def _labels(f: FleetPlan, component: str, color: ColorPlan | None = None) -> dic
 def service_account(f: FleetPlan, identity_annotations: dict[str, str]) -> Manifest:
     return {
         "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": meta(f.service_account, f.namespace, _labels(f, "identity"), identity_annotations),
+        "metadata": meta(f.service_account, f.namespace, model_labels(f, "identity"), identity_annotations),
         # Cloud identity comes from the metadata server (GKE) or the Pod Identity agent
         # (EKS); no pod needs a Kubernetes API token.
         "automountServiceAccountToken": False,
@@ -62,7 +62,7 @@ def service_account(f: FleetPlan, identity_annotations: dict[str, str]) -> Manif
 def config_map(f: FleetPlan, c: ColorPlan) -> Manifest:
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": meta(c.config_map, f.namespace, _labels(f, "config", c)),
+        "metadata": meta(c.config_map, f.namespace, model_labels(f, "config", c)),
         "data": dict(c.config_files),
         # Content-addressed name + immutable: a change makes a new ConfigMap and rolls
         # the Deployment, never edits config under running pods.
@@ -129,7 +129,7 @@ def _sync_container(f: FleetPlan, c: ColorPlan) -> dict[str, Any]:
 
 
 def deployment(f: FleetPlan, c: ColorPlan) -> Manifest:
-    labels = _labels(f, "server", c)
+    labels = model_labels(f, "server", c)
     selector = names.selector(f.name, c.color)
     volumes: list[dict[str, Any]] = [
         {"name": "config", "configMap": {"name": c.config_map}},
@@ -181,7 +181,7 @@ def deployment(f: FleetPlan, c: ColorPlan) -> Manifest:
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": meta(c.deployment, f.namespace, labels),
-        # No replicas: the HPA owns the count (the API server starts at 1).
+        # No replicas: the HPA KEDA owns sets the count (the API server starts at 1).
         "spec": {
             "selector": {"matchLabels": selector},
             "revisionHistoryLimit": 5,
@@ -205,7 +205,7 @@ def color_service(f: FleetPlan, c: ColorPlan) -> Manifest:
     """Reaches one color only: smoke tests of the idle color, and gateway backends."""
     return {
         "apiVersion": "v1", "kind": "Service",
-        "metadata": meta(c.service, f.namespace, _labels(f, "server", c)),
+        "metadata": meta(c.service, f.namespace, model_labels(f, "server", c)),
         "spec": {"type": "ClusterIP", "selector": names.selector(f.name, c.color), "ports": _service_ports()},
     }
 
@@ -215,7 +215,7 @@ def live_service(f: FleetPlan) -> Manifest:
     live = f.live_color
     return {
         "apiVersion": "v1", "kind": "Service",
-        "metadata": meta(f.live_service, f.namespace, _labels(f, "live"),
+        "metadata": meta(f.live_service, f.namespace, model_labels(f, "live"),
                          {"tfplat.dev/live-color": live.color, "tfplat.dev/live-version": str(live.version)}),
         "spec": {"type": "ClusterIP", "selector": names.selector(f.name, live.color), "ports": _service_ports()},
     }
@@ -224,27 +224,9 @@ def live_service(f: FleetPlan) -> Manifest:
 def pod_disruption_budget(f: FleetPlan, c: ColorPlan) -> Manifest:
     return {
         "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-        "metadata": meta(c.deployment, f.namespace, _labels(f, "server", c)),
+        "metadata": meta(c.deployment, f.namespace, model_labels(f, "server", c)),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": names.selector(f.name, c.color)},
                  "unhealthyPodEvictionPolicy": "AlwaysAllow"},
-    }
-
-
-def autoscaler(f: FleetPlan, c: ColorPlan) -> Manifest:
-    auto = f.model.serving.autoscaling
-    return {
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-        "metadata": meta(c.deployment, f.namespace, _labels(f, "server", c)),
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": c.deployment},
-            "minReplicas": f.min_replicas,
-            "maxReplicas": f.max_replicas,
-            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
-                "type": "Utilization", "averageUtilization": auto.target_cpu_utilization_percent}}}],
-            # Accelerator pods are slow to start: scale up fast, down slowly.
-            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 600,
-                                       "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]}},
-        },
     }
 
 
@@ -265,7 +247,7 @@ def _egress_rules(cloud: str) -> list[dict[str, Any]]:
 def network_policy(f: FleetPlan) -> Manifest:
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-        "metadata": meta(f.name, f.namespace, _labels(f, "network")),
+        "metadata": meta(f.name, f.namespace, model_labels(f, "network")),
         "spec": {
             "podSelector": {"matchLabels": names.selector(f.name)},
             "policyTypes": ["Ingress", "Egress"],
@@ -276,11 +258,13 @@ def network_policy(f: FleetPlan) -> Manifest:
     }
 
 
-def fleet_objects(f: FleetPlan, identity_annotations: dict[str, str]) -> list[Manifest]:
+def fleet_objects(f: FleetPlan, identity_annotations: dict[str, str], prometheus_url: str) -> list[Manifest]:
     """Every object of one model, in apply order (identity, config, per color, traffic)."""
+    from infra.plan.manifests.scaling import scaled_object
+
     objs = [service_account(f, identity_annotations), network_policy(f)]
     for c in f.colors:
         objs += [config_map(f, c), deployment(f, c), color_service(f, c),
-                 pod_disruption_budget(f, c), autoscaler(f, c)]
+                 pod_disruption_budget(f, c), scaled_object(f, c, prometheus_url)]
     objs.append(live_service(f))
     return objs

@@ -22,6 +22,9 @@ RATE_WINDOW = "5m"  # long enough for 10 scrapes at the 30s scrape interval
 # after 1 + 5 attempts a minute apart, the kubelet backs off up to 5 minutes): one window
 # holds at least one restart of every such pod.
 LOAD_WINDOW = "15m"
+# The scaling triggers' window: 4 scrapes at the 30s interval, so a step in load shows in
+# the second KEDA poll after it (docs/scaling.md: reaction in scrape intervals).
+SCALING_WINDOW = "2m"
 
 
 def duration(seconds: int) -> str:
@@ -41,6 +44,19 @@ def requests(scope: FleetScope, *extra: str) -> str:
 
 def request_rate(scope: FleetScope, by: str = m.TARGET_LABEL_COLOR, window: str = RATE_WINDOW) -> str:
     return f"{_grouping(by)}(rate({requests(scope)}[{window}]))"
+
+
+def color_request_rate(scope: FleetScope, color: str, window: str = RATE_WINDOW) -> str:
+    """Requests per second one color receives, every status (load is load); one series, or
+    none while the color has no serving pod (KEDA then reads 0)."""
+    return f"sum(rate({requests(scope, *_color(color))}[{window}]))"
+
+
+def scaling_value(expr: str) -> str:
+    """One number for a KEDA trigger: NaN (a window without requests) and no series at all
+    (no pod up) read as 0, so an idle color asks for no replicas instead of failing its
+    trigger. `expr` must give at most one series (KEDA refuses several)."""
+    return f"({expr}) >= 0 or vector(0)"
 
 
 def error_ratio(scope: FleetScope, by: str, window: str = RATE_WINDOW, *, zero_without_errors: bool = False,
@@ -102,9 +118,18 @@ def latency_quantile(scope: FleetScope, q: float, by: str, window: str = RATE_WI
             f"(rate({bucket}{{{scope.tfs(*_color(color))}}}[{window}]))) / 1000")
 
 
-def histogram_quantile(scope: FleetScope, histogram: m.Metric, q: float, window: str) -> str:
-    return (f"histogram_quantile({q}, sum by (le, {m.TARGET_LABEL_COLOR}) "
-            f"(rate({histogram.name}_bucket{{{scope.tfs()}}}[{window}])))")
+def histogram_quantile(scope: FleetScope, histogram: m.Metric, q: float, window: str, *,
+                       color: str | None = None) -> str:
+    """q-quantile of a TF Serving histogram, by color (or of one color, one series)."""
+    by = "le" if color is not None else f"le, {m.TARGET_LABEL_COLOR}"
+    return (f"histogram_quantile({q}, sum by ({by}) "
+            f"(rate({histogram.name}_bucket{{{scope.tfs(*_color(color))}}}[{window}])))")
+
+
+def queue_p99_ms(scope: FleetScope, color: str, window: str = RATE_WINDOW) -> str:
+    """p99 time a request of one color waits in the batching queue, in ms (TF Serving
+    records microseconds): the batching panel's series, and the queue trigger."""
+    return f"{histogram_quantile(scope, m.BATCH_QUEUING_LATENCY, 0.99, window, color=color)} / 1000"
 
 
 def histogram_mean(scope: FleetScope, histogram: m.Metric, window: str) -> str:
@@ -203,13 +228,16 @@ def rollout_stuck(scope: FleetScope) -> str:
 
 # --- accelerators --------------------------------------------------------------------------
 
-def accelerator(scope: FleetScope, metric: m.Metric) -> str:
-    return f"{metric.name}{{{scope.pods()}}}"
+def accelerator(scope: FleetScope, metric: m.Metric, color: str | None = None) -> str:
+    return f"{metric.name}{{{scope.pods(color)}}}"
 
 
-def accelerator_busy(scope: FleetScope, metric: m.Metric) -> str:
+def accelerator_busy(scope: FleetScope, metric: m.Metric, color: str | None = None) -> str:
     """Mean utilization per color: in a blue-green pair the live color can be saturated
-    while the idle one sits near 0, and a mean over both would hide it."""
+    while the idle one sits near 0, and a mean over both would hide it. With `color`: that
+    color's mean alone (one series), the accelerator trigger."""
+    if color is not None:
+        return f"avg({accelerator(scope, metric, color)})"
     return f"avg by ({m.TARGET_LABEL_COLOR}) ({color_of_pod(scope, accelerator(scope, metric))})"
 
 

@@ -55,16 +55,17 @@ class FleetScope:
         assert all(_DNS_LABEL.match(d) for _, d in self.deployments), self.deployments
         return "|".join(d for _, d in self.deployments)
 
-    def pod_regex(self) -> str:
-        """Pods of this model's Deployments: <deployment>-<template hash>-<suffix>.
-
-        Two dash-free segments after the name, so model "a" never matches pods of "a-b".
+    def pod_regex(self, color: str | None = None) -> str:
+        """Pods of this model's Deployments (or of one color's): <deployment>-<template
+        hash>-<suffix>. Two dash-free segments after the name, so model "a" never matches
+        pods of "a-b".
         """
-        return f"({self.deployment_regex()})-[a-z0-9]+-[a-z0-9]+"
+        deployments = self.deployment_regex() if color is None else dict(self.deployments)[color]
+        return f"({deployments})-[a-z0-9]+-[a-z0-9]+"
 
-    def pods(self) -> str:
+    def pods(self, color: str | None = None) -> str:
         """Matchers of accelerator series that carry the consuming pod's name."""
-        return f'namespace="{self.namespace}",pod=~"{self.pod_regex()}"'
+        return f'namespace="{self.namespace}",pod=~"{self.pod_regex(color)}"'
 
     def deployment_matchers(self) -> str:
         return f'namespace="{self.namespace}",deployment=~"{self.deployment_regex()}"'

@@ -19,6 +19,13 @@ from infra.rules import catalog, names
 from infra.rules.quantity import memory_bytes
 
 KPS_FULLNAME = "kps"  # short object names: kps-prometheus, kps-alertmanager, kps-grafana
+PROMETHEUS_PORT = 9090
+
+
+def prometheus_url(namespace: str) -> str:
+    """The monitoring layer's Prometheus Service, in the cluster (the release analysis and
+    KEDA's triggers query it)."""
+    return f"http://{KPS_FULLNAME}-prometheus.{namespace}.svc:{PROMETHEUS_PORT}"
 GRAFANA_ADMIN_SECRET = "tfplat-grafana-admin"
 GRAFANA_SIDECAR_ROLE = "tfplat-grafana-sidecar"  # created by infra.plan.manifests.monitoring_access
 GRAFANA_ADMIN_USER = "admin"

@@ -1,0 +1,96 @@
+"""Checks of a model's batching and autoscaling that the JSON Schema cannot express.
+
+The rules are infra.rules.scaling's (the queue rule, start-up per accelerator kind, large
+batch splitting); this module says where in the model file a value breaks one and which
+number to change.
+"""
+
+from __future__ import annotations
+
+from infra.config.errors import ConfigIssue, format_path
+from infra.config.spec import ModelSpec
+from infra.config.yamlio import YamlDoc
+from infra.rules import scaling
+
+BATCHING = ("serving", "batching")
+AUTOSCALING = ("serving", "autoscaling")
+
+
+def _at(doc: YamlDoc, path: tuple[str | int, ...], message: str, hint: str, value: object = ...) -> ConfigIssue:
+    extra = {} if value is ... else {"value": value}
+    return ConfigIssue(file=doc.file, path=format_path(path), line=doc.line_of(path), message=message, hint=hint,
+                       **extra)
+
+
+def check_batching(doc: YamlDoc, spec: ModelSpec) -> list[ConfigIssue]:
+    b = spec.serving.batching
+    kind = spec.serving.accelerator.kind
+    objective = spec.serving.latency_objective_ms
+    issues: list[ConfigIssue] = []
+    split = scaling.large_batch_splitting(kind, b.enable_large_batch_splitting)
+    if b.max_execution_batch_size is not None and not split:
+        issues.append(_at(doc, (*BATCHING, "max_execution_batch_size"),
+                          "only applies with enable_large_batch_splitting (TF Serving ignores it otherwise)",
+                          "set enable_large_batch_splitting: true, or remove max_execution_batch_size",
+                          b.max_execution_batch_size))
+    if b.max_execution_batch_size is not None and b.max_execution_batch_size > b.max_batch_size:
+        issues.append(_at(doc, (*BATCHING, "max_execution_batch_size"),
+                          f"is above max_batch_size ({b.max_batch_size}); an execution batch is at most an input batch",
+                          f"use at most {b.max_batch_size}, or raise max_batch_size", b.max_execution_batch_size))
+    execution = scaling.execution_size(max_batch_size=b.max_batch_size, allowed_batch_sizes=b.allowed_batch_sizes,
+                                       explicit=b.max_execution_batch_size, splitting=split)
+    sizes = list(b.allowed_batch_sizes)
+    end = "max_execution_batch_size" if split and b.max_execution_batch_size is not None else "max_batch_size"
+    if sizes and (sizes != sorted(sizes) or sizes[-1] != execution):
+        issues.append(_at(doc, (*BATCHING, "allowed_batch_sizes"),
+                          f"must be increasing and end with {end} ({execution}; TF Serving rejects it otherwise)",
+                          "for example [" + ", ".join(str(s) for s in sorted({*sizes, execution}) if s <= execution)
+                          + "]", sizes))
+    execution_ms = b.batch_execution_ms or scaling.default_execution_ms(objective)
+    timeout_ms = b.batch_timeout_micros / 1000
+    source = "batch_execution_ms" if b.batch_execution_ms else f"the default batch_execution_ms ({execution_ms:g})"
+    if timeout_ms + execution_ms > objective:
+        issues.append(_at(doc, (*BATCHING, "batch_timeout_micros"),
+                          f"{timeout_ms:g} ms of batch timeout plus one batch ({source}) exceed the latency objective "
+                          f"({objective} ms) before any request queues",
+                          f"lower batch_timeout_micros (TF Serving's guide: about 1000 for online serving) or the "
+                          f"batch size, or raise latency_objective_ms", b.batch_timeout_micros))
+    elif b.max_enqueued_batches is not None:
+        budget = scaling.queue_budget(objective_ms=objective, timeout_micros=b.batch_timeout_micros,
+                                      execution_ms=execution_ms, max_enqueued_batches=b.max_enqueued_batches,
+                                      num_batch_threads=b.num_batch_threads)
+        if not budget.fits:
+            deepest = scaling.max_enqueued_batches(objective_ms=objective, timeout_micros=b.batch_timeout_micros,
+                                                   execution_ms=execution_ms, num_batch_threads=b.num_batch_threads)
+            issues.append(_at(doc, (*BATCHING, "max_enqueued_batches"),
+                              f"a full queue makes a request wait {budget.worst_ms:g} ms ({timeout_ms:g} ms timeout + "
+                              f"{budget.batches_ahead} batches ahead per thread + its own, {execution_ms:g} ms each "
+                              f"from {source}), over the {objective} ms latency objective",
+                              f"use at most {deepest} (or remove it: that is the default), so a full queue sheds "
+                              "requests to other replicas instead of holding them", b.max_enqueued_batches))
+    return issues
+
+
+def check_autoscaling(doc: YamlDoc, spec: ModelSpec) -> list[ConfigIssue]:
+    a = spec.serving.autoscaling
+    kind = spec.serving.accelerator.kind
+    issues: list[ConfigIssue] = []
+    if a.min_replicas > a.max_replicas:
+        issues.append(_at(doc, (*AUTOSCALING, "min_replicas"), f"is above max_replicas ({a.max_replicas})",
+                          "make min_replicas <= max_replicas", a.min_replicas))
+    if a.signals is not None and "queue" in a.signals and not spec.serving.batching.enabled:
+        issues.append(_at(doc, (*AUTOSCALING, "signals"), "the queue signal needs batching (TF Serving exports "
+                          "the batching queue only with --enable_batching)",
+                          "remove queue from signals, or enable batching", list(a.signals)))
+    if a.signals is not None and "accelerator" in a.signals and kind == "cpu":
+        issues.append(_at(doc, (*AUTOSCALING, "signals"), "a CPU model has no accelerator duty cycle",
+                          "use cpu instead of accelerator", list(a.signals)))
+    startup = scaling.startup_s(kind, spec.serving.load_timeout_s)
+    if a.cold_start_budget_s is not None and a.cold_start_budget_s < startup:
+        s = scaling.STARTUP[kind]
+        issues.append(_at(doc, (*AUTOSCALING, "cold_start_budget_s"),
+                          f"is shorter than a start on {kind}: {s.node_provisioning_s} s node provisioning + "
+                          f"{s.image_pull_s} s image pull + {spec.serving.load_timeout_s} s load_timeout_s = {startup} s",
+                          f"raise cold_start_budget_s to {startup} or more (or lower load_timeout_s if the model "
+                          "loads faster)", a.cold_start_budget_s))
+    return issues
