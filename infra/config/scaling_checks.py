@@ -53,8 +53,8 @@ def check_batching(doc: YamlDoc, spec: ModelSpec) -> list[ConfigIssue]:
         issues.append(_at(doc, (*BATCHING, "batch_timeout_micros"),
                           f"{timeout_ms:g} ms of batch timeout plus one batch ({source}) exceed the latency objective "
                           f"({objective} ms) before any request queues",
-                          f"lower batch_timeout_micros (TF Serving's guide: about 1000 for online serving) or the "
-                          f"batch size, or raise latency_objective_ms", b.batch_timeout_micros))
+                          "lower batch_timeout_micros (TF Serving's guide: about 1000 for online serving) or the "
+                          "batch size, or raise latency_objective_ms", b.batch_timeout_micros))
     elif b.max_enqueued_batches is not None:
         budget = scaling.queue_budget(objective_ms=objective, timeout_micros=b.batch_timeout_micros,
                                       execution_ms=execution_ms, max_enqueued_batches=b.max_enqueued_batches,
@@ -90,7 +90,8 @@ def check_autoscaling(doc: YamlDoc, spec: ModelSpec) -> list[ConfigIssue]:
         s = scaling.STARTUP[kind]
         issues.append(_at(doc, (*AUTOSCALING, "cold_start_budget_s"),
                           f"is shorter than a start on {kind}: {s.node_provisioning_s} s node provisioning + "
-                          f"{s.image_pull_s} s image pull + {spec.serving.load_timeout_s} s load_timeout_s = {startup} s",
+                          f"{s.image_pull_s} s image pull + {spec.serving.load_timeout_s} s load_timeout_s "
+                          f"= {startup} s",
                           f"raise cold_start_budget_s to {startup} or more (or lower load_timeout_s if the model "
                           "loads faster)", a.cold_start_budget_s))
     return issues

@@ -1,8 +1,12 @@
-"""Model fleets: a PodDisruptionBudget for each, and enough replicas in production.
+"""Model fleets: a PodDisruptionBudget for each, enough replicas in production, and
+accelerator fleets that scale on more than CPU.
 
 A fleet is a Deployment labelled app.kubernetes.io/name=tensorflow-serving (one per model
-and color). Its replica count belongs to the HorizontalPodAutoscaler that targets it: the
-Deployment has no replicas field, so the HPA's minReplicas is what keeps it available.
+and color). Its replica count belongs to the KEDA ScaledObject (or a plain
+HorizontalPodAutoscaler) that targets it: the Deployment has no replicas field, so the
+scaler's floor is what keeps it available. A ScaledObject that may scale to zero
+(idleReplicaCount) has a floor of 0; one in "swap" version-change mode shares the model's
+floor with the other color (tfplat.dev/version-change), so the model's colors count together.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ HPA = ("kubernetes:autoscaling/v2:HorizontalPodAutoscaler", "kubernetes:autoscal
        "kubernetes:autoscaling/v2beta2:HorizontalPodAutoscaler")
 APP_LABEL, FLEET_APP = "app.kubernetes.io/name", "tensorflow-serving"
 MODEL_LABEL = "tfplat.dev/model"
+SCALED_OBJECT = ("kubernetes:keda.sh/v1alpha1:ScaledObject",)
+VERSION_CHANGE = "tfplat.dev/version-change"
+ACCELERATOR = "tfplat.dev/accelerator"
+CPU_ONLY_TRIGGERS = frozenset({"cpu", "memory"})
 
 
 def fleets(resources: Sequence[Resource]) -> list[Resource]:
@@ -84,8 +92,38 @@ def check_pdb(resources: Sequence[Resource], settings: Settings) -> list[Finding
     return out
 
 
+def _targets(scaler: Resource, fleet: Resource) -> bool:
+    return (namespace(scaler.props) == namespace(fleet.props)
+            and dig(scaler.props, "spec", "scaleTargetRef", "kind") in ("Deployment", None)
+            and dig(scaler.props, "spec", "scaleTargetRef", "name") == object_name(fleet.props))
+
+
+def scaled_object_of(fleet: Resource, resources: Sequence[Resource]) -> Resource | None:
+    return next((s for s in resources if s.type in SCALED_OBJECT and _targets(s, fleet)), None)
+
+
+def _scaled_object_floor(scaler: Resource) -> Any:
+    idle = dig(scaler.props, "spec", "idleReplicaCount")
+    floor = dig(scaler.props, "spec", "minReplicaCount")
+    if is_unknown(idle) or is_unknown(floor):
+        return None
+    return 0 if idle is not None else 0 if floor is None else floor  # KEDA's default minReplicaCount is 0
+
+
 def _min_replicas(fleet: Resource, resources: Sequence[Resource]) -> tuple[Any, str]:
     """The replica floor of a fleet and where it comes from."""
+    scaler = scaled_object_of(fleet, resources)
+    if scaler is not None:
+        floor = _scaled_object_floor(scaler)
+        if dig(scaler.props, "metadata", "annotations", VERSION_CHANGE) == "swap" and model_of(fleet):
+            # Both colors share the floor while a version change swaps capacity between them.
+            peers = [f for f in fleets(resources) if model_of(f) == model_of(fleet)
+                     and namespace(f.props) == namespace(fleet.props)]
+            floors = [_scaled_object_floor(s) for s in (scaled_object_of(p, resources) for p in peers) if s]
+            known = [f for f in floors if isinstance(f, int)]
+            return (sum(known) if len(known) == len(floors) else None), \
+                "its colors' ScaledObjects together (version_change swap)"
+        return floor, "its ScaledObject's floor (minReplicaCount; 0 with idleReplicaCount)"
     ns, name = namespace(fleet.props), object_name(fleet.props)
     floors = [dig(h.props, "spec", "minReplicas") for h in resources
               if h.type in HPA and namespace(h.props) == ns
@@ -96,6 +134,42 @@ def _min_replicas(fleet: Resource, resources: Sequence[Resource]) -> tuple[Any, 
         return (min(known) if known else None), "its HorizontalPodAutoscaler's minReplicas"
     replicas = dig(fleet.props, "spec", "replicas")
     return (None if is_unknown(replicas) else 1 if replicas is None else replicas), "spec.replicas (no HPA)"
+
+
+def check_scaling_signals(resources: Sequence[Resource], settings: Settings) -> list[Finding]:
+    """A GPU or TPU fleet whose scaler reads only CPU (or memory) scales on a signal that idles
+    while the accelerator saturates."""
+    out = []
+    for fleet in fleets(resources):
+        containers = as_list(dig(fleet.props, "spec", "template", "spec", "containers"))
+        accelerated = any(k in as_map(dig(c, "resources", "limits")) for c in containers
+                          for k in ("nvidia.com/gpu", "google.com/tpu"))
+        if not accelerated:
+            continue
+        scaler = scaled_object_of(fleet, resources)
+        if scaler is not None:
+            triggers = as_list(dig(scaler.props, "spec", "triggers"))
+            if any(is_unknown(t) for t in triggers):
+                continue
+            kinds = {dig(t, "type") for t in triggers} - {"cron"}  # a schedule holds replicas, it reads no load
+            metrics_of = "its ScaledObject's triggers"
+        else:
+            hpas = [h for h in resources if h.type in HPA and _targets(h, fleet)]
+            if not hpas:
+                continue
+            kinds = {str(dig(mt, "resource", "name")) if dig(mt, "type") == "Resource" else str(dig(mt, "type"))
+                     for h in hpas for mt in as_list(dig(h.props, "spec", "metrics"))}
+            metrics_of = "its HorizontalPodAutoscaler's metrics"
+        if kinds and not kinds <= CPU_ONLY_TRIGGERS:
+            continue
+        model = model_of(fleet) or "<model>"
+        out.append(Finding(
+            f"accelerator fleet Deployment {namespace(fleet.props)}/{object_name(fleet.props)} scales on "
+            f"{', '.join(sorted(kinds)) or 'nothing'} alone ({metrics_of}): the host CPU idles while the "
+            "accelerator saturates, so latency breaks before a replica is added",
+            f"scale it on requests, latency, queue or accelerator: set serving.autoscaling.signals in "
+            f"models/{model}.yaml (or drop it for the defaults), and keep tfplat:monitoring enabled", fleet))
+    return out
 
 
 def check_min_replicas(resources: Sequence[Resource], settings: Settings) -> list[Finding]:
@@ -122,9 +196,14 @@ POLICIES = (
         remediation="Keep the fleet's PodDisruptionBudget selector equal to the Deployment's selector."),
     StackPolicy(
         id="fleet-min-replicas", severity="high", check=check_min_replicas,
-        description="Every model fleet keeps at least minReplicas replicas (the HPA's minReplicas); "
-                    "enforced in production.",
+        description="Every model fleet keeps at least minReplicas replicas (its ScaledObject's floor, or the "
+                    "HPA's minReplicas); enforced in production.",
         remediation="Raise tfplat:models.<model>.replicas.min in the stack file.",
         config_schema={"minReplicas": {"type": "integer", "minimum": 1, "default": 2,
                                        "description": "Smallest allowed replica floor of a fleet."}}),
+    StackPolicy(
+        id="fleet-scaling-signals", severity="high", check=check_scaling_signals,
+        description="A GPU or TPU model fleet scales on a serving signal (requests, latency, batching queue or "
+                    "accelerator duty cycle), not on CPU alone; enforced in production.",
+        remediation="Set serving.autoscaling.signals in the model file (or use the defaults) and keep monitoring on."),
 )

@@ -161,6 +161,21 @@ def hpa(target: str, min_replicas: int | None, namespace: str = "serving") -> Pr
             "metadata": {"name": target, "namespace": namespace}, "spec": spec}
 
 
+def scaled_object(target: str, min_replicas: int | None, *, triggers: list[str] | None = None,
+                  idle: int | None = None, mode: str = "parallel", namespace: str = "serving") -> Props:
+    """A KEDA ScaledObject as tfplat renders it (trigger types only; metadata elided)."""
+    spec: Props = {"maxReplicaCount": 8, "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                            "name": target},
+                   "triggers": [{"type": t, "metadata": {}} for t in (triggers or ["prometheus"])]}
+    if min_replicas is not None:
+        spec["minReplicaCount"] = min_replicas
+    if idle is not None:
+        spec["idleReplicaCount"] = idle
+    return {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+            "metadata": {"name": target, "namespace": namespace,
+                         "annotations": {"tfplat.dev/version-change": mode}}, "spec": spec}
+
+
 K8S = {
     "Deployment": "kubernetes:apps/v1:Deployment",
     "DaemonSet": "kubernetes:apps/v1:DaemonSet",
@@ -170,6 +185,7 @@ K8S = {
     "Pod": "kubernetes:core/v1:Pod",
     "PDB": "kubernetes:policy/v1:PodDisruptionBudget",
     "HPA": "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+    "ScaledObject": "kubernetes:keda.sh/v1alpha1:ScaledObject",
     "ConfigMap": "kubernetes:core/v1:ConfigMap",
     "PrometheusRule": "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
     "Secret": "kubernetes:core/v1:Secret",

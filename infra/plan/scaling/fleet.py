@@ -151,7 +151,8 @@ def plan_scaling(stack: StackSpec, fleet: FleetPlan, pools: Sequence[PoolPlan]) 
     floors = scaling.color_floors(fleet.min_replicas, {str(c): w for c, w in rollout.weights().items()}, mode)
     colors = []
     for c in fleet.colors:
-        triggers = _triggers(scope, c.color, signals, request_target=request_target, objective=serving.latency_objective_ms,
+        triggers = _triggers(scope, c.color, signals, request_target=request_target,
+                             objective=serving.latency_objective_ms,
                              batching_queue_ms=_queue_target(batching, serving.latency_objective_ms),
                              cpu_target=auto.target_cpu_utilization_percent, kind=kind,
                              activation=stack.serving.scale_to_zero.activation_requests_per_second if zero else None)
