@@ -17,6 +17,7 @@ from typing import Any
 
 from infra import atomic
 from infra.cli.committed import committed, models_of_doc, rollout_of
+from infra.cli.scaling_view import HEADER, print_table, scaling_rows
 from infra.config.errors import ConfigError, ConfigIssue, did_you_mean, one_of
 from infra.config.loader import LoadedConfig, available_stacks, load, project_root, stack_file
 from infra.config.yamlio import SharedNodeError, YamlDoc, edit_yaml, format_users, parse_yaml, read_yaml, unshare
@@ -229,6 +230,7 @@ def _status(args: argparse.Namespace) -> int:
     root = project_root()
     stacks = [args.stack] if args.stack else available_stacks(root)
     rows: list[tuple[str, ...]] = [("stack", "model", "blue", "green", "live", "canary", "traffic", "")]
+    scaling: list[tuple[str, ...]] = [HEADER]
     problems: list[ConfigIssue] = []
     for stack in stacks:
         try:
@@ -247,9 +249,11 @@ def _status(args: argparse.Namespace) -> int:
             marker = spec.release_in_progress
             rows.append(_row(stack, name, Rollout.of(spec),
                              f"release of v{marker.version} in progress" if marker else ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        scaling += scaling_rows(stack, loaded)
+    print_table(rows)
+    if len(scaling) > 1:
+        print("\nScaling (KEDA, per color; docs/scaling.md):")
+        print_table(scaling)
     print("\n(desired state from the stack files; the cluster follows after `pulumi up`)")
     if problems:
         print(f"\n{ConfigError(problems).render()}\n"

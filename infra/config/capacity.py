@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
-from infra.rules import catalog
+from infra.rules import catalog, scaling
 from infra.rules.machines import (
     DAEMONSET_CPU_MILLIS,
     DAEMONSET_MEMORY,
@@ -25,6 +25,7 @@ from infra.rules.machines import (
 )
 from infra.rules.placement import matching_pools
 from infra.rules.quantity import cpu_millis, memory_bytes, with_headroom
+from infra.rules.rollout import Rollout
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,16 @@ def check_stack_capacity(stack: StackSpec, models: Mapping[str, ModelSpec]) -> l
         if acc.kind == "cpu" or any(p.accelerator is not None and p.accelerator.sharing is not None
                                     and p.accelerator.sharing.strategy != "none" for p in pools):
             continue  # CPU pods pack many to a node; shared GPUs are counted by slices, not GPUs
-        colors = sum(1 for v in (rollout.blue, rollout.green) if v is not None)
-        replicas = (rollout.min_replicas or model.serving.autoscaling.min_replicas) * colors
         per_pod = acc.count if acc.kind == "gpu" else 0  # a single-host TPU pod takes its whole node
+        minimum = rollout.min_replicas or model.serving.autoscaling.min_replicas
+        machines = [_pool_machine(stack, p) for p in pools]
+        offer = None if any(m is None for m in machines) else sum(
+            p.max_nodes * (m[1] if per_pod else 1) for p, m in zip(pools, machines, strict=True) if m is not None)
+        # Both colors count while both run; in swap mode they share the minimum (docs/scaling.md).
+        mode = scaling.version_change(rollout.version_change, min_replicas=minimum, units_per_replica=per_pod or 1,
+                                      offer_units=offer)
+        replicas = sum(scaling.color_floors(minimum, {str(c): w for c, w in Rollout.of(rollout).weights().items()},
+                                            mode).values())
         demand.setdefault(tuple(sorted(p.name for p in pools)), []).append((name, replicas * per_pod or replicas))
     for pool_names, users in sorted(demand.items()):
         pools = [stack.node_pools[n] for n in pool_names]
@@ -157,11 +165,13 @@ def check_stack_capacity(stack: StackSpec, models: Mapping[str, ModelSpec]) -> l
             sizes = ", ".join(f"{p.name} max_nodes {p.max_nodes}" for p in pools)
             findings.append(Finding(True, None, pool_names[0],
                                     f"the minimum replicas of its models need {need} {kind} ({who}; both colors count "
-                                    f"while both run), but the pool{'s' if len(pools) > 1 else ''} can grow to "
+                                    "while both run: each its minimum, or with version_change swap min + 1 "
+                                    f"together), but the pool{'s' if len(pools) > 1 else ''} can grow to "
                                     f"{offer} ({sizes})",
                                     f"raise max_nodes so the pools offer {need} {kind}"
                                     f"{_nodes_hint(pools[0], machines[0], need, kind) if len(pools) == 1 else ''}"
-                                    " (or add a pool), or lower replicas.min of the models in this stack"))
+                                    " (or add a pool), or lower replicas.min of the models in this stack, or "
+                                    "stage with version_change: swap (docs/scaling.md)"))
     return findings
 
 

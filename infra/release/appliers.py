@@ -94,8 +94,9 @@ def applied_models(objects: list[dict[str, Any]]) -> dict[str, AppliedModel]:
     from infra.rules import names
 
     deployments: dict[str, dict[str, AppliedColor]] = {}
-    hpa_min = {o["spec"]["scaleTargetRef"]["name"]: int(o["spec"].get("minReplicas", 1))
-               for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+    # The fleets' scalers: KEDA ScaledObjects (minReplicaCount while active).
+    hpa_min = {o["spec"]["scaleTargetRef"]["name"]: int(o["spec"].get("minReplicaCount", 1))
+               for o in objects if o["kind"] == "ScaledObject"}
     for o in objects:
         labels = o["metadata"].get("labels") or {}
         if o["kind"] == "Deployment" and names.LABEL_COLOR in labels and names.LABEL_MODEL in labels:

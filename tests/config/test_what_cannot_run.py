@@ -101,12 +101,24 @@ def test_16_cpus_on_a_smaller_node_are_refused(repo_copy: Path, capsys: pytest.C
 
 
 def test_minimum_replicas_beyond_the_pool_are_refused(repo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "replicas: {min: 2, max: 10}", "replicas: {min: 900, max: 1000}")
+    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "replicas: {min: 2, max: 10}",
+          "replicas: {min: 900, max: 1000}\n      version_change: parallel")
     err = _validate(repo_copy, capsys, "prod")
     assert "stacks/Pulumi.prod.yaml:29: config.tfplat:node_pools.l4.max_nodes: the minimum replicas of its models " \
-           "need 1800 GPUs (resnet50 1800; both colors count while both run), but the pool can grow to 12 " \
-           "(l4 max_nodes 12) (got 12)" in err
+           "need 1800 GPUs (resnet50 1800; both colors count while both run: each its minimum, or with " \
+           "version_change swap min + 1 together), but the pool can grow to 12 (l4 max_nodes 12) (got 12)" in err
     assert "fix: raise max_nodes so the pools offer 1800 GPUs (max_nodes: 1800 for l4)" in err
+    assert "or stage with version_change: swap (docs/scaling.md)" in err
+
+
+def test_swap_needs_the_minimum_plus_one(repo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """auto picks swap where the pool cannot hold both colors' minimums: they share it."""
+    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "replicas: {min: 2, max: 10}", "replicas: {min: 7, max: 10}")
+    loaded = load(repo_copy, "prod")  # 2 x 7 GPUs > 12, but 7 + 1 fit
+    assert not [f for f in capacity.check_stack_capacity(loaded.stack, loaded.models) if f.error]
+    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "replicas: {min: 7, max: 10}", "replicas: {min: 12, max: 12}")
+    err = _validate(repo_copy, capsys, "prod")
+    assert "need 13 GPUs (resnet50 13;" in err
 
 
 def test_a_tight_fit_is_a_warning_not_an_error(repo_copy: Path) -> None:

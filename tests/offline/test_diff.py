@@ -88,9 +88,8 @@ def test_diff_of_a_stage_is_the_new_color_only(git_repo: Path, capsys: pytest.Ca
     rows = [line for line in out.splitlines() if line[:4] in ("| + ", "| ~ ", "| - ")]
     assert rows and all(r.startswith("| + ") for r in rows), rows
     kinds = sorted(r.split("`")[3] for r in rows)
-    assert kinds == ["kubernetes:apps/v1:Deployment", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-                     "kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:Service",
-                     "kubernetes:networking.gke.io/v1:HealthCheckPolicy",
+    assert kinds == ["kubernetes:apps/v1:Deployment", "kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:Service",
+                     "kubernetes:keda.sh/v1alpha1:ScaledObject", "kubernetes:networking.gke.io/v1:HealthCheckPolicy",
                      "kubernetes:policy/v1:PodDisruptionBudget"]
     assert all("mobilenet-green" in r for r in rows)
 

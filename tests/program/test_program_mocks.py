@@ -67,15 +67,25 @@ def test_live_service_selects_live_color_and_waits_for_it(run: tuple[Any, engine
             assert svc.inputs["spec"]["selector"]["tfplat.dev/color"] == color.color
 
 
-def test_every_color_has_pdb_and_hpa_within_bounds(run: tuple[Any, engine.RunResult]) -> None:
+def test_every_color_has_pdb_and_scaled_object_within_bounds(run: tuple[Any, engine.RunResult]) -> None:
     plan, result = run
     pdbs = _by(result.records, "kubernetes:policy/v1:PodDisruptionBudget")
-    hpas = _by(result.records, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    scalers = _by(result.records, "kubernetes:keda.sh/v1alpha1:ScaledObject")
+    assert not _by(result.records, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"), "KEDA owns the HPAs"
+    release = next(r for r in result.records if r.type == "kubernetes:helm.sh/v3:Release" and r.name == "keda")
     for fleet in plan.fleets:
+        assert fleet.scaling is not None
         for color in fleet.colors:
             assert pdbs[color.deployment].inputs["spec"]["maxUnavailable"] == 1
-            spec: Mapping[str, Any] = hpas[color.deployment].inputs["spec"]
-            assert (spec["minReplicas"], spec["maxReplicas"]) == (fleet.min_replicas, fleet.max_replicas)
+            scaler = scalers[color.deployment]
+            spec: Mapping[str, Any] = scaler.inputs["spec"]
+            assert spec["scaleTargetRef"]["name"] == color.deployment
+            assert spec["advanced"]["horizontalPodAutoscalerConfig"]["name"] == color.deployment
+            assert spec["maxReplicaCount"] == fleet.max_replicas
+            assert 1 <= spec["minReplicaCount"] <= fleet.min_replicas
+            assert ("idleReplicaCount" in spec) == fleet.scaling.scale_to_zero
+            # Created after KEDA (its CRDs) and after the Deployment it scales.
+            assert release.urn in scaler.depends_on
 
 
 def test_stack_outputs_report_rollout_state(run: tuple[Any, engine.RunResult]) -> None:

@@ -52,7 +52,12 @@ class Trigger:
     def describe(self) -> str:
         if self.type == "cron":
             assert self.cron is not None
-            return f"awake {self.cron[1]}..{self.cron[2]} {self.cron[0]}: {self.target:g}"
+            timezone, start, end = self.cron
+
+            def hhmm(cron: str) -> str:
+                minute, hour = cron.split()[:2]
+                return f"{int(hour):02d}:{int(minute):02d}"
+            return f"awake {hhmm(start)}-{hhmm(end)} days {start.split()[-1]} {timezone}: {self.target:g} replicas"
         return f"{self.name} {self.target:g} {self.unit}"
 
 
