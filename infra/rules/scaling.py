@@ -51,7 +51,7 @@ LATENCY_TARGET_SHARE = 0.8
 ACCELERATOR_TARGET_PERCENT = 75
 #: Bounds of the scale-down stabilisation window (seconds).
 MIN_STABILIZATION_S = 300
-MAX_STABILIZATION_S = 1800
+MAX_STABILIZATION_S = 3600
 
 
 def startup_s(kind: Kind, load_timeout_s: int) -> int:
@@ -82,8 +82,9 @@ def behavior(kind: Kind, load_timeout_s: int) -> Behavior:
     """Up fast, down slowly, sized by how long a replica takes to start.
 
     Scaling down uses the highest recommendation of the last window, and the window is as
-    long as a start (within 5 to 30 minutes): a replica given up now would take that long
-    to get back, so it is kept through any dip shorter than that. CPU pods scale down by a
+    long as a start (within 5 minutes to an hour): a replica given up now would take that long
+    to get back, so it is kept through any dip shorter than that (and a replica still starting
+    is never given up). CPU pods scale down by a
     quarter a minute; accelerator pods by one pod every two minutes (each is a node).
     Scaling up waits for nothing: doubling per minute (at least 2 pods, 4 on CPU) keeps up
     with a step while each new replica still takes `startup_s` to answer.

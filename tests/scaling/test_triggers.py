@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from infra.config.loader import load
-from infra.engines.chartstore import ChartStore
 from infra.engines import helm
+from infra.engines.chartstore import ChartStore
 from infra.engines.crds import CrdCatalog
 from infra.plan.charts import KEDA, chart
 from infra.plan.manifests.scaling import scaled_object
