@@ -1,4 +1,5 @@
-"""Preflight before staging: is <bucket>/<prefix>/<version>/saved_model.pb really there?
+"""Preflight before staging: is <bucket>/<prefix>/<version>/saved_model.pb really there, and
+how large is the version (every object under <prefix>/<version>/: the memory check)?
 
 Each cloud is read with its own client library and its usual credentials, so the check works
 wherever `gcloud` or the `aws` CLI does:
@@ -27,6 +28,7 @@ class PreflightResult:
     uri: str
     message: str
     hint: str
+    size_bytes: int | None = None  # the whole version folder, when found
 
 
 def _missing(uri: str, version: int, present: list[int]) -> PreflightResult:
@@ -62,7 +64,9 @@ def _check_gcs(project: str | None, bucket: str, prefix: str, key: str, version:
     try:
         client = storage.Client(project=project)
         if client.bucket(bucket).get_blob(key, timeout=30) is not None:
-            return PreflightResult(True, uri, "found", "")
+            folder = key.rsplit("/", 1)[0] + "/"
+            size = sum(int(b.size or 0) for b in client.list_blobs(bucket, prefix=folder, timeout=30))
+            return PreflightResult(True, uri, "found", "", size)
         listing = client.list_blobs(bucket, prefix=f"{prefix}/", delimiter="/", timeout=30)
         list(listing)  # the prefixes are known once the pages are read
         present = sorted(v for v in (_version_of(p) for p in listing.prefixes) if v is not None)
@@ -97,7 +101,10 @@ def _check_s3(region: str, bucket: str, prefix: str, key: str, version: int) -> 
         "s3", region_name=region, config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10))
     try:
         client.head_object(Bucket=bucket, Key=key)
-        return PreflightResult(True, uri, "found", "")
+        folder = key.rsplit("/", 1)[0] + "/"
+        size = sum(int(o["Size"]) for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=folder) for o in page.get("Contents", []))
+        return PreflightResult(True, uri, "found", "", size)
     except ClientError as err:
         code = str(err.response.get("Error", {}).get("Code", ""))
         if code not in ("404", "NoSuchKey", "NotFound"):

@@ -186,11 +186,40 @@ def stage_preflight(model: str, version: int) -> Preflight:
                                project=loaded.stack.gcp.project if loaded.stack.gcp else None)
         if result.ok:
             print(f"preflight: {result.uri} exists")
-            return None
+            return memory_issue(loaded, model, version, result.size_bytes)
         return ConfigIssue(file=loaded.stack.file, path=f"config.tfplat:models.{model}", value=version,
                            message=f"preflight failed: {result.message}",
                            hint=result.hint)
     return check
+
+
+def memory_issue(loaded: LoadedConfig, model: str, version: int, size_bytes: int | None) -> ConfigIssue | None:
+    """Will the version load within its container's memory limit? A version needs its SavedModel
+    size x the reload factor, plus runtime and warmup (infra.rules.scaling.version_memory)."""
+    from infra.rules import scaling
+    from infra.rules.quantity import memory_bytes, with_headroom
+
+    if size_bytes is None:
+        return None
+    res = loaded.models[model].serving.resources
+    limit = memory_bytes(with_headroom(res.memory, res.memory_headroom_percent))
+    need = scaling.version_memory(size_bytes, limit)
+    gib = 2**30
+    print(f"preflight: v{version} is {size_bytes / gib:.2f} GiB; loading it needs {need.need_bytes / gib:.2f} GiB "
+          f"of the {limit / gib:.2f} GiB limit")
+    if need.fits:
+        return None
+    memory = scaling.memory_to_fit(need.need_bytes, res.memory_headroom_percent)
+    headroom = scaling.headroom_to_fit(need.need_bytes, memory_bytes(res.memory))
+    raise_headroom = f", or memory_headroom_percent to {headroom}" if headroom <= 300 else ""
+    return ConfigIssue(
+        file=f"models/{model}.yaml", path="serving.resources.memory", value=res.memory,
+        message=f"v{version} cannot load within its memory limit: TF Serving needs {need.need_bytes / gib:.2f} GiB "
+                f"while it loads ({scaling.RELOAD_FACTOR:g} x the {size_bytes / gib:.2f} GiB SavedModel + "
+                f"{scaling.RUNTIME_AND_WARMUP_BYTES // 2**20} MiB runtime and warmup), the container's limit is "
+                f"{limit / gib:.2f} GiB ({res.memory} + {res.memory_headroom_percent}% headroom)",
+        hint=f"raise serving.resources.memory to {memory // 2**20}Mi{raise_headroom} in models/{model}.yaml "
+             "(and check the pool's machines still hold the pod: tfplat validate)")
 
 
 def _report(stack: str, model: str, result: StepResult) -> None:

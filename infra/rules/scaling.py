@@ -211,3 +211,40 @@ def color_floors(min_replicas: int, weights: dict[str, int], mode: VersionChange
     if len(weights) < 2 or mode == "parallel":
         return {c: min_replicas for c in weights}
     return {c: max(1, round(min_replicas * w / 100)) for c, w in weights.items()}
+
+
+# --- memory for a version change ---------------------------------------------------------------
+
+#: TF Serving holds about twice a model's size while it loads a version (the SavedModel read
+#: and the restored variables side by side, or the old and the new version during a reload).
+RELOAD_FACTOR = 2.0
+#: The server process itself and the warmup requests' batches (TF Serving's runtime, the
+#: batching queue's buffers), on top of the model.
+RUNTIME_AND_WARMUP_BYTES = 512 * 2**20
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryNeed:
+    saved_model_bytes: int
+    need_bytes: int  # reload factor x size + runtime and warmup
+    limit_bytes: int  # the container's memory limit
+
+    @property
+    def fits(self) -> bool:
+        return self.need_bytes <= self.limit_bytes
+
+
+def version_memory(saved_model_bytes: int, limit_bytes: int) -> MemoryNeed:
+    need = ceil(saved_model_bytes * RELOAD_FACTOR) + RUNTIME_AND_WARMUP_BYTES
+    return MemoryNeed(saved_model_bytes=saved_model_bytes, need_bytes=need, limit_bytes=limit_bytes)
+
+
+def memory_to_fit(need_bytes: int, headroom_percent: int) -> int:
+    """The smallest serving.resources.memory (bytes, whole MiB) whose limit with the headroom holds `need_bytes`."""
+    mib = 2**20
+    return ceil(need_bytes / (1 + headroom_percent / 100) / mib) * mib
+
+
+def headroom_to_fit(need_bytes: int, memory_bytes: int) -> int:
+    """The smallest memory_headroom_percent that holds `need_bytes` on top of `memory_bytes`."""
+    return max(0, ceil((need_bytes / memory_bytes - 1) * 100))
