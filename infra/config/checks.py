@@ -13,7 +13,7 @@ import re
 from infra.config import capacity
 from infra.config.edge_checks import check_edge
 from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
-from infra.config.scaling_checks import check_autoscaling, check_batching
+from infra.config.scaling_checks import check_autoscaling, check_batching, check_scale_to_zero
 from infra.config.schema import marked_paths
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
 from infra.config.yamlio import YamlDoc
@@ -225,6 +225,7 @@ def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
                 issues.append(_at(doc, ("config", key, field, i), f"is not a zone of region {stack.region}",
                                   f"use zones such as {example_zone(stack.cloud, stack.region)}", zone))
     issues.extend(_gateway_tls(doc, stack))
+    issues.extend(check_scale_to_zero(doc, stack))
     if not any(p.role == "system" for p in stack.node_pools.values()):
         issues.append(_at(doc, ("config", "tfplat:node_pools"), "no pool has role: system",
                           "add a small pool for cluster add-ons, e.g. system: {role: system, "

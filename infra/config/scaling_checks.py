@@ -8,7 +8,7 @@ number to change.
 from __future__ import annotations
 
 from infra.config.errors import ConfigIssue, format_path
-from infra.config.spec import ModelSpec
+from infra.config.spec import ModelSpec, StackSpec
 from infra.config.yamlio import YamlDoc
 from infra.rules import scaling
 
@@ -95,3 +95,14 @@ def check_autoscaling(doc: YamlDoc, spec: ModelSpec) -> list[ConfigIssue]:
                           f"raise cold_start_budget_s to {startup} or more (or lower load_timeout_s if the model "
                           "loads faster)", a.cold_start_budget_s))
     return issues
+
+
+def check_scale_to_zero(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
+    """The awake hours must be a window within one day (the cron trigger's start before its end)."""
+    awake = stack.serving.scale_to_zero.awake
+    if awake is None or awake.start < awake.end:  # HH:MM compares as text
+        return []
+    path = ("config", "tfplat:serving", "scale_to_zero", "awake", "to")
+    return [_at(doc, path, f"is not after from ({awake.start}): the awake hours are a window within one day",
+                "make to later than from (a window over midnight is two stacks' worth of hours: use the longer "
+                "part, or turn scale to zero off)", awake.end)]
