@@ -11,7 +11,7 @@ import pytest
 
 from infra.cli.main import main
 from infra.config.loader import load
-from tests.storage_servers import gcs_put, gcs_server, s3_server
+from tests.storage_servers import gcs_put, gcs_server
 
 
 def _stack(root: Path, name: str) -> Path:
@@ -63,16 +63,6 @@ def test_status_lists_every_model(repo_copy: Path, capsys: pytest.CaptureFixture
     rows = [line.split() for line in out.splitlines()]
     assert ["staging", "mobilenet", "v4", "v5", "blue", "20%", "blue", "80%", "green", "20%"] in rows
     assert ["prod-aws", "resnet50", "-", "v8", "green", "-", "green", "100%"] in rows
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """moto's S3 server over real HTTP; tfplat finds it through boto3's own AWS_ENDPOINT_URL."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with s3_server() as endpoint:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        yield endpoint
 
 
 @pytest.fixture

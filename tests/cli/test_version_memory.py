@@ -3,7 +3,6 @@ size on the bucket (moto's S3 server over HTTP) x the reload factor, plus runtim
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -12,19 +11,9 @@ import pytest
 from infra.cli.main import main
 from infra.config.loader import load
 from infra.rules import scaling
-from tests.storage_servers import s3_server
 
 BUCKET = "tfplat-prod-aws-models-111122223333"
 MIB = 2**20
-
-
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with s3_server() as endpoint:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-        yield endpoint
 
 
 def _upload(endpoint: str, version: int, variables_mib: int) -> None:

@@ -19,6 +19,7 @@ from infra.plan.monitoring.dashboards import OVERVIEW_UID, queries
 from infra.plan.monitoring.plan import MonitoringPlan
 from infra.plan.stack import plan_stack
 from tests.conftest import REPO, STACKS
+from tests.monitoring.catalog import assert_catalog_query
 
 
 def _plans() -> dict[str, MonitoringPlan]:
@@ -46,15 +47,8 @@ def test_queries_name_only_catalog_metrics_and_their_labels(stack: str) -> None:
     exprs = _all_queries(mon)
     assert len(exprs) > 20
     for expr in exprs:
-        found = m.selectors(expr)
-        assert found, expr
-        for sel in found:
-            metric = m.by_series(sel.metric)
-            assert metric is not None, f"{sel.metric} is not in the metric catalog ({expr})"
-            allowed = metric.labels_of(sel.metric) | m.SCRAPE_LABELS[metric.source]
-            for label, _, _ in sel.matchers:
-                assert label in allowed, f"{sel.metric} has no label {label!r} ({expr})"
-        assert m.bare_identifiers(expr) == set(), f"unparsed names in {expr}"
+        assert_catalog_query(expr)
+
 
 
 def test_catalog_reader_is_not_blind() -> None:

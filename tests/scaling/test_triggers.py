@@ -24,6 +24,7 @@ from infra.plan.monitoring import queries as q
 from infra.plan.monitoring.scope import FleetScope
 from infra.plan.stack import StackPlan, plan_stack
 from tests.conftest import REPO, STACKS
+from tests.monitoring.catalog import assert_catalog_query
 
 PLANS: dict[str, StackPlan] = {s: plan_stack(load(REPO, s)) for s in STACKS}
 
@@ -42,14 +43,7 @@ def test_trigger_queries_name_only_catalog_metrics_and_their_labels(stack: str) 
     exprs = _queries(stack)
     assert len(exprs) >= 6
     for expr in exprs:
-        found = m.selectors(expr)
-        assert found, expr
-        for sel in found:
-            metric = m.by_series(sel.metric)
-            assert metric is not None, f"{sel.metric} is not in the metric catalog ({expr})"
-            allowed = metric.labels_of(sel.metric) | m.SCRAPE_LABELS[metric.source]
-            assert all(label in allowed for label, _, _ in sel.matchers), expr
-        assert m.bare_identifiers(expr) == set(), expr
+        assert_catalog_query(expr)
 
 
 @pytest.mark.parametrize("stack", STACKS)
