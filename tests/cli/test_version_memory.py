@@ -11,6 +11,7 @@ import pytest
 from infra.cli.main import main
 from infra.config.loader import load
 from infra.rules import scaling
+from tests.storage_servers import gcs_put, gcs_server
 
 BUCKET = "tfplat-prod-aws-models-111122223333"
 MIB = 2**20
@@ -57,6 +58,19 @@ def test_a_version_that_fits_is_staged(repo_copy: Path, s3: str, capsys: pytest.
     assert "preflight: v6 is 0.03 GiB; loading it needs 0.56 GiB of the 0.59 GiB limit" in out
     rollout = load(repo_copy, "prod-aws").stack.models["mobilenet"]
     assert 6 in (rollout.blue, rollout.green)
+
+
+def test_gcs_versions_are_measured_the_same_way(repo_copy: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """GCP stacks: google-cloud-storage lists the version folder on the GCS emulator."""
+    _small_pods(repo_copy)
+    with gcs_server() as endpoint:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
+        bucket = "acme-ml-dev-dev-models"
+        gcs_put(endpoint, bucket, "vision/mobilenet/6/saved_model.pb", b"\0" * MIB)
+        gcs_put(endpoint, bucket, "vision/mobilenet/6/variables/variables.data-00000-of-00001", b"\0" * (60 * MIB))
+        assert main(["stage", "mobilenet", "6", "--stack", "dev"]) == 2
+    assert "v6 cannot load within its memory limit: TF Serving needs 0.62 GiB" in capsys.readouterr().err
 
 
 def test_the_rule() -> None:
