@@ -27,8 +27,8 @@ from infra.plan import charts
 from infra.plan.cloud import CloudPlan
 from infra.plan.fleet import FleetPlan
 from infra.plan.monitoring.plan import MonitoringPlan
-from infra.plan.training.platform import TrainingPlan
 from infra.plan.scaling.keda import KedaPlan
+from infra.plan.training.platform import TrainingPlan
 from infra.rules import admission
 
 #: The charts EKS platforms install (the monitoring plan lists its own releases).

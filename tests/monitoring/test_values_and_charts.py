@@ -75,7 +75,7 @@ def test_loose_or_incomplete_chart_pins_are_refused(tmp_path: Path, entry: Any, 
 
 
 def test_unknown_chart_names_the_pinned_ones(tmp_path: Path) -> None:
-    with pytest.raises(charts.ChartPinError, match="have: .*jaeger"):
+    with pytest.raises(charts.ChartPinError, match=r"have: .*jaeger"):
         charts.chart("no-such-chart", versions_file(tmp_path))
 
 

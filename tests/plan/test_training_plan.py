@@ -188,11 +188,32 @@ def test_every_training_namespace_is_fenced() -> None:
     assert all("from" not in spec["ingress"][0] for (_, name), spec in policies.items() if name == API_SERVER_PORTS)
 
 
+def _api_server_targets(objects: list[dict[str, Any]]) -> dict[str, set[int]]:
+    """{namespace: container ports} the API server calls in one rendered chart: the Service
+    port each webhook configuration and APIService names (443 when unnamed), resolved through
+    the Service's targetPort to the controllers' container ports."""
+    named = {(o["metadata"]["namespace"], p["name"]): p["containerPort"]
+             for o in objects if o["kind"] == "Deployment"
+             for c in o["spec"]["template"]["spec"]["containers"] for p in c.get("ports", []) if "name" in p}
+    refs = [w["clientConfig"]["service"] for o in objects if o["kind"].endswith("WebhookConfiguration")
+            for w in o["webhooks"]]
+    refs += [o["spec"]["service"] for o in objects if o["kind"] == "APIService"]
+    found: dict[str, set[int]] = {}
+    for ref in refs:
+        service = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == ref["name"])
+        port = next(p for p in service["spec"]["ports"] if p["port"] == ref.get("port", 443))
+        target = port.get("targetPort", port["port"])
+        found.setdefault(ref["namespace"], set()).add(
+            named[(ref["namespace"], target)] if isinstance(target, str) else target)
+    return found
+
+
 def test_the_open_ports_are_the_ones_the_charts_point_the_api_server_at() -> None:
-    """Read from Kueue's and JobSet's charts rendered with real helm: the Services their webhook
-    configurations and APIServices name, resolved to the controllers' container ports, are
-    exactly the ports left open to every source."""
+    """Read from Kueue's, JobSet's and KEDA's charts rendered with real helm: the Services their
+    webhook configurations and APIServices name, resolved to the controllers' container ports,
+    are exactly the ports left open to every source."""
     from infra.offline.plan import render_stack_charts
+    from infra.plan.scaling import keda
     from infra.plan.training.network import CALLED_BY_API_SERVER
     from tests.conftest import shared_run
 
@@ -200,18 +221,7 @@ def test_the_open_ports_are_the_ones_the_charts_point_the_api_server_at() -> Non
     releases = {r.release.name: r.objects for r in render_stack_charts(plan, result.records).rendered}
     found: dict[str, set[int]] = {}
     for chart in ("kueue", "jobset"):
-        objects = releases[chart]
-        named = {(o["metadata"]["namespace"], p["name"]): p["containerPort"]
-                 for o in objects if o["kind"] == "Deployment"
-                 for c in o["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
-        refs = [w["clientConfig"]["service"] for o in objects if o["kind"].endswith("WebhookConfiguration")
-                for w in o["webhooks"]]
-        refs += [o["spec"]["service"] for o in objects if o["kind"] == "APIService"]
-        for ref in refs:
-            service = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == ref["name"])
-            for port in service["spec"]["ports"]:
-                target = port.get("targetPort", port["port"])
-                found.setdefault(ref["namespace"], set()).add(
-                    named[(ref["namespace"], target)] if isinstance(target, str) else target)
+        found.update(_api_server_targets(releases[chart]))
     assert {ns: tuple(sorted(p)) for ns, p in found.items()} == \
         {ns: tuple(sorted(p)) for ns, p in CALLED_BY_API_SERVER.items()}
+    assert _api_server_targets(releases[keda.RELEASE]) == {keda.NAMESPACE: set(keda.CALLED_BY_API_SERVER)}

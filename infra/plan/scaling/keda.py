@@ -15,6 +15,7 @@ from typing import Any
 
 from infra.plan.charts import KEDA, Chart, chart
 from infra.plan.cloud import Taint
+from infra.plan.manifests.fences import Manifest, api_server_ports, same_namespace
 from infra.plan.scan_waivers import PULL_POLICY
 from infra.rules import names
 
@@ -27,6 +28,11 @@ HELM_TIMEOUT_S = 600
 # image, which checkov's CKV_K8S_40 cannot see, so it is set here.
 _NONROOT = {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532, "seccompProfile": {"type": "RuntimeDefault"}}
 _COMPONENTS = ("operator", "metricServer", "webhooks")
+OWNER = "tfplat-scaling"
+#: Ports the API server calls: the metrics API server (the external.metrics.k8s.io
+#: APIService's target, the chart's metricsServer.portHttpsTarget) and the admission webhooks
+#: (the chart's default webhooks port).
+CALLED_BY_API_SERVER = (6443, 9443)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,3 +69,11 @@ def values(environment: str, system_taints: Sequence[Taint]) -> dict[str, Any]:
 def plan_keda(environment: str, system_taints: Sequence[Taint]) -> KedaPlan:
     return KedaPlan(chart=chart(KEDA), namespace=NAMESPACE, release=RELEASE, environment=environment,
                     values=values(environment, system_taints))
+
+
+def network_policies(plan: KedaPlan) -> list[Manifest]:
+    """The keda namespace's NetworkPolicies: the operator's gRPC (9666) and metrics only from
+    KEDA's own pods; the metrics API server and webhooks from the API server."""
+    return [same_namespace(f"{OWNER}-same-namespace", plan.namespace, plan.environment, OWNER),
+            api_server_ports(f"{OWNER}-api-server-calls", plan.namespace, plan.environment, OWNER,
+                             CALLED_BY_API_SERVER)]

@@ -16,35 +16,22 @@ store, the controllers talk to the API server.
 
 from __future__ import annotations
 
-from typing import Any
-
-from infra.plan.manifests.serving import meta
+from infra.plan.manifests.fences import Manifest, api_server_ports, same_namespace
 from infra.plan.training.platform import JOBSET_NAMESPACE, KUEUE_NAMESPACE, TrainingPlan
-from infra.rules import names
 
-Manifest = dict[str, Any]
+OWNER = "tfplat-training"
 SAME_NAMESPACE = "tfplat-training-same-namespace"
 API_SERVER_PORTS = "tfplat-training-api-server-calls"
 #: Ports of each controller the API server calls (the charts' webhook and APIService targets).
 CALLED_BY_API_SERVER = {KUEUE_NAMESPACE: (9443, 8082), JOBSET_NAMESPACE: (9443,)}
 
 
-def _policy(name: str, namespace: str, environment: str, ingress: list[dict[str, Any]]) -> Manifest:
-    labels = {names.LABEL_NAME: "tfplat-training", names.LABEL_COMPONENT: "network-policy",
-              names.LABEL_PART_OF: names.PART_OF, names.LABEL_MANAGED_BY: names.MANAGED_BY,
-              names.LABEL_ENV: environment}
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": meta(name, namespace, labels),
-            "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": ingress}}
-
-
 def network_policies(plan: TrainingPlan) -> list[Manifest]:
     """NetworkPolicies of every namespace training creates, controllers' first."""
-    same: list[dict[str, Any]] = [{"from": [{"podSelector": {}}]}]
+    env = plan.environment
     out = []
     for namespace, ports in CALLED_BY_API_SERVER.items():
-        out.append(_policy(SAME_NAMESPACE, namespace, plan.environment, same))
-        out.append(_policy(API_SERVER_PORTS, namespace, plan.environment,
-                           [{"ports": [{"protocol": "TCP", "port": p} for p in ports]}]))
-    out += [_policy(SAME_NAMESPACE, ns, plan.environment, same) for ns in sorted(set(plan.namespaces.values()))]
+        out.append(same_namespace(SAME_NAMESPACE, namespace, env, OWNER))
+        out.append(api_server_ports(API_SERVER_PORTS, namespace, env, OWNER, ports))
+    out += [same_namespace(SAME_NAMESPACE, ns, env, OWNER) for ns in sorted(set(plan.namespaces.values()))]
     return out
