@@ -3,6 +3,7 @@ configuration, identities, and the JobSet of a run for each strategy."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,7 @@ def test_every_training_namespace_is_fenced() -> None:
     assert all("from" not in spec["ingress"][0] for (_, name), spec in policies.items() if name == API_SERVER_PORTS)
 
 
-def _api_server_targets(objects: list[dict[str, Any]]) -> dict[str, set[int]]:
+def _api_server_targets(objects: Sequence[dict[str, Any]]) -> dict[str, set[int]]:
     """{namespace: container ports} the API server calls in one rendered chart: the Service
     port each webhook configuration and APIService names (443 when unnamed), resolved through
     the Service's targetPort to the controllers' container ports."""
