@@ -235,7 +235,10 @@ def _archive_crds(archive: str, _mtime: int) -> str:
     with tarfile.open(archive) as tar:
         for member in sorted(tar.getmembers(), key=lambda m: m.name):
             parts = member.name.split("/")
-            if member.isfile() and len(parts) >= 3 and parts[-2] == "crds" and parts[-1].endswith((".yaml", ".yml")):
+            # <chart>/crds/x.yaml or .../charts/<subchart>/crds/x.yaml; a templates/crds/ folder
+            # (KEDA's) holds templates, which the render yields instead.
+            in_crds = len(parts) >= 3 and parts[-2] == "crds" and (len(parts) == 3 or parts[-4] == "charts")
+            if member.isfile() and in_crds and parts[-1].endswith((".yaml", ".yml")):
                 handle = tar.extractfile(member)
                 if handle is not None:
                     out += [o for o in parse_stream(handle.read().decode("utf-8"))

@@ -98,7 +98,7 @@ def test_no_chart_source_at_all_is_said_loudly_and_refused_where_required(
     captured = capsys.readouterr()
     assert "note: UNRENDERED (no chart source): kube-prometheus-stack (kube-prometheus-stack 81.4.3)" in captured.out
     assert "NOT VALIDATED (no CRD): manifests/monitoring/podmonitor-" in captured.out
-    assert "WARNING: 6 Helm release(s) NOT rendered, validated or scanned" in captured.err  # Kueue, JobSet too
+    assert "WARNING: 7 Helm release(s) NOT rendered, validated or scanned" in captured.err  # Kueue, JobSet, KEDA too
     monkeypatch.setenv("TFPLAT_REQUIRE_CHARTS", "1")  # make test and CI
     assert main(["plan", "--stack", "dev", "--out", str(tmp_path), "--no-scan"]) == 1
     assert "TFPLAT_REQUIRE_CHARTS=1 refuses that" in capsys.readouterr().err

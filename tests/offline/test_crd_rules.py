@@ -118,3 +118,18 @@ def test_target_group_route_configurations_are_checked() -> None:
     assert "spec.routeConfigurations.0: 'routeIdentifier' is a required property" in found
     assert any(m.startswith("spec.routeConfigurations.0.targetGroupProps.protocolVersion: 'gRPC' is not one of")
                for m in found)
+
+
+def test_only_a_charts_own_crds_folder_is_read_as_plain_crds() -> None:
+    """Helm installs <chart>/crds/ (and a subchart's) untemplated; KEDA keeps its CRDs in
+    templates/crds/, which are templates (the render yields them), not YAML to parse."""
+    from infra.engines.crds import archive_crds
+    from infra.plan import charts as pins
+    from tests.conftest import REPO
+
+    mirror = REPO.parent / "shared" / "charts"
+    keda = pins.chart(pins.KEDA)
+    assert archive_crds(mirror / f"{keda.chart}-{keda.version}.tgz") == []
+    kps = pins.chart(pins.KUBE_PROMETHEUS_STACK)  # its CRDs live in a subchart's crds/ folder
+    kinds = {c["spec"]["names"]["kind"] for c in archive_crds(mirror / f"{kps.chart}-{kps.version}.tgz")}
+    assert {"PodMonitor", "PrometheusRule", "ServiceMonitor"} <= kinds

@@ -80,7 +80,7 @@ def test_disk_encryption_follows_the_tier_unless_the_stack_says() -> None:
 def test_allowed_sources_are_sorted_and_unique() -> None:
     plan, _ = shared_run("staging")
     sources = allowed_sources(plan.stack, plan.fleets, plan.cloud, plan.monitoring, training=plan.training,
-                              models=load(REPO, "staging").models)
+                              models=load(REPO, "staging").models, keda=plan.keda)
     assert list(sources) == sorted(set(sources)) == list(plan.admission.allowed)
 
 

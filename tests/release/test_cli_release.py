@@ -67,7 +67,7 @@ def test_dry_run_prints_policy_steps_and_queries(repo: Path) -> None:
      "per change (tfplat:rollout.max_canary_step_percent), so the release would be refused half way (got [5, 50])"
      "\n    fix: add steps so that none grows by more than 30 points, e.g. [5, 35, 50]"),
     ("models/bert-ranker.yaml", "  gates:\n", "  steps: [50, 5]\n  gates:\n",
-     "models/bert-ranker.yaml:37: release.steps: canary steps must grow (got [50, 5])\n"
+     "models/bert-ranker.yaml:38: release.steps: canary steps must grow (got [50, 5])\n"
      "    fix: list them in order, e.g. [5, 50]"),
     ("models/bert-ranker.yaml", "search_clicks_total{", "search_click_total{",
      "release.gates.custom.click_through.query: search_click_total is neither in the platform's metric catalog "
