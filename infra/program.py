@@ -39,11 +39,14 @@ def load_config() -> LoadedConfig:
     stack = pulumi.get_stack()
     values, secret = _engine_config(stack)
     try:
-        return load(project_root(), stack, engine_config=values, engine_secret_keys=secret)
+        loaded = load(project_root(), stack, engine_config=values, engine_secret_keys=secret)
     except ConfigError as err:
         for issue in err.issues:
             pulumi.log.error(issue.render())
         raise pulumi.RunError(f"{len(err.issues)} configuration error(s); nothing was changed") from None
+    for notice in loaded.notices:
+        pulumi.log.warn(notice)
+    return loaded
 
 
 def build(plan: StackPlan) -> None:

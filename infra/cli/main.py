@@ -63,6 +63,12 @@ def plan_failure(err: BaseException, stack: str, out: Path) -> tuple[str, int] |
     return None
 
 
+def warn_notices(notices: Sequence[str]) -> None:
+    """Config that still works but should change (a deprecated key): on stderr, never fatal."""
+    for notice in notices:
+        print(f"warning: {notice}", file=sys.stderr)
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     from infra.config.loader import load
     from infra.offline.plan import offline_plan
@@ -72,7 +78,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     # build/ belongs at the project root wherever the command runs; an explicit --out is
     # taken relative to the current directory, as a path on a command line is.
     out = (Path(args.out) if args.out else root / "build").absolute()
-    issues = release_issues(root, load(root, args.stack))  # the release policy is config too
+    loaded = load(root, args.stack)
+    warn_notices(loaded.notices)
+    issues = release_issues(root, loaded)  # the release policy is config too
     if issues:
         raise ConfigError(issues)
     try:
@@ -108,7 +116,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     issues: list[ConfigIssue] = []
     for stack in stacks:
         try:
-            found = release_issues(root, load(root, stack))
+            loaded = load(root, stack)
+            warn_notices(loaded.notices)
+            found = release_issues(root, loaded)
             if found:
                 raise ConfigError(found)
             print(f"ok: {stack}")

@@ -170,8 +170,8 @@ def check_stack_capacity(stack: StackSpec, models: Mapping[str, ModelSpec]) -> l
                                     f"{offer} ({sizes})",
                                     f"raise max_nodes so the pools offer {need} {kind}"
                                     f"{_nodes_hint(pools[0], machines[0], need, kind) if len(pools) == 1 else ''}"
-                                    " (or add a pool), or lower replicas.min of the models in this stack, or "
-                                    "stage with version_change: swap (docs/scaling.md)"))
+                                    " (or add a pool), or lower autoscaling.min_replicas of the models in this "
+                                    "stack, or stage with version_change: swap (docs/scaling.md)"))
     return findings
 
 

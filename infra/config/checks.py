@@ -13,6 +13,7 @@ import re
 from infra.config import capacity
 from infra.config.edge_checks import check_edge
 from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
+from infra.config.replicas import check_replica_bounds
 from infra.config.scaling_checks import check_autoscaling, check_batching, check_scale_to_zero
 from infra.config.schema import marked_paths
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
@@ -305,11 +306,8 @@ def check_rollouts(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpe
             check_rollout(rollout)
         except RolloutError as err:
             issues.append(_at(doc, (*base, err.field), err.message, err.hint, err.value))
-        if rollout.min_replicas is not None and rollout.max_replicas is not None \
-                and rollout.min_replicas > rollout.max_replicas:
-            issues.append(_at(doc, (*base, "replicas", "min"), f"is above replicas.max ({rollout.max_replicas})",
-                              "make replicas.min <= replicas.max", rollout.min_replicas))
         model = models[name]
+        issues += check_replica_bounds(doc, base, rollout, model)
         acc = model.serving.accelerator
         if acc.kind == "tpu" and stack.cloud == "aws":
             issues.append(_at(doc, base, f"model {name} needs TPU {acc.type}, and stack {stack.name} "

@@ -21,6 +21,7 @@ from infra.config import checks, training_checks
 from infra.config.edge_checks import check_edge_key_separation
 from infra.config.errors import ConfigError, ConfigIssue, did_you_mean, one_of
 from infra.config.hardening import check_hardening
+from infra.config.replicas import check_stack_keys
 from infra.config.schema import apply_defaults, load_schema, validate
 from infra.config.spec import LoadedConfig, ModelSpec, model_from_dict, stack_from_config
 from infra.config.yamlio import SECRET_PLACEHOLDER, YamlDoc, parse_yaml, read_yaml
@@ -190,9 +191,10 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
     if stack_issues:
         raise ConfigError(issues + stack_issues)
 
+    renamed, notices = check_stack_keys(doc)
     filled = apply_defaults("stack", doc.data)
     spec = stack_from_config(stack, display, filled["config"], secrets)
-    stack_issues = checks.check_stack(doc, spec)
+    stack_issues = renamed + checks.check_stack(doc, spec)
     pools_ok = not any(i.path.startswith("config.tfplat:node_pools") for i in stack_issues)
     issues += stack_issues
     issues += checks.check_rollouts(doc, spec, models, broken_models, pools_ok=pools_ok)
@@ -206,7 +208,7 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
         issues += checks.check_capacity(doc, spec, models)
     if issues:
         raise ConfigError(issues)
-    return LoadedConfig(stack=spec, models=models)
+    return LoadedConfig(stack=spec, models=models, notices=tuple(n.render() for n in notices))
 
 
 __all__ = [

@@ -564,6 +564,7 @@ class LoadedConfig:
 
     stack: StackSpec
     models: Mapping[str, ModelSpec]  # every valid model in models/, by name
+    notices: tuple[str, ...] = ()  # rendered warnings (deprecated keys) that do not stop a plan
 
     def deployed(self) -> list[tuple[ModelSpec, Any]]:
         """(model, rollout) for each model the stack runs, sorted by name."""
@@ -674,6 +675,13 @@ def _endpoint(e: Mapping[str, Any], environment: str) -> Endpoint:
                     public_waiver=e["public_waiver"], legacy_public=legacy)
 
 
+def _bound(rollout: Mapping[str, Any], key: str, legacy: str) -> int | None:
+    """autoscaling.<key>, else the deprecated replicas.<legacy> (both at once is a config error:
+    infra.config.checks.check_rollouts)."""
+    value: int | None = (rollout.get("autoscaling") or {}).get(key)
+    return value if value is not None else (rollout.get("replicas") or {}).get(legacy)
+
+
 def stack_from_config(name: str, file: str, config: Mapping[str, Any],
                       secret_keys: frozenset[str]) -> StackSpec:
     """`config` is the default-filled `config:` mapping of a stack file."""
@@ -705,9 +713,9 @@ def stack_from_config(name: str, file: str, config: Mapping[str, Any],
         models=frozen_map({
             k: ModelRollout(model=k, blue=v["blue"], green=v["green"], live=v["live"],
                             canary_percent=v["canary_percent"],
-                            min_replicas=v.get("replicas", {}).get("min"),
-                            max_replicas=v.get("replicas", {}).get("max"),
-                            version_change=v["version_change"],
+                            min_replicas=_bound(v, "min_replicas", "min"),
+                            max_replicas=_bound(v, "max_replicas", "max"),
+                             version_change=v["version_change"],
                             release=release_settings(v.get("release")),
                             release_in_progress=release_marker(v.get("release_in_progress")))
             for k, v in config["tfplat:models"].items()

@@ -183,7 +183,7 @@ def check_min_replicas(resources: Sequence[Resource], settings: Settings) -> lis
         out.append(Finding(
             f"fleet Deployment {namespace(fleet.props)}/{object_name(fleet.props)} can run {floor} replica(s) "
             f"({source}); this tier needs at least {required}",
-            f"set tfplat:models.{model}.replicas.min to {required} or more in the stack file (or "
+            f"set tfplat:models.{model}.autoscaling.min_replicas to {required} or more in the stack file (or "
             f"serving.autoscaling.min_replicas in models/{model}.yaml for every stack)", fleet))
     return out
 
@@ -198,7 +198,7 @@ POLICIES = (
         id="fleet-min-replicas", severity="high", check=check_min_replicas,
         description="Every model fleet keeps at least minReplicas replicas (its ScaledObject's floor, or the "
                     "HPA's minReplicas); enforced in production.",
-        remediation="Raise tfplat:models.<model>.replicas.min in the stack file.",
+        remediation="Raise tfplat:models.<model>.autoscaling.min_replicas in the stack file.",
         config_schema={"minReplicas": {"type": "integer", "minimum": 1, "default": 2,
                                        "description": "Smallest allowed replica floor of a fleet."}}),
     StackPolicy(

@@ -101,8 +101,8 @@ def test_16_cpus_on_a_smaller_node_are_refused(repo_copy: Path, capsys: pytest.C
 
 
 def test_minimum_replicas_beyond_the_pool_are_refused(repo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "replicas: {min: 2, max: 10}",
-          "replicas: {min: 900, max: 1000}\n      version_change: parallel")
+    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "autoscaling: {min_replicas: 2, max_replicas: 10}",
+          "autoscaling: {min_replicas: 900, max_replicas: 1000}\n      version_change: parallel")
     err = _validate(repo_copy, capsys, "prod")
     assert "stacks/Pulumi.prod.yaml:29: config.tfplat:node_pools.l4.max_nodes: the minimum replicas of its models " \
            "need 1800 GPUs (resnet50 1800; both colors count while both run: each its minimum, or with " \
@@ -113,10 +113,12 @@ def test_minimum_replicas_beyond_the_pool_are_refused(repo_copy: Path, capsys: p
 
 def test_swap_needs_the_minimum_plus_one(repo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """auto picks swap where the pool cannot hold both colors' minimums: they share it."""
-    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "replicas: {min: 2, max: 10}", "replicas: {min: 7, max: 10}")
+    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "autoscaling: {min_replicas: 2, max_replicas: 10}",
+          "autoscaling: {min_replicas: 7, max_replicas: 10}")
     loaded = load(repo_copy, "prod")  # 2 x 7 GPUs > 12, but 7 + 1 fit
     assert not [f for f in capacity.check_stack_capacity(loaded.stack, loaded.models) if f.error]
-    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "replicas: {min: 7, max: 10}", "replicas: {min: 12, max: 12}")
+    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "autoscaling: {min_replicas: 7, max_replicas: 10}",
+          "autoscaling: {min_replicas: 12, max_replicas: 12}")
     err = _validate(repo_copy, capsys, "prod")
     assert "need 13 GPUs (resnet50 13;" in err
 

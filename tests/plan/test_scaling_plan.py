@@ -63,8 +63,10 @@ def test_behaviour_is_sized_by_the_accelerators_start() -> None:
 
 
 def test_swap_shares_the_minimum_by_traffic_weight(repo_copy: Path) -> None:
-    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "      live: green\n      replicas: {min: 2, max: 10}",
-          "      live: green\n      canary_percent: 0\n      replicas: {min: 4, max: 10}\n      version_change: swap")
+    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml",
+          "      live: green\n      autoscaling: {min_replicas: 2, max_replicas: 10}",
+          "      live: green\n      canary_percent: 0\n      autoscaling: {min_replicas: 4, max_replicas: 10}\n"
+          "      version_change: swap")
     s = _scaling(repo_copy, "prod", "resnet50")
     assert s.version_change == "swap"
     floors = {c.color: c.min_replicas for c in s.colors}
@@ -76,7 +78,8 @@ def test_swap_shares_the_minimum_by_traffic_weight(repo_copy: Path) -> None:
 
 def test_auto_picks_swap_only_where_both_minimums_do_not_fit(repo_copy: Path) -> None:
     assert _scaling(REPO, "prod", "resnet50").version_change == "parallel"
-    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "replicas: {min: 2, max: 10}", "replicas: {min: 7, max: 10}")
+    _edit(repo_copy / "stacks" / "Pulumi.prod.yaml", "autoscaling: {min_replicas: 2, max_replicas: 10}",
+          "autoscaling: {min_replicas: 7, max_replicas: 10}")
     assert _scaling(repo_copy, "prod", "resnet50").version_change == "swap"  # 2 x 7 L4 > 12
 
 

@@ -114,7 +114,7 @@ def gpu_saturated(scope: FleetScope, rule: AlertRule) -> Rule:
         scope, ALERT_GPU_SATURATED, expr, rule,
         (f"{scope.model}: GPUs above {SATURATION_PERCENT}% busy",
         f"Average GPU utilization of the {{{{ $labels.color }}}} pods of {scope.model} is "
-        "{{ $value | humanize }}%; latency will follow. Raise replicas.max or the GPU pool's max_nodes."))
+        "{{ $value | humanize }}%; latency will follow. Raise autoscaling.max_replicas or the GPU pool's max_nodes."))
 
 
 def tpu_saturated(scope: FleetScope, rule: AlertRule) -> Rule:
