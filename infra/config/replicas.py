@@ -35,16 +35,16 @@ def check_stack_keys(doc: YamlDoc) -> tuple[list[ConfigIssue], list[ConfigIssue]
             continue
         path: tuple[str | int, ...] = ("config", "tfplat:models", name, "replicas")
         old = entry["replicas"] or {}
-        where = {"file": doc.file, "path": format_path(path), "line": doc.line_of(path), "value": dict(old)}
         if "autoscaling" in entry:
-            errors.append(ConfigIssue(
-                **where, message="the deprecated replicas and its replacement autoscaling are both set",
-                hint="remove replicas and keep autoscaling only (replicas.min is autoscaling.min_replicas, "
-                     "replicas.max is autoscaling.max_replicas)"))
+            message = "the deprecated replicas and its replacement autoscaling are both set"
+            hint = ("remove replicas and keep autoscaling only (replicas.min is autoscaling.min_replicas, "
+                    "replicas.max is autoscaling.max_replicas)")
         else:
-            notices.append(ConfigIssue(
-                **where, message="deprecated: replicas is read until tfplat 0.3 (docs/upgrading.md)",
-                hint=f"replace it with `{_new_spelling(old)}`"))
+            message = "deprecated: replicas is read until tfplat 0.3 (docs/upgrading.md)"
+            hint = f"replace it with `{_new_spelling(old)}`"
+        issue = ConfigIssue(file=doc.file, path=format_path(path), line=doc.line_of(path), value=dict(old),
+                            message=message, hint=hint)
+        (errors if "autoscaling" in entry else notices).append(issue)
     return errors, notices
 
 

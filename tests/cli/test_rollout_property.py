@@ -27,7 +27,8 @@ MODELS_BLOCK = re.compile(r"  tfplat:models:\n(?:    .*\n|      .*\n)+", re.M)
 MOBILENET = {
     "plain": "    mobilenet: &m\n      blue: 4\n      live: blue\n",
     "flow": "    mobilenet: &m {blue: 4, live: blue}\n",
-    "with replicas": "    mobilenet: &m\n      blue: 4\n      live: blue\n      autoscaling: &r {min_replicas: 1, max_replicas: 2}\n",
+    "with replicas": "    mobilenet: &m\n      blue: 4\n      live: blue\n"
+                     "      autoscaling: &r {min_replicas: 1, max_replicas: 2}\n",
 }
 OTHERS = {
     "resnet50": {

@@ -72,7 +72,8 @@ def test_a_fleet_that_can_shrink_to_one_replica_fails(autoscaler: dict[str, Any]
     resources = [fleet] + ([res(K8S["HPA"], "h", autoscaler)] if autoscaler else [])
     findings = run_stack("fleet-min-replicas", resources)
     assert messages(findings) == [f"fleet Deployment serving/mobilenet-blue {expected}; this tier needs at least 2"]
-    assert findings[0].fix.startswith("set tfplat:models.mobilenet.autoscaling.min_replicas to 2 or more in the stack file")
+    assert findings[0].fix.startswith(
+        "set tfplat:models.mobilenet.autoscaling.min_replicas to 2 or more in the stack file")
 
 
 def test_the_minimum_comes_from_the_settings() -> None:
