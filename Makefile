@@ -26,7 +26,7 @@ export TFPLAT_CHART_MIRROR TFPLAT_CRD_MIRROR
 # The TensorFlow side (model tooling, edge artifacts) has its own venv: modelkit/modelkit.mk
 -include modelkit/modelkit.mk
 
-.PHONY: setup system-tools plan plan-all validate diff test lint lint-workflows typecheck lock lock-checkov clean pin-images
+.PHONY: setup system-tools plan plan-all validate diff test lint lint-workflows typecheck lock lock-checkov clean pin-images config-reference
 
 setup: $(STAMP) $(CRD_STAMP) $(HELM) $(CHECKOV_STAMP) system-tools
 
@@ -84,6 +84,10 @@ validate: setup
 
 diff: setup
 	$(BIN)/tfplat diff --stack $(STACK)
+
+# docs/config-reference.md from schemas/ (tests/config/test_config_reference.py fails when it is stale).
+config-reference: setup
+	$(BIN)/python -m infra.config.reference
 
 # Needs registry access: resolves every image tag to its digest in images/versions.yaml.
 pin-images: setup
