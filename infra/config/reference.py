@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 import json
-from pathlib import Path
 import sys
 from typing import Any
 

@@ -42,6 +42,7 @@ def test_every_key_is_described(name: str) -> None:
 
 def test_the_reference_lists_every_key_with_its_default() -> None:
     text = reference.render()
-    assert "| `serving.autoscaling.min_replicas` | integer (>= 1, <= 1000) | `1` | Fewest replicas of each color" in text
+    assert "| `serving.autoscaling.min_replicas` | integer (>= 1, <= 1000) | `1` | Fewest replicas of each " \
+           "color" in text
     assert "| `config.tfplat:models.<name>.replicas` | object | optional | Deprecated (read until tfplat 0.3" in text
     assert "**Secret**: set with `pulumi config set --secret`." in text
