@@ -194,7 +194,3 @@ class StackPolicy(Policy):
     """Checks relations between resources: CrossGuard runs it once every resource is known."""
 
     check: StackCheck
-
-
-def by_type(resources: Sequence[Resource], *types: str) -> list[Resource]:
-    return [r for r in resources if r.type in types]

@@ -7,6 +7,7 @@ problem must be reported), so a check that silently stopped working would fail h
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 import re
 import shutil
@@ -170,11 +171,31 @@ def test_pulumi_steps_use_real_inputs_and_the_policy_pack() -> None:
     assert versions == {sdk.group(1)}
 
 
-def test_policy_pack_is_a_pulumi_policy_pack() -> None:
-    pack = w.REPO / "policies"
-    assert pack.is_dir(), "the workflows run policyPacks: policies"
-    if not (pack / "PulumiPolicy.yaml").exists():
-        pytest.skip("policies/PulumiPolicy.yaml is not written yet: pulumi preview/up would fail to load the pack")
+def _values_of(node: Any, key: str) -> Iterator[str]:
+    """Every string under `key` anywhere in a parsed workflow (matrix rows, `with:` of callers)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == key and isinstance(v, str):
+                yield v
+            yield from _values_of(v, key)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _values_of(v, key)
+
+
+def test_every_policy_pack_and_config_the_workflows_pass_exists() -> None:
+    """pulumi/actions loads `policyPacks` as policy packs (PulumiPolicy.yaml naming the Python
+    runtime, and the __main__.py it runs) and reads each `policyPackConfigs` file; a wrong path
+    fails only in CI."""
+    packs = {p for wf in ALL.values() for p in _values_of(wf, "policyPacks")}
+    assert packs == {"policies"}
+    for pack in packs:
+        project = yaml.safe_load((w.REPO / pack / "PulumiPolicy.yaml").read_text(encoding="utf-8"))
+        assert project["runtime"]["name"] == "python" and (w.REPO / pack / "__main__.py").is_file()
+    configs = {c for wf in ALL.values() for key in ("policyPackConfigs", "policy-config")
+               for c in _values_of(wf, key) if "${{" not in c}
+    assert {"policies/config/dev.json", "policies/config/prod.json"} <= configs
+    assert [c for c in sorted(configs) if not (w.REPO / c).is_file()] == []
 
 
 def test_test_workflow_runs_what_ci_runs() -> None:

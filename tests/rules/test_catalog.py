@@ -16,6 +16,8 @@ import sys
 
 import pytest
 
+from infra.config.schema import load_schema
+
 try:
     from infra.rules import catalog
 except ModuleNotFoundError:  # pytest started outside the repo root
@@ -834,7 +836,9 @@ def test_autoscaling_rejects_inverted_bounds(min_nodes: int, max_nodes: int) -> 
 
 
 def test_accelerator_kind() -> None:
-    assert ACCELERATOR_KINDS == ("cpu", "gpu", "tpu")
+    # The catalog's kinds are the ones a model file may write (the schema is the config's source).
+    kinds = load_schema("model")["$defs"]["accelerator"]["properties"]["kind"]["enum"]
+    assert tuple(kinds) == ACCELERATOR_KINDS
     assert {accelerator_kind(n) for n in GPUS} == {"gpu"}
     assert {accelerator_kind(n) for n in TPUS} == {"tpu"}
     _raises(lambda: accelerator_kind("quantum-1"), "'quantum-1'", hint=(*GPUS, *TPUS))
