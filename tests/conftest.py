@@ -3,17 +3,20 @@ offline plan of each shipped stack, run once per test process."""
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Iterator
 from functools import cache
 import os
 from pathlib import Path
 import shutil
+import tempfile
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
     from infra.offline.engine import RunResult
+    from infra.offline.plan import PlanOutcome
     from infra.plan.stack import StackPlan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,3 +69,15 @@ def shared_run(stack: str) -> tuple[StackPlan, RunResult]:
     from infra.offline.plan import run_offline
 
     return run_offline(REPO, stack)
+
+
+@cache
+def shared_plan(stack: str) -> tuple[PlanOutcome, Path]:
+    """`make plan` of a shipped stack, scan included: (outcome, the folder holding <stack>/),
+    computed once per test process and read by every test of the offline plan's files, charts,
+    policies and scan. Read-only, like shared_run."""
+    from infra.offline.plan import offline_plan
+
+    out = Path(tempfile.mkdtemp(prefix=f"tfplat-shared-{stack}-"))
+    atexit.register(shutil.rmtree, out, True)
+    return offline_plan(REPO, stack, out, scan=True), out

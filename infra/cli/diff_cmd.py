@@ -97,8 +97,12 @@ def plan_revision(root: Path, rev: str, stacks: list[str], work: Path) -> dict[s
             results[stack] = (None, f"{rev[:12]} predates the tfplat CLI; compared with nothing")
             continue
         env = {**os.environ, "PYTHONPATH": str(src), "TFPLAT_ROOT": str(src), **_tool_env()}
-        proc = subprocess.run([sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--out", str(out)],
-                              cwd=src, env=env, capture_output=True, text=True, check=False)
+        # The diff reads resources.json only: the base's checkov scan (most of a plan's time)
+        # would be thrown away. Revisions from before the flag scan nothing anyway.
+        no_scan = ["--no-scan"] if "--no-scan" in (src / "infra" / "cli" / "main.py").read_text(encoding="utf-8") \
+            else []
+        proc = subprocess.run([sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--out", str(out),
+                               *no_scan], cwd=src, env=env, capture_output=True, text=True, check=False)
         doc_path = out / stack / "resources.json"
         if proc.returncode == 0 and doc_path.exists():
             results[stack] = (json.loads(doc_path.read_text(encoding="utf-8")), None)

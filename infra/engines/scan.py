@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from typing import Any
 
+from infra.engines import scan_cache
 from infra.engines.tools import checkov
 
 SCAN_TIMEOUT_S = 600
@@ -70,7 +71,20 @@ def _results(raw: Any) -> list[Mapping[str, Any]]:
 
 
 def scan(files: Mapping[str, str], *, skips: Mapping[str, str] = GLOBAL_SKIPS) -> ScanReport:
-    """files: {relative path: one object's YAML}. Runs checkov's Kubernetes framework once."""
+    """files: {relative path: one object's YAML}. Runs checkov's Kubernetes framework once
+    (or reads what it printed for the same files before: infra.engines.scan_cache)."""
+    binary = Path(checkov())  # a missing checkov fails the scan even where an old output is stored
+    entry = scan_cache.key(scan_cache.checkov_identity(binary), skips, files)
+    output = scan_cache.cached(entry, lambda: _run_checkov(files, skips))
+    try:
+        raw = json.loads(output) if output.strip() else {}
+    except json.JSONDecodeError:
+        raise RuntimeError(f"checkov printed no JSON: {output[-2000:]}") from None
+    return _report(raw)
+
+
+def _run_checkov(files: Mapping[str, str], skips: Mapping[str, str]) -> str:
+    """checkov's JSON for the files (raises when it printed none)."""
     with tempfile.TemporaryDirectory(prefix="tfplat-scan-") as tmp:
         for rel, text in files.items():
             path = Path(tmp) / rel
@@ -84,10 +98,28 @@ def scan(files: Mapping[str, str], *, skips: Mapping[str, str] = GLOBAL_SKIPS) -
         env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_ON_FAIL": "0",
                "LOG_LEVEL": "ERROR", "ANSI_COLORS_DISABLED": "1"}
         proc = subprocess.run(args, capture_output=True, text=True, check=False, timeout=SCAN_TIMEOUT_S, env=env)
-        try:
-            raw = json.loads(proc.stdout) if proc.stdout.strip() else {}
-        except json.JSONDecodeError:
-            raise RuntimeError(f"checkov printed no JSON (exit {proc.returncode}): {proc.stderr[-2000:]}") from None
+    try:
+        raw = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    except json.JSONDecodeError:
+        raise RuntimeError(f"checkov printed no JSON (exit {proc.returncode}): {proc.stderr[-2000:]}") from None
+    return json.dumps(_kept(raw), sort_keys=True)
+
+
+def _kept(raw: Any) -> list[dict[str, Any]]:
+    """What _report reads of checkov's JSON (passed checks are only counted): a few KB to store
+    instead of megabytes."""
+    def item(i: Mapping[str, Any]) -> dict[str, Any]:
+        return {"check_id": i["check_id"], "resource": i["resource"], "file_path": i["file_path"],
+                "check_name": i.get("check_name", ""),
+                "check_result": {"suppress_comment": (i.get("check_result") or {}).get("suppress_comment", "")}}
+
+    return [{"check_type": r["check_type"], "summary": r.get("summary", {}),
+             "results": {k: [item(i) for i in r.get("results", {}).get(k, [])]
+                         for k in ("failed_checks", "skipped_checks")}}
+            for r in _results(raw)]
+
+
+def _report(raw: Any) -> ScanReport:
     findings: list[Finding] = []
     waivers: list[Waiver] = []
     passed = resources = 0

@@ -8,10 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 import hashlib
-import json
 from pathlib import Path
 import re
-import tempfile
 from typing import Any
 
 from infra.config.errors import ConfigError
@@ -71,18 +69,36 @@ class Facts:
         return {f"{m}-{p}" for m in self.models for p in ("rest", "grpc")}
 
     def urns(self, stack: str) -> set[str]:
-        """Real Pulumi URNs of every resource the stack's program registers (offline plan)."""
+        """Real Pulumi URNs of every resource the stack's program registers: the program under
+        the mock engine, as the offline plan runs it (the URNs do not depend on the charts'
+        rendering or validation, which the offline plan's own tests cover)."""
         if stack not in self._urns:
-            from infra.offline.plan import offline_plan
+            key = (config_digest(self.root), stack)
+            if key not in _URNS:
+                from infra.offline.plan import project_name, run_offline
+                from infra.offline.render import resources_document
 
-            with tempfile.TemporaryDirectory(prefix="runbook-urns-") as tmp:
                 try:
-                    offline_plan(self.root, stack, Path(tmp))
+                    _, result = run_offline(self.root, stack)
                 except ConfigError:
                     return set()  # the stack file is gone or broken: no URN can be checked as valid
-                doc = json.loads((Path(tmp) / stack / "resources.json").read_text(encoding="utf-8"))
-            self._urns[stack] = real_urns(doc, stack)
+                _URNS[key] = real_urns(resources_document(stack, project_name(self.root), result), stack)
+            self._urns[stack] = _URNS[key]
         return self._urns[stack]
+
+
+#: URNs by (config digest, stack): runbooks start from the same repository, so their copies
+#: share most configs; the program is the same code in one test process.
+_URNS: dict[tuple[str, str], set[str]] = {}
+
+
+def config_digest(root: Path) -> str:
+    """Of what the program reads from a copy: Pulumi.yaml, models/ and stacks/."""
+    digest = hashlib.sha256()
+    files = [root / "Pulumi.yaml", *(root / "models").glob("*.yaml"), *(root / "stacks").glob("*.yaml")]
+    for path in sorted(p for p in files if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 class FactsCache:
@@ -96,10 +112,7 @@ class FactsCache:
         self._known: Facts | None = None
 
     def now(self) -> Facts:
-        digest = hashlib.sha256()
-        for path in sorted([*(self.root / "models").glob("*.yaml"), *(self.root / "stacks").glob("*.yaml")]):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        key = digest.hexdigest()
+        key = config_digest(self.root)
         if key not in self._seen:
             self._seen.add(key)
             fresh = Facts.of(self.root)

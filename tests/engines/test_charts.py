@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 import os
 from pathlib import Path
@@ -13,18 +12,17 @@ import pytest
 from infra.cli.main import main
 from infra.engines import helm
 from infra.engines.chartstore import ChartNotFoundError, ChartStore, NoChartSourceError
-from infra.offline.plan import PlanOutcome, offline_plan
+from infra.offline.plan import PlanOutcome
 from infra.plan import charts as chart_pins
 from infra.plan.charts import Chart
-from tests.conftest import REPO, STACKS
+from tests.conftest import STACKS, shared_plan
 
 MIRROR = Path(os.environ.get("TFPLAT_CHART_MIRROR", ""))
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PlanOutcome]]:
-    out = tmp_path_factory.mktemp("plans")
-    yield {stack: offline_plan(REPO, stack, out) for stack in STACKS}
+def outcomes() -> dict[str, PlanOutcome]:
+    return {stack: shared_plan(stack)[0] for stack in STACKS}
 
 
 def test_the_mirror_is_there() -> None:

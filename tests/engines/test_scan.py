@@ -7,16 +7,17 @@ from pathlib import Path
 import pytest
 
 from infra.cli.main import main
+from infra.engines import scan as scan_module
 from infra.engines.scan import GLOBAL_SKIPS, scan
 from infra.offline.plan import ScanFindingsError, offline_plan
 from infra.plan import scan_waivers
 from infra.plan.monitoring import tracing
-from tests.conftest import REPO, STACKS
+from tests.conftest import REPO, STACKS, shared_plan
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_nothing_a_stack_deploys_has_an_unjustified_finding(stack: str, tmp_path: Path) -> None:
-    outcome = offline_plan(REPO, stack, tmp_path, scan=True)
+def test_nothing_a_stack_deploys_has_an_unjustified_finding(stack: str) -> None:
+    outcome, _ = shared_plan(stack)
     report = outcome.scan
     assert report is not None and report.findings == ()
     scanned = sum(1 for f in outcome.files if f.endswith(".yaml"))
@@ -66,6 +67,25 @@ def test_a_waiver_needs_a_reason_checkov_can_read() -> None:
         scan_waivers.skip_annotations({"CKV_K8S_17": "a=b"})
     with pytest.raises(ValueError, match="non-empty"):
         scan_waivers.skip_annotations({"CKV_K8S_17": " "})
+
+
+def test_a_scan_is_stored_by_content_and_read_back_the_same(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TFPLAT_SCAN_CACHE", str(tmp_path / "cache"))
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "x"},
+           "spec": {"hostPID": True, "containers": [{"name": "c", "image": "busybox:1"}]}}
+    fresh = scan({"p.yaml": _yaml(pod)})
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+
+    def no_checkov(*_: object) -> str:
+        raise AssertionError("checkov ran for files it has scanned before")
+
+    monkeypatch.setattr(scan_module, "_run_checkov", no_checkov)
+    assert scan({"p.yaml": _yaml(pod)}) == fresh  # read back: the same findings, waivers and counts
+    with pytest.raises(AssertionError, match="checkov ran"):  # other content: checkov again
+        scan({"p.yaml": _yaml({**pod, "metadata": {"name": "q", "namespace": "x"}})})
+    with pytest.raises(AssertionError, match="checkov ran"):  # other skips: checkov again
+        scan({"p.yaml": _yaml(pod)}, skips={})
 
 
 def _yaml(obj: object) -> str:

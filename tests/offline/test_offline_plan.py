@@ -14,7 +14,7 @@ from infra.engines.schema import is_builtin, validate_builtin
 from infra.offline.crd_validate import validate_custom
 from infra.offline.plan import InvalidPlanError, offline_plan
 from infra.plan.manifests import serving
-from tests.conftest import REPO, STACKS
+from tests.conftest import REPO, STACKS, shared_plan
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -23,29 +23,29 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_plan_twice_is_byte_identical(stack: str, tmp_path: Path) -> None:
-    offline_plan(REPO, stack, tmp_path / "a")
+    _, shared = shared_plan(stack)  # the session's plan of the stack; this one is planned afresh
     offline_plan(REPO, stack, tmp_path / "b")
-    first, second = _tree(tmp_path / "a" / stack), _tree(tmp_path / "b" / stack)
+    first, second = _tree(shared / stack), _tree(tmp_path / "b" / stack)
     assert first == second
     assert "resources.json" in first and any(k.startswith("manifests/") for k in first)
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_resources_json_is_sorted_and_complete(stack: str, tmp_path: Path) -> None:
-    outcome = offline_plan(REPO, stack, tmp_path)
-    doc = json.loads((tmp_path / stack / "resources.json").read_text())
+def test_resources_json_is_sorted_and_complete(stack: str) -> None:
+    outcome, build = shared_plan(stack)
+    doc = json.loads((build / stack / "resources.json").read_text())
     urns = [r["urn"] for r in doc["resources"]]
     assert urns == sorted(urns) and len(urns) == len(set(urns)) == doc["resourceCount"]
     assert doc["resourceCount"] == len(outcome.result.records)
     for r in doc["resources"]:
         assert {"type", "name", "parent", "inputs"} <= set(r)
-    assert str(tmp_path) not in (tmp_path / stack / "resources.json").read_text()
+    assert str(build) not in (build / stack / "resources.json").read_text()
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_manifest_is_valid_for_the_cluster_version(stack: str, tmp_path: Path) -> None:
-    outcome = offline_plan(REPO, stack, tmp_path)
-    files = sorted((tmp_path / stack / "manifests").rglob("*.yaml"))
+def test_every_manifest_is_valid_for_the_cluster_version(stack: str) -> None:
+    outcome, build = shared_plan(stack)
+    files = sorted((build / stack / "manifests").rglob("*.yaml"))
     assert files
     objects = {str(f): yaml.safe_load(f.read_text()) for f in files}
     builtin = {k: v for k, v in objects.items() if is_builtin(v["apiVersion"])}

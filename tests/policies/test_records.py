@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from infra.offline.plan import offline_plan
 from policies.tfplat_policies import TierConfigError, Violation, check_records, resource_from_record
-from tests.conftest import REPO, STACKS
+from tests.conftest import STACKS, shared_plan
 from tests.policies.factories import CONTAINER, K8S, deployment, patched
 
 # Mandatory violations the shipped stacks may have: none. (The NVIDIA device plugin runs as
@@ -57,11 +56,10 @@ def test_an_unknown_environment_is_refused() -> None:
 
 
 @pytest.fixture(scope="module")
-def plans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+def plans() -> dict[str, tuple[str, list[dict[str, Any]]]]:
     out: dict[str, tuple[str, list[dict[str, Any]]]] = {}
     for stack in STACKS:
-        build = tmp_path_factory.mktemp(stack)
-        outcome = offline_plan(REPO, stack, build)
+        outcome, build = shared_plan(stack)
         doc = json.loads((build / stack / "resources.json").read_text())
         out[stack] = (outcome.plan.stack.environment, doc["resources"])
     return out
