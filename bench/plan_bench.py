@@ -50,10 +50,10 @@ IMPORTS = ("pulumi_gcp.compute", "pulumi_gcp.container", "pulumi_gcp.kms", "pulu
 def _model_yaml(i: int) -> str:
     kind = "gpu" if i % 3 == 0 else "cpu"
     acc = "kind: gpu\n    type: nvidia-l4\n    count: 1" if kind == "gpu" else "kind: cpu"
-    return f"""name: m{i:03d}
+    return f"""name: m{i:05d}
 owner: bench
 artifact:
-  prefix: bench/m{i:03d}
+  prefix: bench/m{i:05d}
 signature:
   inputs:
     x: {{dtype: float32, shape: [-1, 16]}}
@@ -82,8 +82,11 @@ def _tag_only(n: int) -> str:
 
 def _stack_yaml(n: int) -> str:
     models = "\n".join(
-        f"    m{i:03d}:\n      blue: {i + 1}\n      green: {i + 2}\n      live: blue\n      canary_percent: 10"
-        if i % 2 else f"    m{i:03d}:\n      blue: {i + 1}\n      live: blue" for i in range(n))
+        f"    m{i:05d}:\n      blue: {i + 1}\n      green: {i + 2}\n      live: blue\n      canary_percent: 10"
+        if i % 2 else f"    m{i:05d}:\n      blue: {i + 1}\n      live: blue" for i in range(n))
+    # Pools grow with the fleet (the capacity checks want room for every minimum replica):
+    # two pods of one CPU per model and color, two L4s per GPU model and color, four per node.
+    cpu_nodes, gpu_nodes = min(1000, max(50, n // 2)), min(1000, max(30, n // 3))
     waivers = _tag_only(n)
     return f"""config:
   tfplat:environment: prod
@@ -96,8 +99,8 @@ def _stack_yaml(n: int) -> str:
     endpoint: {{access: dns}}
   tfplat:node_pools:
     system: {{role: system, machine_type: e2-standard-4, min_nodes: 1, max_nodes: 3}}
-    cpu: {{machine_type: n2-standard-8, min_nodes: 1, max_nodes: 50}}
-    l4: {{accelerator: {{type: nvidia-l4, count: 1}}, min_nodes: 0, max_nodes: 120}}
+    cpu: {{machine_type: n2-standard-8, min_nodes: 1, max_nodes: {cpu_nodes}}}
+    l4: {{accelerator: {{type: nvidia-l4, count: 4}}, min_nodes: 0, max_nodes: {gpu_nodes}}}
   tfplat:serving:
     gateway: {{tls_secret: bench-tls}}
   tfplat:admission:
@@ -113,7 +116,7 @@ def make_root(n: int, where: Path) -> Path:
     (root / "stacks").mkdir()
     shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
     for i in range(n):
-        (root / "models" / f"m{i:03d}.yaml").write_text(_model_yaml(i))
+        (root / "models" / f"m{i:05d}.yaml").write_text(_model_yaml(i))
     (root / "stacks" / "Pulumi.bench.yaml").write_text(_stack_yaml(n))
     return root
 

@@ -113,5 +113,8 @@ def build(plan: StackPlan) -> None:
     pulumi.export("models", {f.name: f.rollout_state() for f in plan.fleets})
 
 
-def main() -> None:
-    build(plan_stack(load_config()))
+def main() -> StackPlan:
+    """The program `pulumi up` runs; returns the plan it built (the offline plan reports it)."""
+    plan = plan_stack(load_config())
+    build(plan)
+    return plan

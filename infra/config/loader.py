@@ -12,11 +12,13 @@ every other file still is checked, so one run reports all it can.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from infra import bounded_yaml
 from infra.config import checks, training_checks
 from infra.config.edge_checks import check_edge_key_separation
 from infra.config.errors import ConfigError, ConfigIssue, did_you_mean, one_of
@@ -98,31 +100,51 @@ def load_models(root: Path) -> tuple[dict[str, ModelSpec], set[str], list[Config
                                       hint=f"rename it to models/{stem}.yaml"))
             broken.add(stem)
             continue
-        doc, parse_issues = read_yaml(path, display)
-        if doc is None:
+        try:
+            text = bounded_yaml.read_text(path, display)
+        except (bounded_yaml.YamlFileError, OSError, UnicodeDecodeError):
+            text = None
+        if text is None:  # read_yaml words the reason
+            _, parse_issues = read_yaml(path, display)
             issues += parse_issues
             broken.add(stem)
             continue
-        file_issues = validate(doc, "model")
-        if not file_issues and doc.data["name"] != stem:
-            file_issues.append(ConfigIssue(
-                file=display, path="name", line=doc.line_of(("name",)), value=doc.data["name"],
-                message=f'does not match the file name "{stem}"',
-                hint=f"set name: {stem}, or rename the file to models/{doc.data['name']}.yaml"))
-        if file_issues:
+        spec, doc, file_issues = _model_file(display, stem, text)
+        if spec is None or doc is None:
             issues += file_issues
-            broken.add(stem)
-            continue
-        spec = model_from_dict(apply_defaults("model", doc.data), display)
-        semantic = checks.check_model(doc, spec) + training_checks.check_model_training(doc, spec)
-        if semantic:
-            issues += semantic
             broken.add(stem)
             continue
         specs[spec.name] = spec
         docs[spec.name] = doc
     issues += checks.check_artifact_prefixes(specs, docs)
     return specs, broken, issues
+
+
+@lru_cache(maxsize=4096)
+def _model_file(display: str, stem: str, text: str) -> tuple[ModelSpec | None, YamlDoc | None,
+                                                                tuple[ConfigIssue, ...]]:
+    """One model file's spec (None when it has issues), parsed document and issues.
+
+    Memoized on the file's text: a plan loads the same models up to three times (the CLI's
+    check, the offline plan, the program under the engine), and schema validation is most of
+    a large fleet's loading time. Everything returned is read-only.
+    """
+    doc, parse_issues = parse_yaml(text, display)
+    if doc is None:
+        return None, None, tuple(parse_issues)
+    file_issues = validate(doc, "model")
+    if not file_issues and doc.data["name"] != stem:
+        file_issues.append(ConfigIssue(
+            file=display, path="name", line=doc.line_of(("name",)), value=doc.data["name"],
+            message=f'does not match the file name "{stem}"',
+            hint=f"set name: {stem}, or rename the file to models/{doc.data['name']}.yaml"))
+    if file_issues:
+        return None, doc, tuple(file_issues)
+    spec = model_from_dict(apply_defaults("model", doc.data), display)
+    semantic = checks.check_model(doc, spec) + training_checks.check_model_training(doc, spec)
+    if semantic:
+        return None, doc, tuple(semantic)
+    return spec, doc, ()
 
 
 def _engine_doc(display: str, file_doc: YamlDoc | None, values: Mapping[str, str]) -> YamlDoc:

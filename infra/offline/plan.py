@@ -18,7 +18,7 @@ from infra.engines.scan import ScanReport
 from infra.engines.schema import Invalid, is_builtin, validate_builtin
 from infra.offline import charts, engine, provider_inputs, render
 from infra.plan.monitoring.latency import objective_warning
-from infra.plan.stack import StackPlan, plan_stack
+from infra.plan.stack import StackPlan
 
 
 class PolicyViolationError(Exception):
@@ -87,19 +87,21 @@ def engine_config(root: Path, stack: str) -> tuple[dict[str, str], frozenset[str
     return values, secret
 
 
-def _program() -> None:
-    from infra.program import main
-
-    main()
-
-
 def run_offline(root: Path, stack: str, *, project: str | None = None) -> tuple[StackPlan, engine.RunResult]:
-    """Load (raises ConfigError), plan, and run the program under mocks."""
-    plan = plan_stack(load(root, stack))
+    """Load (raises ConfigError), then run the program under mocks: (the plan the program
+    made from the config the engine passed, the run). Planned once: by the program."""
+    load(root, stack)  # the file's mistakes as ConfigError, before the engine would log them
     values, secret = engine_config(root, stack)
-    result = engine.run(_program, project=project or project_name(root), stack=stack, config=values,
+    plans: list[StackPlan] = []
+
+    def program() -> None:
+        from infra.program import main
+
+        plans.append(main())
+
+    result = engine.run(program, project=project or project_name(root), stack=stack, config=values,
                         secret_keys=secret)
-    return plan, result
+    return plans[0], result
 
 
 def check_admission_cel(objects: dict[str, dict[str, Any]]) -> list[Invalid]:

@@ -76,13 +76,14 @@ def selects(selector: Any, pod: Mapping[str, Any]) -> bool:
 
 
 def check_pdb(resources: Sequence[Resource], settings: Settings) -> list[Finding]:
-    budgets = [r for r in resources if r.type in PDB]
+    budgets: dict[str, list[Any]] = {}  # selectors by namespace: a fleet looks at its own namespace's only
+    for r in resources:
+        if r.type in PDB:
+            budgets.setdefault(namespace(r.props), []).append(dig(r.props, "spec", "selector"))
     out = []
     for fleet in fleets(resources):
         pods, ns = pod_labels(fleet), namespace(fleet.props)
-        if any(namespace(b.props) == ns and (is_unknown(dig(b.props, "spec", "selector"))
-                                              or selects(dig(b.props, "spec", "selector"), pods))
-               for b in budgets):
+        if any(is_unknown(selector) or selects(selector, pods) for selector in budgets.get(ns, [])):
             continue
         out.append(Finding(
             f"fleet Deployment {ns}/{object_name(fleet.props)} has no PodDisruptionBudget selecting its pods, so a "
@@ -92,14 +93,34 @@ def check_pdb(resources: Sequence[Resource], settings: Settings) -> list[Finding
     return out
 
 
-def _targets(scaler: Resource, fleet: Resource) -> bool:
-    return (namespace(scaler.props) == namespace(fleet.props)
-            and dig(scaler.props, "spec", "scaleTargetRef", "kind") in ("Deployment", None)
-            and dig(scaler.props, "spec", "scaleTargetRef", "name") == object_name(fleet.props))
+class Scalers:
+    """The scalers of a stack indexed by the (namespace, name) of the Deployment each targets,
+    built in one pass: a fleet's scaler is a lookup (a stack of a thousand models has
+    thousands of fleets, ScaledObjects and HPAs)."""
 
+    def __init__(self, resources: Sequence[Resource]) -> None:
+        self.scaled: dict[tuple[str, str], list[Resource]] = {}
+        self.hpas: dict[tuple[str, str], list[Resource]] = {}
+        self.colors: dict[tuple[str, str], list[Resource]] = {}  # fleets by (namespace, model)
+        for r in resources:
+            if r.type in SCALED_OBJECT or r.type in HPA:
+                kind = dig(r.props, "spec", "scaleTargetRef", "kind")
+                name = dig(r.props, "spec", "scaleTargetRef", "name")  # unknown or malformed: targets no fleet
+                # KEDA defaults the target kind to Deployment; an HPA always names it.
+                if isinstance(name, str) and (kind == "Deployment" or (kind is None and r.type in SCALED_OBJECT)):
+                    index = self.scaled if r.type in SCALED_OBJECT else self.hpas
+                    index.setdefault((namespace(r.props), name), []).append(r)
+        for f in fleets(resources):
+            model = model_of(f)
+            if model:
+                self.colors.setdefault((namespace(f.props), model), []).append(f)
 
-def scaled_object_of(fleet: Resource, resources: Sequence[Resource]) -> Resource | None:
-    return next((s for s in resources if s.type in SCALED_OBJECT and _targets(s, fleet)), None)
+    def scaled_object(self, fleet: Resource) -> Resource | None:
+        found = self.scaled.get((namespace(fleet.props), object_name(fleet.props)))
+        return found[0] if found else None
+
+    def hpas_of(self, fleet: Resource) -> list[Resource]:
+        return self.hpas.get((namespace(fleet.props), object_name(fleet.props)), [])
 
 
 def _scaled_object_floor(scaler: Resource) -> Any:
@@ -110,25 +131,21 @@ def _scaled_object_floor(scaler: Resource) -> Any:
     return 0 if idle is not None else 0 if floor is None else floor  # KEDA's default minReplicaCount is 0
 
 
-def _min_replicas(fleet: Resource, resources: Sequence[Resource]) -> tuple[Any, str]:
+def _min_replicas(fleet: Resource, scalers: Scalers) -> tuple[Any, str]:
     """The replica floor of a fleet and where it comes from."""
-    scaler = scaled_object_of(fleet, resources)
+    scaler = scalers.scaled_object(fleet)
     if scaler is not None:
         floor = _scaled_object_floor(scaler)
-        if dig(scaler.props, "metadata", "annotations", VERSION_CHANGE) == "swap" and model_of(fleet):
+        model = model_of(fleet)
+        if dig(scaler.props, "metadata", "annotations", VERSION_CHANGE) == "swap" and model:
             # Both colors share the floor while a version change swaps capacity between them.
-            peers = [f for f in fleets(resources) if model_of(f) == model_of(fleet)
-                     and namespace(f.props) == namespace(fleet.props)]
-            floors = [_scaled_object_floor(s) for s in (scaled_object_of(p, resources) for p in peers) if s]
+            peers = scalers.colors.get((namespace(fleet.props), model), [])
+            floors = [_scaled_object_floor(s) for s in (scalers.scaled_object(p) for p in peers) if s]
             known = [f for f in floors if isinstance(f, int)]
             return (sum(known) if len(known) == len(floors) else None), \
                 "its colors' ScaledObjects together (version_change swap)"
         return floor, "its ScaledObject's floor (minReplicaCount; 0 with idleReplicaCount)"
-    ns, name = namespace(fleet.props), object_name(fleet.props)
-    floors = [dig(h.props, "spec", "minReplicas") for h in resources
-              if h.type in HPA and namespace(h.props) == ns
-              and dig(h.props, "spec", "scaleTargetRef", "kind") == "Deployment"
-              and dig(h.props, "spec", "scaleTargetRef", "name") == name]
+    floors = [dig(h.props, "spec", "minReplicas") for h in scalers.hpas_of(fleet)]
     if floors:
         known = [1 if f is None else f for f in floors if not is_unknown(f)]
         return (min(known) if known else None), "its HorizontalPodAutoscaler's minReplicas"
@@ -140,13 +157,14 @@ def check_scaling_signals(resources: Sequence[Resource], settings: Settings) -> 
     """A GPU or TPU fleet whose scaler reads only CPU (or memory) scales on a signal that idles
     while the accelerator saturates."""
     out = []
+    scalers = Scalers(resources)
     for fleet in fleets(resources):
         containers = as_list(dig(fleet.props, "spec", "template", "spec", "containers"))
         accelerated = any(k in as_map(dig(c, "resources", "limits")) for c in containers
                           for k in ("nvidia.com/gpu", "google.com/tpu"))
         if not accelerated:
             continue
-        scaler = scaled_object_of(fleet, resources)
+        scaler = scalers.scaled_object(fleet)
         if scaler is not None:
             triggers = as_list(dig(scaler.props, "spec", "triggers"))
             if any(is_unknown(t) for t in triggers):
@@ -154,7 +172,7 @@ def check_scaling_signals(resources: Sequence[Resource], settings: Settings) -> 
             kinds = {dig(t, "type") for t in triggers} - {"cron"}  # a schedule holds replicas, it reads no load
             metrics_of = "its ScaledObject's triggers"
         else:
-            hpas = [h for h in resources if h.type in HPA and _targets(h, fleet)]
+            hpas = scalers.hpas_of(fleet)
             if not hpas:
                 continue
             kinds = {str(dig(mt, "resource", "name")) if dig(mt, "type") == "Resource" else str(dig(mt, "type"))
@@ -175,8 +193,9 @@ def check_scaling_signals(resources: Sequence[Resource], settings: Settings) -> 
 def check_min_replicas(resources: Sequence[Resource], settings: Settings) -> list[Finding]:
     required = int(settings.get("minReplicas", 2))
     out = []
+    scalers = Scalers(resources)
     for fleet in fleets(resources):
-        floor, source = _min_replicas(fleet, resources)
+        floor, source = _min_replicas(fleet, scalers)
         if not isinstance(floor, int) or floor >= required:
             continue
         model = model_of(fleet) or "<model>"
