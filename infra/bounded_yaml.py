@@ -91,7 +91,8 @@ class BoundedComposer(Composer):
         if self._total > MAX_NODES:
             raise _LimitError(mark.line + 1, f"the file has more than {MAX_NODES:,} values "
                               "(the limit for a tfplat config file)",
-                              "split it or remove what is not config")
+                              "split it (a fleet too large for one stack: docs/fleet-size.md) or remove what is "
+                              "not config")
         return node
 
 
@@ -120,7 +121,8 @@ def read_text(path: Path, display: str) -> str:
         raise YamlFileError(display, None, f"the file is larger than {MAX_BYTES // 1024} KiB "
                             "(the limit for a tfplat config file)",
                             "check that it is the file you meant; a config file this large is a mistake "
-                            "(a 100-model stack file is about 20 KB): split it or remove what is not config")
+                            "(a 100-model stack file is about 20 KB): split it (a fleet too large for one stack: "
+                            "docs/fleet-size.md) or remove what is not config")
     return data.decode("utf-8")
 
 
@@ -129,7 +131,7 @@ def load(text: str, display: str, yaml: YAML | None = None) -> Any:
     if len(text.encode("utf-8")) > MAX_BYTES:
         raise YamlFileError(display, None, f"the text is larger than {MAX_BYTES // 1024} KiB "
                             "(the limit for a tfplat config file)",
-                            "split it or remove what is not config")
+                            "split it (a fleet too large for one stack: docs/fleet-size.md) or remove what is not config")
     yaml = yaml or loader()
     _check_flow_depth(text, display)
     try:

@@ -147,6 +147,32 @@ def _model_file(display: str, stem: str, text: str) -> tuple[ModelSpec | None, Y
     return spec, doc, ()
 
 
+#: The largest fleet one stack plans: bench/plan_bench.py measures 1,000 models (about 18,000
+#: resources) in time and memory that grow linearly; docs/fleet-size.md says how to split beyond.
+MAX_MODELS_PER_STACK = 1000
+
+
+def fleet_size_issue(display: str, file_doc: YamlDoc | None,
+                     engine_config: Mapping[str, str] | None) -> ConfigIssue | None:
+    """A stack that deploys more models than one stack plans, before anything else is loaded."""
+    if engine_config is not None:
+        try:
+            models = json.loads(engine_config.get("tfplat:models", "{}"))
+        except (TypeError, ValueError):
+            return None  # the schema check words it
+    else:
+        config = file_doc.data.get("config") if file_doc is not None and isinstance(file_doc.data, dict) else None
+        models = config.get("tfplat:models") if isinstance(config, dict) else None
+    if not isinstance(models, dict) or len(models) <= MAX_MODELS_PER_STACK:
+        return None
+    where = ("config", "tfplat:models")
+    return ConfigIssue(
+        file=display, path="config.tfplat:models", line=file_doc.line_of(where) if file_doc else None,
+        value=f"{len(models)} models", message=f"one stack plans at most {MAX_MODELS_PER_STACK} models",
+        hint="split the fleet across stacks, by team or by cluster: one stack file each, each with its own "
+             "cluster and at most that many models (docs/fleet-size.md)")
+
+
 def _engine_doc(display: str, file_doc: YamlDoc | None, values: Mapping[str, str]) -> YamlDoc:
     """A stack document built from config the Pulumi engine passed (decrypted values).
 
@@ -182,10 +208,10 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
     stack_text: the stack file's would-be contents (runbook commands check an edit
     before writing it). Neither: read stacks/Pulumi.<stack>.yaml.
     """
-    models, broken_models, issues = load_models(root)
     path = stack_file(root, stack)
     display = _rel(root, path)
     if engine_config is None and stack_text is None and not path.exists():
+        _, _, issues = load_models(root)
         known = available_stacks(root)
         issues.append(ConfigIssue(file=display, path="", value=stack,
                                   message=f'no stack named "{stack}"',
@@ -198,6 +224,10 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
         file_doc, parse_issues = read_yaml(path, display)
     else:
         file_doc, parse_issues = None, []
+    oversized = fleet_size_issue(display, file_doc, engine_config)
+    if oversized is not None:  # said before thousands of model files are read
+        raise ConfigError([oversized])
+    models, broken_models, issues = load_models(root)
     if engine_config is not None:
         doc: YamlDoc | None = _engine_doc(display, file_doc, engine_config)
         secrets = engine_secret_keys
