@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from infra.engines.tools import helm
+from infra.engines import content_cache
+from infra.engines.tools import HELM_VERSION, helm
 from infra.plan.charts import Chart
 
 GENERATED = "[generated]"
@@ -126,7 +127,15 @@ def render(release: ReleaseInput, archive: Path, *, cluster_scoped: Iterable[str
 @cache
 def _template(key: str) -> str:
     """helm template's objects, as JSON, for the inputs in `key` (JSON, so the cache sees values
-    by content)."""
+    by content); kept on disk by content too (infra.engines.content_cache: helm's version, the
+    chart archive's bytes and every input), so a plan in a fresh process renders nothing twice."""
+    helm()  # a missing or wrong helm fails the plan even where an old render is stored
+    archive = Path(json.loads(key)["archive"])
+    entry = content_cache.key([HELM_VERSION.encode(), archive.read_bytes(), key.encode()])
+    return content_cache.cached("helm", entry, lambda: _run_helm(key))
+
+
+def _run_helm(key: str) -> str:
     spec = json.loads(key)
     with tempfile.TemporaryDirectory(prefix="tfplat-helm-") as tmp:
         values = Path(tmp) / "values.json"  # JSON is YAML: exact types, no quoting surprises

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from typing import Any
 
-from infra.engines import scan_cache
+from infra.engines import content_cache
 from infra.engines.tools import checkov
 
 SCAN_TIMEOUT_S = 600
@@ -72,15 +72,24 @@ def _results(raw: Any) -> list[Mapping[str, Any]]:
 
 def scan(files: Mapping[str, str], *, skips: Mapping[str, str] = GLOBAL_SKIPS) -> ScanReport:
     """files: {relative path: one object's YAML}. Runs checkov's Kubernetes framework once
-    (or reads what it printed for the same files before: infra.engines.scan_cache)."""
+    (or reads what it printed for the same files before: infra.engines.content_cache)."""
     binary = Path(checkov())  # a missing checkov fails the scan even where an old output is stored
-    entry = scan_cache.key(scan_cache.checkov_identity(binary), skips, files)
-    output = scan_cache.cached(entry, lambda: _run_checkov(files, skips))
+    entry = content_cache.key([_checkov_identity(binary), *(c.encode() for c in sorted(skips)), b"files",
+                               *(part for rel in sorted(files) for part in (rel.encode(), files[rel].encode()))])
+    output = content_cache.cached("scan", entry, lambda: _run_checkov(files, skips))
     try:
         raw = json.loads(output) if output.strip() else {}
     except json.JSONDecodeError:
         raise RuntimeError(f"checkov printed no JSON: {output[-2000:]}") from None
     return _report(raw)
+
+
+def _checkov_identity(binary: Path) -> bytes:
+    """What makes two checkov installs print the same: its version file (else the binary's path and age)."""
+    venv = binary.resolve().parent.parent
+    for version_file in sorted(venv.glob("lib/python*/site-packages/checkov/version.py")):
+        return version_file.read_bytes()
+    return f"{binary.resolve()}:{binary.stat().st_mtime_ns}".encode()
 
 
 def _run_checkov(files: Mapping[str, str], skips: Mapping[str, str]) -> str:

@@ -102,6 +102,28 @@ def test_no_chart_source_at_all_is_said_loudly_and_refused_where_required(
     assert "TFPLAT_REQUIRE_CHARTS=1 refuses that" in capsys.readouterr().err
 
 
+def test_a_render_is_stored_by_content_and_read_back_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              outcomes: dict[str, PlanOutcome]) -> None:
+    monkeypatch.setenv("TFPLAT_ENGINE_CACHE", str(tmp_path / "cache"))
+    rendered = next(r for r in outcomes["dev"].charts.rendered if r.release.name == "dcgm-exporter")
+    release = rendered.release
+    archive = ChartStore.from_env().archive(release.chart)
+    helm._template.cache_clear()  # as a fresh process: only the disk holds earlier renders
+    fresh = helm.render(release, archive)
+    assert fresh and len(list((tmp_path / "cache" / "helm").glob("*.json"))) == 1
+
+    def no_helm(_: str) -> str:
+        raise AssertionError("helm ran for a render it has done before")
+
+    monkeypatch.setattr(helm, "_run_helm", no_helm)
+    helm._template.cache_clear()
+    assert helm.render(release, archive) == fresh
+    helm._template.cache_clear()
+    with pytest.raises(AssertionError, match="helm ran"):  # other values: helm again
+        helm.render(replace(release, values={**release.values, "podAnnotations": {"a": "b"}}), archive)
+    helm._template.cache_clear()
+
+
 def test_the_store_copies_from_the_mirror_and_checks_what_it_copies(tmp_path: Path) -> None:
     pin = chart_pins.chart(chart_pins.DCGM_EXPORTER)
     store = ChartStore(cache_dir=tmp_path / "cache", mirror=MIRROR, pull=False)

@@ -71,11 +71,11 @@ def test_a_waiver_needs_a_reason_checkov_can_read() -> None:
 
 def test_a_scan_is_stored_by_content_and_read_back_the_same(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TFPLAT_SCAN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TFPLAT_ENGINE_CACHE", str(tmp_path / "cache"))
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "x"},
            "spec": {"hostPID": True, "containers": [{"name": "c", "image": "busybox:1"}]}}
     fresh = scan({"p.yaml": _yaml(pod)})
-    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+    assert len(list((tmp_path / "cache" / "scan").glob("*.json"))) == 1
 
     def no_checkov(*_: object) -> str:
         raise AssertionError("checkov ran for files it has scanned before")
