@@ -220,7 +220,11 @@ def _stop_on_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def run(program: Callable[[], None], *, project: str, stack: str,
+def _discard(_: object) -> None:
+    """The program's return value (the plan infra.program.main returns) is its caller's, not the SDK's."""
+
+
+def run(program: Callable[[], object], *, project: str, stack: str,
         config: Mapping[str, str], secret_keys: frozenset[str] = frozenset()) -> RunResult:
     """Run `program` once under mocks; config is what the engine would pass (strings)."""
     settings.ROOT.set(None)  # a fresh root stack per run, also within one process
@@ -232,7 +236,7 @@ def run(program: Callable[[], None], *, project: str, stack: str,
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     try:
         with _stop_on_interrupt():
-            _sync_await(run_pulumi_func(program))
+            _sync_await(run_pulumi_func(lambda: _discard(program())))
     except Exception as exc:
         raise ProgramFailedError(exc, list(monitor.records)) from exc
     outputs = monitor.stack_outputs

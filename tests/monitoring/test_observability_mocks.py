@@ -10,12 +10,13 @@ import pytest
 
 from infra.offline import engine, render
 from infra.offline.engine import Record
-from infra.offline.plan import _program, check_objects, engine_config, project_name
+from infra.offline.plan import check_objects, engine_config, project_name
 from infra.offline.rulecheck import check_rule_objects
 from infra.plan import charts, tfserving
 from infra.plan.monitoring import alertmanager, values
 from infra.plan.monitoring.plan import KPS_RELEASE, MonitoringPlan
 from infra.plan.stack import StackPlan
+from infra.program import main as program
 from infra.rules import names
 from tests.conftest import STACKS, shared_run
 
@@ -191,7 +192,7 @@ def test_secrets_from_the_stack_never_reach_inputs_or_manifests(repo_copy: Path)
     monitoring["alertmanager"]["receivers"]["vision"]["slack_webhook_url"] = PLAINTEXT["slack"]
     monitoring["grafana"]["admin_password"] = PLAINTEXT["grafana"]
     config["tfplat:monitoring"] = json.dumps(monitoring)
-    result = engine.run(_program, project=project_name(repo_copy), stack="prod", config=config,
+    result = engine.run(program, project=project_name(repo_copy), stack="prod", config=config,
                         secret_keys=secret_keys)
 
     everything = json.dumps([r.inputs for r in result.records]) + json.dumps(result.outputs)

@@ -11,7 +11,8 @@ import pytest
 
 from infra.offline import engine
 from infra.offline.engine import Record
-from infra.offline.plan import _program, engine_config
+from infra.offline.plan import engine_config
+from infra.program import main as program
 from tests.conftest import STACKS, shared_run
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -101,7 +102,7 @@ def test_a_config_error_registers_nothing(repo_copy: Path) -> None:
     stack_path.write_text(stack_path.read_text().replace("live: green", "live: purple"))
     values, secret = engine_config(repo_copy, "dev")
     with pytest.raises(engine.ProgramFailedError) as err:
-        engine.run(_program, project="tfplat", stack="dev", config=values, secret_keys=secret)
+        engine.run(program, project="tfplat", stack="dev", config=values, secret_keys=secret)
     assert isinstance(err.value.cause, pulumi.RunError)
     assert "configuration error" in str(err.value.cause)
     assert err.value.records == []
