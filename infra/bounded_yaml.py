@@ -131,7 +131,8 @@ def load(text: str, display: str, yaml: YAML | None = None) -> Any:
     if len(text.encode("utf-8")) > MAX_BYTES:
         raise YamlFileError(display, None, f"the text is larger than {MAX_BYTES // 1024} KiB "
                             "(the limit for a tfplat config file)",
-                            "split it (a fleet too large for one stack: docs/fleet-size.md) or remove what is not config")
+                            "split it (a fleet too large for one stack: docs/fleet-size.md) or remove what is "
+                            "not config")
     yaml = yaml or loader()
     _check_flow_depth(text, display)
     try:
