@@ -99,9 +99,24 @@ def run_offline(root: Path, stack: str, *, project: str | None = None) -> tuple[
 
         plans.append(main())
 
-    result = engine.run(program, project=project or project_name(root), stack=stack, config=values,
-                        secret_keys=secret)
+    try:
+        result = engine.run(program, project=project or project_name(root), stack=stack, config=values,
+                            secret_keys=secret)
+    except engine.ProgramFailedError as err:
+        # A mistake in images/versions.yaml surfaces while the program plans (load() above
+        # judged models and stacks): the CLI reports it as the config error it is (exit 2).
+        if _user_error(err.cause):
+            raise err.cause from None
+        raise
     return plans[0], result
+
+
+def _user_error(err: BaseException) -> bool:
+    from infra.plan.aws_autoscaler import AutoscalerPinError
+    from infra.plan.aws_lbc import CrdPinError
+    from infra.plan.charts import ChartPinError
+
+    return isinstance(err, (bounded_yaml.YamlFileError, ChartPinError, CrdPinError, AutoscalerPinError))
 
 
 def check_admission_cel(objects: dict[str, dict[str, Any]]) -> list[Invalid]:

@@ -27,7 +27,7 @@ MODELS_BLOCK = re.compile(r"  tfplat:models:\n(?:    .*\n|      .*\n)+", re.M)
 MOBILENET = {
     "plain": "    mobilenet: &m\n      blue: 4\n      live: blue\n",
     "flow": "    mobilenet: &m {blue: 4, live: blue}\n",
-    "with replicas": "    mobilenet: &m\n      blue: 4\n      live: blue\n"
+    "with autoscaling": "    mobilenet: &m\n      blue: 4\n      live: blue\n"
                      "      autoscaling: &r {min_replicas: 1, max_replicas: 2}\n",
 }
 OTHERS = {
@@ -41,7 +41,7 @@ OTHERS = {
         "plain": "    bert-ranker:\n      blue: 2\n      live: blue\n",
         "alias": "    bert-ranker: *m\n",
         "merge": "    bert-ranker: {<<: *m, blue: 2}\n",
-        "replicas alias": "    bert-ranker:\n      blue: 2\n      live: blue\n      autoscaling: *r\n",
+        "autoscaling alias": "    bert-ranker:\n      blue: 2\n      live: blue\n      autoscaling: *r\n",
     },
 }
 
@@ -82,7 +82,7 @@ commands = st.lists(st.tuples(st.sampled_from(MODELS), st.sampled_from(["stage",
 def test_each_command_changes_only_its_model(layout: tuple[str, str, str, bool],
                                              sequence: list[tuple[str, str, int]]) -> None:
     mobilenet, resnet, bert, crlf = layout
-    if "autoscaling" in bert and "autoscaling" not in mobilenet:
+    if bert == "autoscaling alias" and mobilenet != "with autoscaling":
         bert = "plain"  # *r needs the anchor mobilenet's autoscaling defines
     block = MOBILENET[mobilenet] + OTHERS["resnet50"][resnet] + OTHERS["bert-ranker"][bert]
     with tempfile.TemporaryDirectory(prefix="tfplat-prop-") as tmp:
