@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 import json
+import math
 from pathlib import Path
 import shutil
 import tempfile
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -85,30 +85,81 @@ def manifest_path(obj: Mapping[str, Any]) -> str:
 
 # libyaml's C emitter when PyYAML was built with it (about 10x faster), same output.
 _Base: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_TAG = "tag:yaml.org,2002:"
+_INF = float("inf")
 
 
 class _Dumper(_Base):  # type: ignore[valid-type,misc]
+    """The emitter's two implicit-tag look-ups per scalar (regular expressions, in Python)
+    memoized: a fleet's manifests repeat the same keys and values thousands of times."""
+
+    _resolved: ClassVar[dict[tuple[str, Any], str]] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        found = self._resolved.get((value, implicit))
+        if found is None:
+            if len(self._resolved) > 200_000:  # bounded: one plan's distinct scalars, not a leak
+                self._resolved.clear()
+            found = self._resolved[(value, implicit)] = super().resolve(kind, value, implicit)
+        return found
+
+
+class _NotJsonError(Exception):
     pass
 
 
-def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+def _str_node(text: str) -> yaml.ScalarNode:
     # Multi-line strings (TF Serving config files) as readable literal blocks.
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+    return yaml.ScalarNode(_TAG + "str", text, style="|" if "\n" in text else None)
 
 
-_Dumper.add_representer(str, _str_presenter)
+def _float_text(value: float) -> str:
+    """SafeRepresenter.represent_float."""
+    if math.isnan(value):
+        return ".nan"
+    if value in (_INF, -_INF):
+        return ".inf" if value > 0 else "-.inf"
+    text = repr(value).lower()
+    return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
+
+
+def _node(data: Any) -> yaml.Node:
+    """The tree PyYAML's SafeRepresenter builds for JSON data (sorted keys, block style,
+    strings as _str_node), in one pass without its per-object alias bookkeeping. Every node
+    is new, so the emitter writes no anchors: JSON data shares no objects."""
+    kind = type(data)
+    if kind is str:
+        return _str_node(data)
+    if kind is dict:
+        if not all(type(k) is str for k in data):
+            raise _NotJsonError
+        return yaml.MappingNode(_TAG + "map", [(_str_node(k), _node(v)) for k, v in sorted(data.items())],
+                                flow_style=False)
+    if kind is list:
+        return yaml.SequenceNode(_TAG + "seq", [_node(v) for v in data], flow_style=False)
+    if kind is bool:
+        return yaml.ScalarNode(_TAG + "bool", "true" if data else "false")
+    if kind is int:
+        return yaml.ScalarNode(_TAG + "int", str(data))
+    if kind is float:
+        return yaml.ScalarNode(_TAG + "float", _float_text(data))
+    if data is None:
+        return yaml.ScalarNode(_TAG + "null", "null")
+    raise _NotJsonError  # tuples, int keys, ...: written as their JSON
 
 
 def dump_yaml(obj: Any) -> str:
-    # Memoized by content: chart objects (CRDs of hundreds of KB among them) repeat in every
-    # plan of a process, and PyYAML's representer is pure Python.
-    return _dump_json_as_yaml(json.dumps(obj, sort_keys=True, ensure_ascii=False))
-
-
-@lru_cache(maxsize=8192)
-def _dump_json_as_yaml(text: str) -> str:
-    return yaml.dump(json.loads(text), Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=1000)
+    """An object's JSON as block YAML with sorted keys, multi-line strings as literal blocks.
+    PyYAML's SafeRepresenter would build the same tree in pure Python, several times slower
+    (tests/offline/test_render.py holds the two equal)."""
+    try:
+        node = _node(obj)
+    except _NotJsonError:
+        node = _node(json.loads(json.dumps(obj, sort_keys=True, ensure_ascii=False)))
+    text: str = yaml.serialize(node, Dumper=_Dumper, width=1000)
+    return text
 
 
 def write_build(out_dir: Path, stack: str, document: Mapping[str, Any],
