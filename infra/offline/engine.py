@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 import contextlib
 from dataclasses import dataclass, field
+import gc
 import os
 import signal
 import sys
@@ -220,6 +221,23 @@ def _stop_on_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def young_collections_only() -> Iterator[None]:
+    """No automatic full garbage collection inside: only the young generations are collected.
+
+    A plan only grows its heap (every resource, Output and record lives to the end), so each
+    full collection walks everything allocated so far, to free almost nothing: at 1,000 models
+    (19,000 resources) CPython ran 26 of them, a third of the plan's time. Young collections
+    still free the short-lived cycles (asyncio tasks, tracebacks) and reference counting
+    everything else; the next full collection after the plan is the usual one."""
+    before = gc.get_threshold()
+    gc.set_threshold(before[0], before[1], 2**30)  # generation 2 runs after 2**30 young collections
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def _discard(_: object) -> None:
     """The program's return value (the plan infra.program.main returns) is its caller's, not the SDK's."""
 
@@ -235,7 +253,7 @@ def run(program: Callable[[], object], *, project: str, stack: str,
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     try:
-        with _stop_on_interrupt():
+        with _stop_on_interrupt(), young_collections_only():
             _sync_await(run_pulumi_func(lambda: _discard(program())))
     except Exception as exc:
         raise ProgramFailedError(exc, list(monitor.records)) from exc

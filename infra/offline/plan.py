@@ -170,6 +170,11 @@ def chart_files(stack_charts: charts.StackCharts) -> dict[str, list[dict[str, An
 def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -> PlanOutcome:
     """Plan `stack` into out_dir/<stack>/: run the program, render its charts, validate every
     object, write the files, check policies and (scan=True) scan everything with checkov."""
+    with engine.young_collections_only():  # the validation and writing only add to the heap too
+        return _offline_plan(root, stack, out_dir, scan=scan)
+
+
+def _offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool) -> PlanOutcome:
     clock = _Clock()
     project = project_name(root)
     plan, result = run_offline(root, stack, project=project)

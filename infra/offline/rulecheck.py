@@ -15,9 +15,8 @@ import subprocess
 import tempfile
 from typing import Any
 
-import yaml
-
 from infra.engines.schema import Invalid
+from infra.offline.render import dump_yaml
 
 RULE_KIND = ("monitoring.coreos.com/v1", "PrometheusRule")
 
@@ -35,8 +34,10 @@ def promtool() -> str:
 
 
 def rule_file(obj: Mapping[str, Any]) -> str:
-    """A PrometheusRule's spec as a Prometheus rule file (the operator writes the same)."""
-    return yaml.safe_dump({"groups": obj["spec"]["groups"]}, sort_keys=True, width=1000)
+    """A PrometheusRule's spec as a Prometheus rule file (the operator writes the same), in
+    the manifests' YAML writer (a thousand models' rule files took PyYAML's pure-Python
+    representer 10 s)."""
+    return dump_yaml({"groups": obj["spec"]["groups"]})
 
 
 def _where(obj: Mapping[str, Any], folder: str) -> str:

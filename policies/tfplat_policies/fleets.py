@@ -75,15 +75,43 @@ def selects(selector: Any, pod: Mapping[str, Any]) -> bool:
     return all(pod.get(k) == v for k, v in match.items()) and all(_expression_matches(e, pod) for e in expressions)
 
 
+class Budgets:
+    """The PodDisruptionBudgets' selectors of one namespace, indexed so that a fleet is held
+    against the few that can select it: a selector with matchLabels only against the pods
+    carrying one of its labels (a stack of a thousand models has thousands of each)."""
+
+    def __init__(self) -> None:
+        self.unknown = False  # a selector computed at deploy time: assumed to select the fleet
+        self.by_label: dict[tuple[str, str], list[Any]] = {}
+        self.others: list[Any] = []  # no plain label to index by: held against every fleet
+
+    def add(self, selector: Any) -> None:
+        if is_unknown(selector):
+            self.unknown = True
+        elif isinstance(selector, Mapping):  # anything else selects nothing
+            match = as_map(selector.get("matchLabels"))
+            pair = next(((k, v) for k, v in match.items() if isinstance(k, str) and isinstance(v, str)), None)
+            if pair is None:
+                self.others.append(selector)
+            else:
+                self.by_label.setdefault(pair, []).append(selector)
+
+    def select(self, pods: Mapping[str, Any]) -> bool:
+        if self.unknown or any(selects(s, pods) for s in self.others):
+            return True
+        return any(selects(s, pods) for k, v in pods.items() if isinstance(v, str)
+                   for s in self.by_label.get((k, v), ()))
+
+
 def check_pdb(resources: Sequence[Resource], settings: Settings) -> list[Finding]:
-    budgets: dict[str, list[Any]] = {}  # selectors by namespace: a fleet looks at its own namespace's only
+    budgets: dict[str, Budgets] = {}  # by namespace: a fleet looks at its own namespace's only
     for r in resources:
         if r.type in PDB:
-            budgets.setdefault(namespace(r.props), []).append(dig(r.props, "spec", "selector"))
+            budgets.setdefault(namespace(r.props), Budgets()).add(dig(r.props, "spec", "selector"))
     out = []
     for fleet in fleets(resources):
         pods, ns = pod_labels(fleet), namespace(fleet.props)
-        if any(is_unknown(selector) or selects(selector, pods) for selector in budgets.get(ns, [])):
+        if ns in budgets and budgets[ns].select(pods):
             continue
         out.append(Finding(
             f"fleet Deployment {ns}/{object_name(fleet.props)} has no PodDisruptionBudget selecting its pods, so a "

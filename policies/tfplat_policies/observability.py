@@ -41,9 +41,11 @@ def _has_alerts(rule: Resource) -> bool:
 
 def check_alerts(resources: Sequence[Resource], settings: Settings) -> list[Finding]:
     models, out = _models(resources)
-    rules = [r for r in resources if r.type == PROMETHEUS_RULE and _has_alerts(r)]
+    # One pass over the rules (a lookup per model): a thousand models have a thousand rules.
+    alerted = {model for r in resources if r.type == PROMETHEUS_RULE and _has_alerts(r)
+               if isinstance(model := labels(r.props).get(MODEL_LABEL), str)}
     for model, fleet in models.items():
-        if not any(labels(r.props).get(MODEL_LABEL) == model for r in rules):
+        if model not in alerted:
             out.append(Finding(
                 f"model {model!r} has no PrometheusRule labelled {MODEL_LABEL}={model} with an alerting rule",
                 "enable monitoring in the stack file (tfplat:monitoring.enabled: true); thresholds come from "

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from policies.tfplat_policies.fleets import selects
+from policies.tfplat_policies.fleets import Budgets, selects
+from policies.tfplat_policies.model import UNKNOWN
 from tests.policies.factories import FLEET_LABELS, K8S, deployment, hpa, messages, pdb, res, run_stack
 
 SELECTOR = {"matchLabels": {"app.kubernetes.io/name": "tensorflow-serving", "tfplat.dev/color": "blue",
@@ -52,6 +53,31 @@ def test_other_deployments_are_not_fleets() -> None:
 ])
 def test_label_selectors(selector: dict[str, Any] | None, selected: bool) -> None:
     assert selects(selector, FLEET_LABELS) is selected
+
+
+BUDGET_SELECTORS: list[Any] = [
+    {}, None, "not a selector", {"matchLabels": None}, {"matchLabels": {"tfplat.dev/model": 3}},
+    {"matchLabels": {"tfplat.dev/model": "mobilenet"}}, {"matchLabels": {"tfplat.dev/model": "resnet50"}},
+    {"matchLabels": {"tfplat.dev/color": "blue", "tfplat.dev/model": "resnet50"}},
+    {"matchLabels": {"tfplat.dev/model": "mobilenet"},
+     "matchExpressions": [{"key": "tfplat.dev/color", "operator": "NotIn", "values": ["blue"]}]},
+    {"matchExpressions": [{"key": "tfplat.dev/color", "operator": "In", "values": ["blue", "green"]}]},
+    {"matchExpressions": [{"key": "tfplat.dev/model", "operator": "DoesNotExist"}]},
+]
+
+
+@pytest.mark.parametrize("pods", [FLEET_LABELS, {"tfplat.dev/model": "resnet50", "tfplat.dev/color": "blue"}, {}])
+def test_indexed_budgets_select_what_a_scan_of_every_selector_selects(pods: dict[str, Any]) -> None:
+    """Budgets (the per-namespace index fleet-pdb looks fleets up in) against the plain scan."""
+    for n in range(len(BUDGET_SELECTORS) + 1):
+        for chosen in (BUDGET_SELECTORS[:n], BUDGET_SELECTORS[n:], BUDGET_SELECTORS[n::2]):
+            budgets = Budgets()
+            for selector in chosen:
+                budgets.add(selector)
+            assert budgets.select(pods) is any(selects(s, pods) for s in chosen), chosen
+    unknown = Budgets()
+    unknown.add(UNKNOWN)
+    assert unknown.select(pods)  # computed at deploy time: not reported
 
 
 def test_the_hpa_floor_meets_the_tier_minimum() -> None:
