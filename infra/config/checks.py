@@ -18,6 +18,7 @@ from infra.config.scaling_checks import check_autoscaling, check_batching, check
 from infra.config.schema import marked_paths
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec
 from infra.config.yamlio import YamlDoc
+from infra.config.yamlio import issue_at as _at
 from infra.rules import catalog
 from infra.rules.cluster import SUPPORTED_KUBERNETES_VERSIONS, default_zones, example_zone, zone_in_region
 from infra.rules.images import EKS_ADDONS, eks_addons, image, serving_image_key
@@ -29,13 +30,6 @@ MACHINE_TYPE = {"gcp": (re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$"), "n2-standard
 GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+$")
 STACK_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,13}[a-z0-9])?$")
-
-
-def _at(doc: YamlDoc, path: tuple[str | int, ...], message: str, hint: str,
-        value: object = ...) -> ConfigIssue:
-    extra = {} if value is ... else {"value": value}
-    return ConfigIssue(file=doc.file, path=format_path(path), line=doc.line_of(path),
-                       message=message, hint=hint, **extra)
 
 
 # --------------------------------------------------------------------------- model files

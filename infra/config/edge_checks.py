@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from infra.config.errors import ConfigIssue, did_you_mean, format_path, one_of
+from infra.config.errors import ConfigIssue, did_you_mean, one_of
 from infra.config.spec import EdgeKey, ModelSpec, StackSpec
 from infra.config.yamlio import YamlDoc, read_yaml
+from infra.config.yamlio import issue_at as _at
 from infra.rules.kms import kms_provider, public_key_kind
 
 EDGE: tuple[str | int, ...] = ("config", "tfplat:edge")
@@ -22,12 +23,6 @@ KMS_FORMS = ("AWS: the ARN of a key, or of its alias, with KeySpec ECC_NIST_P256
              "SIGN_VERIFY (arn:aws:kms:<region>:<account>:key/<key id>); GCP: a key version with algorithm "
              "EC_SIGN_P256_SHA256, EC_SIGN_P384_SHA384 or EC_SIGN_ED25519 (projects/<project>/locations/<location>/"
              "keyRings/<ring>/cryptoKeys/<key>/cryptoKeyVersions/<n>)")
-
-
-def _at(doc: YamlDoc, path: tuple[str | int, ...], message: str, hint: str, value: object = ...) -> ConfigIssue:
-    extra = {} if value is ... else {"value": value}
-    return ConfigIssue(file=doc.file, path=format_path(path), line=doc.line_of(path),
-                       message=message, hint=hint, **extra)
 
 
 def _role_key(doc: YamlDoc, role: str, key: EdgeKey) -> list[ConfigIssue]:

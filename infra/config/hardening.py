@@ -9,20 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from infra.config.errors import ConfigIssue, format_path
+from infra.config.errors import ConfigIssue
 from infra.config.spec import StackSpec
 from infra.config.yamlio import YamlDoc
+from infra.config.yamlio import issue_at as _at
 from infra.rules.admission import pinned_by_digest
 from infra.rules.images import fleet_images
 
 ENDPOINT = ("config", "tfplat:cluster", "endpoint")
 ACCESS_DOC = "docs/runbooks/cluster-access.md"
-
-
-def _at(doc: YamlDoc, path: tuple[str | int, ...], message: str, hint: str, value: object = ...) -> ConfigIssue:
-    extra = {} if value is ... else {"value": value}
-    return ConfigIssue(file=doc.file, path=format_path(path), line=doc.line_of(path), message=message, hint=hint,
-                       **extra)
 
 
 def _endpoint(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:

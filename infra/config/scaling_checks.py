@@ -7,19 +7,14 @@ number to change.
 
 from __future__ import annotations
 
-from infra.config.errors import ConfigIssue, format_path
+from infra.config.errors import ConfigIssue
 from infra.config.spec import ModelSpec, StackSpec
 from infra.config.yamlio import YamlDoc
+from infra.config.yamlio import issue_at as _at
 from infra.rules import scaling
 
 BATCHING = ("serving", "batching")
 AUTOSCALING = ("serving", "autoscaling")
-
-
-def _at(doc: YamlDoc, path: tuple[str | int, ...], message: str, hint: str, value: object = ...) -> ConfigIssue:
-    extra = {} if value is ... else {"value": value}
-    return ConfigIssue(file=doc.file, path=format_path(path), line=doc.line_of(path), message=message, hint=hint,
-                       **extra)
 
 
 def check_batching(doc: YamlDoc, spec: ModelSpec) -> list[ConfigIssue]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from infra.config.checks import _at
 from infra.config.errors import ConfigIssue, did_you_mean, one_of
 from infra.config.spec import ModelSpec, NodePoolSpec, StackSpec, TrainingSettings
 from infra.config.yamlio import YamlDoc
+from infra.config.yamlio import issue_at as _at
 from infra.rules import catalog, machines
 from infra.rules import training as rules
 from infra.rules.quantity import cpu_millis, memory_bytes

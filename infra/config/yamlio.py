@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from infra import bounded_yaml
-from infra.config.errors import ConfigIssue
+from infra.config.errors import ConfigIssue, format_path
 
 Path_ = tuple[str | int, ...]
 
@@ -47,6 +47,14 @@ class YamlDoc:
             if line is not None:
                 return line
         return None
+
+
+def issue_at(doc: YamlDoc, path: Path_, message: str, hint: str, value: object = ...) -> ConfigIssue:
+    """A config issue at `path` of `doc`, with the line of its deepest known key (and the bad
+    value, when given): how every config check reports."""
+    extra = {} if value is ... else {"value": value}
+    return ConfigIssue(file=doc.file, path=format_path(path), line=doc.line_of(path), message=message, hint=hint,
+                       **extra)
 
 
 def _to_plain(node: Any, path: Path_, lines: dict[Path_, int], secrets: set[Path_]) -> Any:
