@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-from infra.config.schema import SCHEMA_DIR, load_schema
+from infra.config.schema import SCHEMA_DIR, load_schema, resolve_ref
 
 OUTPUT = SCHEMA_DIR.parent / "docs" / "config-reference.md"
 COMMAND = "make config-reference"
@@ -32,15 +32,6 @@ class Key:
     schema: dict[str, Any]  # the key's own schema, $ref resolved and merged under its own words
     required: bool
     shared: str | None  # the shared definition documented once elsewhere, when it is one
-
-
-def resolve(root: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """`schema` with a local $ref replaced by its target (the referring keys win)."""
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith(_DEFS):
-        target = resolve(root, root["$defs"][ref.removeprefix(_DEFS)])
-        return {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-    return schema
 
 
 def shared_objects(root: dict[str, Any]) -> set[str]:
@@ -65,20 +56,20 @@ def shared_objects(root: dict[str, Any]) -> set[str]:
 
 def keys(root: dict[str, Any], schema: dict[str, Any], prefix: str, shared: set[str]) -> Iterator[Key]:
     """Every key below `schema`, depth first in the schema's order."""
-    schema = resolve(root, schema)
+    schema = resolve_ref(root, schema)
     required = set(schema.get("required", ()))
     for name, sub in schema.get("properties", {}).items():
         path = f"{prefix}.{name}" if prefix else name
         ref = sub.get("$ref", "")
         target = ref.removeprefix(_DEFS) if ref.startswith(_DEFS) else None
         is_shared = target if target in shared else None
-        yield Key(path=path, schema=resolve(root, sub), required=name in required, shared=is_shared)
+        yield Key(path=path, schema=resolve_ref(root, sub), required=name in required, shared=is_shared)
         if is_shared is None:
             yield from _below(root, sub, path, shared)
 
 
 def _below(root: dict[str, Any], sub: dict[str, Any], path: str, shared: set[str]) -> Iterator[Key]:
-    sub = resolve(root, sub)
+    sub = resolve_ref(root, sub)
     yield from keys(root, sub, path, shared)
     extra = sub.get("additionalProperties")
     if isinstance(extra, dict) and extra:

@@ -53,11 +53,12 @@ def _validator(name: str) -> Draft202012Validator:
     return validator
 
 
-def _resolve(root: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+def resolve_ref(root: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with a local $ref replaced by its target (the referring keys win)."""
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
         target: dict[str, Any] = root["$defs"][ref.removeprefix("#/$defs/")]
-        merged = {**_resolve(root, target), **{k: v for k, v in schema.items() if k != "$ref"}}
+        merged = {**resolve_ref(root, target), **{k: v for k, v in schema.items() if k != "$ref"}}
         return merged
     return schema
 
@@ -70,7 +71,7 @@ def _types(schema: dict[str, Any]) -> list[str]:
 
 
 def _hint_for(root: dict[str, Any], schema: dict[str, Any], fallback: str) -> str:
-    schema = _resolve(root, schema)
+    schema = resolve_ref(root, schema)
     hint = schema.get("x-hint")
     if isinstance(hint, str):
         return hint
@@ -115,7 +116,7 @@ def _explain(doc: YamlDoc, root: dict[str, Any], err: ValidationError,
             if key in value:
                 continue
             sub = props.get(key, {})
-            desc = _resolve(root, sub).get("description", "") if isinstance(sub, dict) else ""
+            desc = resolve_ref(root, sub).get("description", "") if isinstance(sub, dict) else ""
             fallback = f"add `{key}:`" + (f" ({desc})" if desc else "")
             hint = _hint_for(root, schema, fallback) if "then" in err.schema_path else fallback
             issues.append(_issue(doc, prefix, (*path, key), f'missing required key "{key}"', hint))
@@ -151,14 +152,14 @@ def _explain(doc: YamlDoc, root: dict[str, Any], err: ValidationError,
         return [_issue(doc, prefix, path, "has duplicate entries", "list each entry once", value)]
     if kind == "minLength":
         message = "must not be empty" if wanted == 1 else f"must be at least {wanted} characters long"
-        described = _resolve(root, schema).get("description")
+        described = resolve_ref(root, schema).get("description")
         fallback = "give it a value" if wanted == 1 else f"use at least {wanted} characters"
         fallback += f" ({described})" if described else ""
         return [_issue(doc, prefix, path, message, _hint_for(root, schema, fallback), value)]
     if kind == "maxLength":
         return [_issue(doc, prefix, path, f"must be at most {wanted} characters long",
                        _hint_for(root, schema, f"shorten it to {wanted} characters or fewer"), value)]
-    described = _resolve(root, schema).get("description")
+    described = resolve_ref(root, schema).get("description")
     fallback = f"see its description: {described}" if described else "see the schema in schemas/"
     return [_issue(doc, prefix, path, err.message, _hint_for(root, schema, fallback), value)]
 
@@ -192,10 +193,10 @@ def apply_defaults(schema_name: str, instance: Any, *, at: tuple[str, ...] = ())
 
 
 def _fill(root: dict[str, Any], schema: dict[str, Any], value: Any) -> Any:
-    schema = _resolve(root, schema)
+    schema = resolve_ref(root, schema)
     if isinstance(value, dict):
         for key, sub in schema.get("properties", {}).items():
-            sub_r = _resolve(root, sub)
+            sub_r = resolve_ref(root, sub)
             if key not in value and "default" in sub_r:
                 value[key] = copy.deepcopy(sub_r["default"])
             if key in value:
@@ -220,7 +221,7 @@ def marked_paths(schema_name: str, instance: Any, marker: str) -> list[tuple[str
 
 def _walk_marked(root: dict[str, Any], schema: dict[str, Any], value: Any, path: tuple[str | int, ...], *,
                  marker: str, found: list[tuple[str | int, ...]]) -> None:
-    schema = _resolve(root, schema)
+    schema = resolve_ref(root, schema)
     if schema.get(marker):
         found.append(path)
         return

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infra.config import reference
-from infra.config.schema import load_schema
+from infra.config.schema import load_schema, resolve_ref
 
 
 def test_the_reference_is_fresh() -> None:
@@ -35,7 +35,7 @@ def _properties(root: dict[str, Any], node: Any, path: str) -> Iterator[tuple[st
 def test_every_key_is_described(name: str) -> None:
     root = load_schema(name)
     bare = [path for path, sub in _properties(root, root, "")
-            if not reference.resolve(root, sub).get("description", "").strip()]
+            if not resolve_ref(root, sub).get("description", "").strip()]
     assert not bare, f"schemas/{name}.schema.json: keys without a description (say what it does, its unit, " \
                      f"its default and the rule): {', '.join(bare)}"
 

@@ -10,7 +10,7 @@ import pytest
 
 from infra.config.errors import ConfigError
 from infra.config.loader import load
-from infra.config.schema import _resolve, load_schema
+from infra.config.schema import load_schema, resolve_ref
 from infra.offline.plan import engine_config
 
 SCHEMAS = ("model", "stack")
@@ -22,7 +22,7 @@ def test_schema_is_valid_draft_2020_12(name: str) -> None:
 
 
 def _defaults(root: dict[str, Any], schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any], Any]]:
-    schema = _resolve(root, schema)
+    schema = resolve_ref(root, schema)
     found = [(path, schema, schema["default"])] if "default" in schema else []
     for key, sub in schema.get("properties", {}).items():
         found += _defaults(root, sub, f"{path}.{key}")

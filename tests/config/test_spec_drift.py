@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from infra.config.reference import resolve
 from infra.config.schema import load_schema
+from infra.config.schema import resolve_ref as resolve
 from infra.config.spec import model_from_dict, stack_from_config
 
 Path = tuple[str, ...]
