@@ -199,12 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("nothing was changed", file=sys.stderr)
         return EXIT_CONFIG
     except ValueError as err:
-        from infra.plan.aws_autoscaler import AutoscalerPinError
-        from infra.plan.aws_lbc import CrdPinError
-        from infra.plan.charts import ChartPinError
+        from infra.rules.images import VersionPinError
         from policies.tfplat_policies.enforcement import TierConfigError  # not imported at start-up: 0.2 s
 
-        if isinstance(err, (ChartPinError, CrdPinError, AutoscalerPinError)):  # images/versions.yaml
+        if isinstance(err, VersionPinError):  # images/versions.yaml
             print(f"1 configuration error:\n{err}\n    fix: pin it in images/versions.yaml "
                   "(schemas/versions.schema.json, docs/charts.md)\nnothing was changed", file=sys.stderr)
             return EXIT_CONFIG

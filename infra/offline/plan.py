@@ -19,6 +19,7 @@ from infra.engines.schema import Invalid, is_builtin, validate_builtin
 from infra.offline import charts, engine, provider_inputs, render
 from infra.plan.monitoring.latency import objective_warning
 from infra.plan.stack import StackPlan
+from infra.rules.images import VersionPinError
 
 
 class PolicyViolationError(Exception):
@@ -105,18 +106,11 @@ def run_offline(root: Path, stack: str, *, project: str | None = None) -> tuple[
     except engine.ProgramFailedError as err:
         # A mistake in images/versions.yaml surfaces while the program plans (load() above
         # judged models and stacks): the CLI reports it as the config error it is (exit 2).
-        if _user_error(err.cause):
+        if isinstance(err.cause, (bounded_yaml.YamlFileError, VersionPinError)):
             raise err.cause from None
         raise
     return plans[0], result
 
-
-def _user_error(err: BaseException) -> bool:
-    from infra.plan.aws_autoscaler import AutoscalerPinError
-    from infra.plan.aws_lbc import CrdPinError
-    from infra.plan.charts import ChartPinError
-
-    return isinstance(err, (bounded_yaml.YamlFileError, ChartPinError, CrdPinError, AutoscalerPinError))
 
 
 def check_admission_cel(objects: dict[str, dict[str, Any]]) -> list[Invalid]:

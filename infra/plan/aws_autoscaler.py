@@ -47,7 +47,7 @@ from infra.plan.charts import CLUSTER_AUTOSCALER, Chart, chart
 from infra.plan.cloud import CloudPlan, PoolPlan
 from infra.plan.scan_waivers import NEEDS_API, NEEDS_API_REASON, PULL_POLICY, skip_annotations
 from infra.rules import names
-from infra.rules.images import VERSIONS_FILE, read_versions
+from infra.rules.images import VERSIONS_FILE, VersionPinError, read_versions
 
 # --------------------------------------------------------------------------- names
 
@@ -85,7 +85,7 @@ _TAG = re.compile(r"^v(?P<minor>\d+\.\d+)\.\d+$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
-class AutoscalerPinError(ValueError):
+class AutoscalerPinError(VersionPinError):
     """images/versions.yaml pins no autoscaler for a Kubernetes minor, or pins it loosely."""
 
 

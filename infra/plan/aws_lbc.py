@@ -36,7 +36,7 @@ from infra.plan.cloud import CloudPlan
 from infra.plan.manifests.serving import meta
 from infra.plan.scan_waivers import NEEDS_API, NEEDS_API_REASON, PULL_POLICY, skip_annotations
 from infra.rules import names
-from infra.rules.images import VERSIONS_FILE, read_versions
+from infra.rules.images import VERSIONS_FILE, VersionPinError, read_versions
 
 # --------------------------------------------------------------------------- names
 
@@ -67,7 +67,7 @@ _TAG = re.compile(r"^v\d+\.\d+\.\d+$")
 _MOVING_REFS = frozenset({"main", "master", "HEAD", "heads", "latest"})
 
 
-class CrdPinError(ValueError):
+class CrdPinError(VersionPinError):
     """The versions file pins a CRD bundle loosely, or not at all."""
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import re
 from typing import Any
 
-from infra.rules.images import VERSIONS_FILE, read_versions
+from infra.rules.images import VERSIONS_FILE, VersionPinError, read_versions
 
 KUBE_PROMETHEUS_STACK = "kube-prometheus-stack"
 DCGM_EXPORTER = "dcgm-exporter"
@@ -28,7 +28,7 @@ KEDA = "keda"  # every stack: the serving fleets' scaling engine (infra.plan.sca
 _EXACT = re.compile(r"^\d+\.\d+\.\d+$")
 
 
-class ChartPinError(ValueError):
+class ChartPinError(VersionPinError):
     """The versions file does not pin a chart the platform installs, or pins it loosely."""
 
 

@@ -15,6 +15,11 @@ VERSIONS_FILE = Path(__file__).resolve().parents[2] / "images" / "versions.yaml"
 VERSIONS_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "versions.schema.json"
 
 
+class VersionPinError(ValueError):
+    """images/versions.yaml lacks a pin the platform needs, or pins it loosely (a chart, a CRD
+    bundle, the autoscaler for a Kubernetes minor): a config mistake, exit 2."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Image:
     key: str
