@@ -7,7 +7,9 @@ number to change.
 
 from __future__ import annotations
 
-from infra.config.errors import ConfigIssue
+from functools import cache
+
+from infra.config.errors import ConfigIssue, did_you_mean
 from infra.config.spec import ModelSpec, StackSpec
 from infra.config.yamlio import YamlDoc
 from infra.config.yamlio import issue_at as _at
@@ -93,11 +95,27 @@ def check_autoscaling(doc: YamlDoc, spec: ModelSpec) -> list[ConfigIssue]:
 
 
 def check_scale_to_zero(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
-    """The awake hours must be a window within one day (the cron trigger's start before its end)."""
+    """The awake hours must be a window within one day (the cron trigger's start before its
+    end), in a time zone KEDA's cron scaler can load (an IANA name)."""
     awake = stack.serving.scale_to_zero.awake
-    if awake is None or awake.start < awake.end:  # HH:MM compares as text
+    if awake is None:
         return []
-    path = ("config", "tfplat:serving", "scale_to_zero", "awake", "to")
-    return [_at(doc, path, f"is not after from ({awake.start}): the awake hours are a window within one day",
-                "make to later than from (a window over midnight is two stacks' worth of hours: use the longer "
-                "part, or turn scale to zero off)", awake.end)]
+    path = ("config", "tfplat:serving", "scale_to_zero", "awake")
+    issues = []
+    if awake.start >= awake.end:  # HH:MM compares as text
+        issues.append(_at(doc, (*path, "to"), f"is not after from ({awake.start}): the awake hours are a window "
+                          "within one day", "make to later than from (a window over midnight is two stacks' worth "
+                          "of hours: use the longer part, or turn scale to zero off)", awake.end))
+    known = _time_zones()  # the tzdata package's names (requirements.txt): the same on every machine
+    if awake.timezone not in known:
+        issues.append(_at(doc, (*path, "timezone"), "is not an IANA time zone (KEDA's cron trigger would fail)",
+                          f"use a name such as UTC or Europe/Berlin{did_you_mean(awake.timezone, sorted(known))}",
+                          awake.timezone))
+    return issues
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones())

@@ -104,6 +104,15 @@ def test_awake_hours_must_be_a_window(repo_copy: Path) -> None:
     assert "config.tfplat:serving.scale_to_zero.awake.to: is not after from (20:00)" in issue
 
 
+def test_awake_hours_name_a_real_time_zone(repo_copy: Path) -> None:
+    """KEDA's cron trigger loads the zone by its IANA name; a made-up one fails in the cluster."""
+    _edit(repo_copy / "stacks" / "Pulumi.dev.yaml", "  tfplat:serving:\n", "  tfplat:serving:\n"
+          "    scale_to_zero: {awake: {from: '08:00', to: '20:00', timezone: Europe/Berlinn}}\n")
+    (issue,) = _issues(repo_copy)
+    assert "config.tfplat:serving.scale_to_zero.awake.timezone: is not an IANA time zone" in issue
+    assert 'did you mean "Europe/Berlin"' in issue
+
+
 def test_scale_to_zero_defaults_to_dev_only() -> None:
     from infra.plan.scaling.fleet import scale_to_zero_enabled
     from tests.conftest import REPO
