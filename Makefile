@@ -118,4 +118,4 @@ lock-checkov: setup
 	  $(CHECKOV_VENV)/bin/pip freeze; } > tools/checkov/constraints.txt
 
 clean:
-	rm -rf build .mypy_cache .ruff_cache .pytest_cache .cache/charts .cache/helm .cache/scan
+	rm -rf build .mypy_cache .ruff_cache .pytest_cache .cache/charts .cache/helm .cache/scan .cache/plans

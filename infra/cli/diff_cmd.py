@@ -2,7 +2,8 @@
 
 Each revision is planned by its own code (`git archive` into a temp folder, then its
 `python -m infra.cli plan` in a subprocess), so the diff shows what each revision would
-really deploy. The working tree is planned in this process.
+really deploy (a revision's plan is kept by content: infra.cli.revision_cache). The working
+tree is planned in this process.
 """
 
 from __future__ import annotations
@@ -83,35 +84,51 @@ def _tool_env() -> dict[str, str]:
 
 
 def plan_revision(root: Path, rev: str, stacks: list[str], work: Path) -> dict[str, tuple[Doc, str | None]]:
-    """{stack: (resources document or None, note)} for a git revision."""
-    src = work / f"src-{rev[:12]}"
-    src.mkdir(parents=True)
-    _export(root, rev, src)
-    out = work / f"out-{rev[:12]}"
+    """{stack: (resources document or None, note)} for a git revision. A stack planned before at
+    the same tree, on the same interpreter, packages, tools and settings, is read back
+    (infra.cli.revision_cache); the revision is exported only when one is not."""
+    from infra.cli import revision_cache
+
+    tree = _git(root, "rev-parse", "--verify", f"{rev}^{{tree}}")
+    src, out = work / f"src-{rev[:12]}", work / f"out-{rev[:12]}"
+    env = {**os.environ, **_tool_env()}
     results: dict[str, tuple[Doc, str | None]] = {}
     for stack in stacks:
-        if not (src / "stacks" / f"Pulumi.{stack}.yaml").exists():
-            results[stack] = (None, f"stack {stack} does not exist at {rev[:12]}")
-            continue
-        if not (src / "infra" / "cli").is_dir():
-            results[stack] = (None, f"{rev[:12]} predates the tfplat CLI; compared with nothing")
-            continue
-        env = {**os.environ, "PYTHONPATH": str(src), "TFPLAT_ROOT": str(src), **_tool_env()}
-        # The diff reads resources.json only: the base's checkov scan (most of a plan's time)
-        # would be thrown away. Revisions from before the flag scan nothing anyway.
-        no_scan = ["--no-scan"] if "--no-scan" in (src / "infra" / "cli" / "main.py").read_text(encoding="utf-8") \
-            else []
-        proc = subprocess.run([sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--out", str(out),
-                               *no_scan], cwd=src, env=env, capture_output=True, text=True, check=False)
-        doc_path = out / stack / "resources.json"
-        if proc.returncode == 0 and doc_path.exists():
-            results[stack] = (json.loads(doc_path.read_text(encoding="utf-8")), None)
-        else:
-            lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-            # A config error's first line counts the errors; a crash's last line names it.
-            reason = (lines[0] if proc.returncode == 2 else lines[-1]) if lines else "unknown error"
-            results[stack] = (None, f"{rev[:12]} could not be planned ({reason}); compared with nothing")
+        notes: list[str] = []
+
+        def compute(stack: str = stack, notes: list[str] = notes) -> str:
+            if not src.exists():
+                src.mkdir(parents=True)
+                _export(root, rev, src)
+            text, note = _plan_exported(src, out, rev, stack, env)
+            notes.extend([note] if note else [])
+            return text
+
+        text = revision_cache.plan(tree, stack, env, compute)
+        results[stack] = (json.loads(text), None) if text else (None, notes[0] if notes else None)
     return results
+
+
+def _plan_exported(src: Path, out: Path, rev: str, stack: str, env: dict[str, str]) -> tuple[str, str | None]:
+    """(resources.json text, None) of one stack of an exported revision, or ("", why not)."""
+    if not (src / "stacks" / f"Pulumi.{stack}.yaml").exists():
+        return "", f"stack {stack} does not exist at {rev[:12]}"
+    if not (src / "infra" / "cli").is_dir():
+        return "", f"{rev[:12]} predates the tfplat CLI; compared with nothing"
+    # The diff reads resources.json only: the base's checkov scan (most of a plan's time)
+    # would be thrown away. Revisions from before the flag scan nothing anyway.
+    no_scan = ["--no-scan"] if "--no-scan" in (src / "infra" / "cli" / "main.py").read_text(encoding="utf-8") \
+        else []
+    proc = subprocess.run([sys.executable, "-m", "infra.cli", "plan", "--stack", stack, "--out", str(out), *no_scan],
+                          cwd=src, env={**env, "PYTHONPATH": str(src), "TFPLAT_ROOT": str(src)},
+                          capture_output=True, text=True, check=False)
+    doc_path = out / stack / "resources.json"
+    if proc.returncode == 0 and doc_path.exists():
+        return doc_path.read_text(encoding="utf-8"), None
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    # A config error's first line counts the errors; a crash's last line names it.
+    reason = (lines[0] if proc.returncode == 2 else lines[-1]) if lines else "unknown error"
+    return "", f"{rev[:12]} could not be planned ({reason}); compared with nothing"
 
 
 def plan_worktree(root: Path, stacks: list[str], work: Path) -> dict[str, tuple[Doc, str | None]]:

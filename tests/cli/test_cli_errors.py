@@ -97,12 +97,15 @@ def test_ctrl_c_stops_a_long_plan_promptly_and_writes_nothing(tmp_path: Path) ->
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     root = bench.make_root(100, tmp_path)  # a plan of ~1,600 resources: many seconds
-    proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "plan", "--stack", "bench"], cwd=root,
-                            env={**os.environ, "PYTHONPATH": str(REPO), "TFPLAT_ROOT": str(root)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            # As a terminal starts it: a test run started in the background of a
-                            # script (`pytest ... &`) ignores SIGINT, and a child inherits that.
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # Started as a terminal starts it: a test run in the background of a script (`pytest ... &`)
+    # ignores SIGINT, and an ignored signal stays ignored in a child; a handled one does not.
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "plan", "--stack", "bench"], cwd=root,
+                                env={**os.environ, "PYTHONPATH": str(REPO), "TFPLAT_ROOT": str(root)},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     time.sleep(4)  # well into the engine run (imports and config take about a second)
     proc.send_signal(signal.SIGINT)
     sent = time.monotonic()
