@@ -104,10 +104,11 @@ lint-workflows: setup
 typecheck: setup
 	$(BIN)/mypy
 
-# The TensorFlow suite (tests/tf) runs in its own venv through test-tf (modelkit/modelkit.mk).
-# TFPLAT_REQUIRE_CHARTS: a plan that could not render a Helm release fails the tests.
-test: lint typecheck test-tf
-	TFPLAT_REQUIRE_CHARTS=1 $(BIN)/pytest -n auto -q --ignore=tests/tf
+# The TensorFlow suite (tests/tf) runs in its own venv through test-tf (modelkit/modelkit.mk),
+# beside the main suite: tests/bin/run-suites says why. TFPLAT_REQUIRE_CHARTS (set there): a plan
+# that could not render a Helm release fails the tests.
+test: lint typecheck
+	tests/bin/run-suites
 
 lock: setup
 	{ echo "# Full pin set (pip freeze of .venv). Regenerate with: make lock"; \
