@@ -1,0 +1,127 @@
+"""jsonschema-rs' first verdict agrees with jsonschema's on real objects and broken copies.
+
+The offline plan takes "no errors" from jsonschema-rs (infra.engines.fast_verdict) and
+asks jsonschema only about objects it finds invalid: if the two ever parted where
+jsonschema finds an error, a broken object would pass. Each kind a shipped stack renders
+(tfplat's manifests and the charts' objects, built-in kinds and custom resources) is
+broken at every place (sampled for the largest objects), in every way a field can be
+wrong, and both engines must say the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+import copy
+from typing import Any
+
+import pytest
+
+from infra.engines import schema
+from infra.engines.crds import apply_defaults
+from infra.engines.fast_verdict import FastVerdict, is_json
+from infra.offline import render
+from tests.conftest import shared_plan
+
+WRONG: tuple[Any, ...] = (7, -1, 1.5, "x", True, None, [], ["a"], {}, {"zz": 1})
+MAX_PLACES = 120  # per object: CRD objects have thousands of places
+
+
+def _places(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    yield path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from _places(child, (*path, key))
+
+
+def _at(value: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        value = value[key]
+    return value
+
+
+def _broken(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Copies of obj with one thing wrong: a value of another type, an unknown field, a field gone."""
+    places = list(_places(obj))
+    for path in places[:: max(1, len(places) // MAX_PLACES)]:
+        node = _at(obj, path)
+        for wrong in WRONG if path else ():
+            broken = copy.deepcopy(obj)
+            _at(broken, path[:-1])[path[-1]] = wrong
+            yield broken
+        if isinstance(node, dict):
+            broken = copy.deepcopy(obj)
+            _at(broken, path)["unknownField"] = 1
+            yield broken
+            for key in node:
+                broken = copy.deepcopy(obj)
+                del _at(broken, path)[key]
+                yield broken
+
+
+Judge = tuple[str, dict[str, Any], Callable[[Any], bool], Callable[[Any], list[Any]]]
+
+
+def _judges(stack: str) -> list[Judge]:
+    """One object per kind the stack renders, with its fast verdict and jsonschema's errors."""
+    outcome, _ = shared_plan(stack)
+    version, catalog = outcome.plan.stack.cluster.version, outcome.charts.catalog
+    objects = render.kubernetes_objects(outcome.result.records)
+    objects += [o for r in outcome.charts.rendered for o in r.objects]
+    judges: dict[tuple[str, str], Any] = {}
+    for obj in objects:
+        key = (obj["apiVersion"], obj["kind"])
+        if key in judges:
+            continue
+        if schema.is_builtin(obj["apiVersion"]):
+            validator, fast = schema._validator(version, *key)
+            judges[key] = (f"{key}", obj, fast.valid, lambda o, v=validator: list(v.iter_errors(o)))
+        elif (crd := catalog.versions.get(key)) is not None:
+            # As CrdCatalog.validate judges them: defaults applied first.
+            judges[key] = (f"{key}", obj, lambda o, c=crd: c.fast.valid(apply_defaults(c.schema, copy.deepcopy(o))),
+                           lambda o, c=crd: list(c.validator.iter_errors(apply_defaults(c.schema, copy.deepcopy(o)))))
+    return list(judges.values())
+
+
+@pytest.mark.parametrize("stack", ["prod", "prod-aws"])
+def test_both_engines_give_the_same_verdict_on_every_kind_and_its_broken_copies(stack: str) -> None:
+    judged = broken_seen = 0
+    kinds = _judges(stack)
+    assert len(kinds) > 20 and any("CustomResourceDefinition" in k for k, *_ in kinds)
+    assert any("HTTPRoute" in k for k, *_ in kinds)  # custom resources (patterns) too
+    for kind, obj, fast_valid, errors in kinds:
+        assert fast_valid(obj) and errors(obj) == [], kind
+        for broken in _broken(obj):
+            slow_valid = not errors(broken)
+            assert fast_valid(broken) == slow_valid, (kind, broken)
+            judged += 1
+            broken_seen += not slow_valid
+    assert judged > 5_000 and broken_seen > judged // 2  # most copies are really broken
+
+
+def test_values_that_are_not_json_data_are_left_to_jsonschema() -> None:
+    fast = FastVerdict({"type": "object", "additionalProperties": {"type": "array"}})
+    assert fast.valid({"a": [1]})
+    assert not fast.valid({"a": (1,)})  # jsonschema-rs would take the tuple as an array
+    assert not fast.valid({1: [1]}) and not fast.valid({"a": [float("nan")]})
+    assert not is_json({"a": (1,)}) and is_json({"a": [1, 1.0, True, None, "x"]})
+
+
+def test_patterns_are_matched_as_python_matches_them() -> None:
+    # Python's \d takes any Unicode digit, Rust's only ASCII (by default): jsonschema decides.
+    fast = FastVerdict({"type": "string", "pattern": r"^v\d$"})
+    assert fast.valid("v1") and fast.valid("v\u0663") and not fast.valid("v")
+
+
+def test_an_invalid_object_is_still_worded_by_jsonschema() -> None:
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "m"},
+                  "spec": {"replicas": "two", "selector": {}, "template": {"spec": {"containers": [], "bogus": 1}}}}
+    assert schema.validate_builtin({"x.yaml": deployment}, "1.34") == [
+        schema.Invalid("x.yaml", "spec.replicas", "'two' is not of type 'integer', 'null'"),
+        schema.Invalid("x.yaml", "spec.template.spec",
+                       "Additional properties are not allowed ('bogus' was unexpected)"),
+    ]
+
+
+def test_a_pattern_python_cannot_compile_is_left_to_jsonschema() -> None:
+    fast = FastVerdict({"properties": {"mode": {"type": "string", "pattern": "^(?i)(abort|warn)?$"}}})
+    assert fast.valid({}) and not fast.valid({"mode": "warn"})
