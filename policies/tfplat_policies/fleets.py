@@ -11,6 +11,7 @@ floor with the other color (tfplat.dev/version-change), so the model's colors co
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -78,29 +79,44 @@ def selects(selector: Any, pod: Mapping[str, Any]) -> bool:
 class Budgets:
     """The PodDisruptionBudgets' selectors of one namespace, indexed so that a fleet is held
     against the few that can select it: a selector with matchLabels only against the pods
-    carrying one of its labels (a stack of a thousand models has thousands of each)."""
+    carrying its rarest label (a stack of a thousand models has thousands of each, and
+    every one of them carries app.kubernetes.io/name=tensorflow-serving). A selector selects
+    only pods carrying every pair of its matchLabels, so whichever of its pairs indexes it,
+    the pods it can select find it there."""
 
     def __init__(self) -> None:
         self.unknown = False  # a selector computed at deploy time: assumed to select the fleet
-        self.by_label: dict[tuple[str, str], list[Any]] = {}
+        self.labelled: list[tuple[Any, list[tuple[str, str]]]] = []  # (selector, its plain label pairs)
         self.others: list[Any] = []  # no plain label to index by: held against every fleet
+        self._by_label: dict[tuple[str, str], list[Any]] | None = None
 
     def add(self, selector: Any) -> None:
+        self._by_label = None
         if is_unknown(selector):
             self.unknown = True
         elif isinstance(selector, Mapping):  # anything else selects nothing
             match = as_map(selector.get("matchLabels"))
-            pair = next(((k, v) for k, v in match.items() if isinstance(k, str) and isinstance(v, str)), None)
-            if pair is None:
-                self.others.append(selector)
+            pairs = [(k, v) for k, v in match.items() if isinstance(k, str) and isinstance(v, str)]
+            if pairs:
+                self.labelled.append((selector, pairs))
             else:
-                self.by_label.setdefault(pair, []).append(selector)
+                self.others.append(selector)
+
+    def _index(self) -> dict[tuple[str, str], list[Any]]:
+        if self._by_label is None:
+            counts = Counter(pair for _, pairs in self.labelled for pair in pairs)
+            self._by_label = {}
+            for selector, pairs in self.labelled:
+                rarest = min(pairs, key=lambda pair: counts[pair])  # the first of the rarest: deterministic
+                self._by_label.setdefault(rarest, []).append(selector)
+        return self._by_label
 
     def select(self, pods: Mapping[str, Any]) -> bool:
         if self.unknown or any(selects(s, pods) for s in self.others):
             return True
+        by_label = self._index()
         return any(selects(s, pods) for k, v in pods.items() if isinstance(v, str)
-                   for s in self.by_label.get((k, v), ()))
+                   for s in by_label.get((k, v), ()))
 
 
 def check_pdb(resources: Sequence[Resource], settings: Settings) -> list[Finding]:
