@@ -17,6 +17,7 @@ from infra.engines.crds import NO_CRD, CrdCatalog
 from infra.engines.scan import ScanReport
 from infra.engines.schema import Invalid, is_builtin, validate_builtin
 from infra.offline import charts, engine, provider_inputs, render
+from infra.offline.rulecheck import RuleCheck
 from infra.plan.monitoring.latency import objective_warning
 from infra.plan.stack import StackPlan
 from infra.rules.images import VersionPinError
@@ -128,17 +129,28 @@ def check_objects(objects: list[dict[str, Any]], version: str, catalog: CrdCatal
     default the pinned charts' CRDs and the Gateway API CRDs, infra.offline.charts.
     default_catalog); every PrometheusRule with promtool; every ValidatingAdmissionPolicy's CEL
     compiles."""
+    problems, rules = start_checks(objects, version, catalog, folder=folder)
+    return problems + rules.problems()
+
+
+def start_checks(objects: list[dict[str, Any]], version: str, catalog: CrdCatalog | None = None, *,
+                 folder: str = "manifests") -> tuple[list[Invalid], RuleCheck]:
+    """check_objects with promtool still running: (the schema and CEL problems, the rule check,
+    whose problems() waits for promtool and comes after them)."""
     builtin = {f"{folder}/{render.manifest_path(o)}": o for o in objects if is_builtin(o["apiVersion"])}
     custom = {f"{folder}/{render.manifest_path(o)}": o for o in objects if not is_builtin(o["apiVersion"])}
-    problems = validate_builtin(builtin, version)
-    problems += check_admission_cel(builtin)
-    if custom:
-        from infra.offline.crd_validate import validate_custom
-        from infra.offline.rulecheck import check_rule_objects
+    rules = RuleCheck(custom.values(), folder=folder)  # promtool check rules, on the other core from now
+    try:
+        problems = validate_builtin(builtin, version)
+        problems += check_admission_cel(builtin)
+        if custom:
+            from infra.offline.crd_validate import validate_custom
 
-        problems += validate_custom(custom, catalog if catalog is not None else charts.default_catalog())
-        problems += check_rule_objects(custom.values(), folder=folder)  # promtool check rules
-    return problems
+            problems += validate_custom(custom, catalog if catalog is not None else charts.default_catalog())
+    except BaseException:
+        rules.close()
+        raise
+    return problems, rules
 
 
 def _gateway_api_pin(plan: StackPlan) -> str | None:
@@ -179,22 +191,28 @@ def _offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool) -> PlanO
     if stack_charts.unrendered and os.environ.get("TFPLAT_REQUIRE_CHARTS") == "1":
         raise charts.ChartsUnavailableError(stack_charts.unrendered)
     objects = render.kubernetes_objects(result.records)
-    problems = check_objects(objects, version, stack_charts.catalog)
-    problems += provider_inputs.check_records(result.records)  # the providers' own schemas
-    clock.lap("validate")
-    folders = chart_files(stack_charts)
-    for folder, chart_objects in folders.items():
-        problems += check_objects(chart_objects, version, stack_charts.catalog, folder=folder)
-    clock.lap("validate-charts")
+    problems, rules = start_checks(objects, version, stack_charts.catalog)
+    try:
+        later = provider_inputs.check_records(result.records)  # the providers' own schemas
+        clock.lap("validate")
+        folders = chart_files(stack_charts)
+        for folder, chart_objects in folders.items():
+            later += check_objects(chart_objects, version, stack_charts.catalog, folder=folder)
+        clock.lap("validate-charts")
+        document = render.resources_document(stack, project, result)
+        files = render.write_build(out_dir, stack, document, objects, folders)
+        clock.lap("write")
+        problems += rules.problems()  # promtool ran while the rest was validated and written
+    finally:
+        rules.close()
+    problems += later
+    clock.lap("rules")
     unvalidated: list[str] = []
     if stack_charts.incomplete:
         # Without every chart (or the Gateway API CRDs) some kinds have no CRD to check against:
         # said loudly below rather than reported as unknown kinds.
         unvalidated = sorted({f"{p.where} ({p.message})" for p in problems if p.message.startswith(NO_CRD)})
         problems = [p for p in problems if not p.message.startswith(NO_CRD)]
-    document = render.resources_document(stack, project, result)
-    files = render.write_build(out_dir, stack, document, objects, folders)
-    clock.lap("write")
     if problems:
         raise InvalidPlanError(problems)
     from policies.tfplat_policies import check_records, check_stack_file, exemptions, stack_waivers

@@ -47,27 +47,58 @@ def _where(obj: Mapping[str, Any], folder: str) -> str:
 
 def check_rule_objects(objects: Iterable[Mapping[str, Any]], *, folder: str = "manifests") -> list[Invalid]:
     """One Invalid per PrometheusRule that promtool rejects (its message, trimmed)."""
-    rules = [o for o in objects if (o.get("apiVersion"), o.get("kind")) == RULE_KIND]
-    if not rules:
-        return []
-    tool = promtool()
-    problems: list[Invalid] = []
-    with tempfile.TemporaryDirectory(prefix="tfplat-rules-") as tmp:
-        paths = []
-        for i, obj in enumerate(rules):
-            path = Path(tmp) / f"{i}.yaml"
+    return RuleCheck(objects, folder=folder).problems()
+
+
+class RuleCheck:
+    """check_rule_objects, started: promtool runs (on another core) from here on, while the
+    caller goes on (the offline plan validates and writes build/ meanwhile); problems()
+    waits for it. A thousand models' rules keep promtool busy for about 2 s."""
+
+    def __init__(self, objects: Iterable[Mapping[str, Any]], *, folder: str = "manifests") -> None:
+        self._rules = [o for o in objects if (o.get("apiVersion"), o.get("kind")) == RULE_KIND]
+        self._folder = folder
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        if not self._rules:
+            return
+        tool = promtool()
+        self._tmp = tempfile.TemporaryDirectory(prefix="tfplat-rules-")
+        self._paths = []
+        for i, obj in enumerate(self._rules):
+            path = Path(self._tmp.name) / f"{i}.yaml"
             path.write_text(rule_file(obj), encoding="utf-8")
-            paths.append(path)
+            self._paths.append(path)
+        self._tool = tool
         # One promtool run checks every file; only a failure is re-checked file by file, so
         # each problem names its own PrometheusRule. (One run per file cost ~40 ms each.)
-        if _check(tool, paths).returncode == 0:
+        self._proc = subprocess.Popen([tool, "check", "rules", *map(str, self._paths)], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+
+    def problems(self) -> list[Invalid]:
+        if self._proc is None or self._tmp is None:
             return []
-        for obj, path in zip(rules, paths, strict=True):
-            proc = _check(tool, [path])
-            if proc.returncode != 0:
-                text = (proc.stderr.strip() or proc.stdout.strip()).replace(str(path), "rules")
-                problems.append(Invalid(_where(obj, folder), "spec.groups", f"promtool check rules: {text}"))
-    return problems
+        try:
+            self._proc.communicate(timeout=300)
+            if self._proc.returncode == 0:
+                return []
+            problems: list[Invalid] = []
+            for obj, path in zip(self._rules, self._paths, strict=True):
+                proc = _check(self._tool, [path])
+                if proc.returncode != 0:
+                    text = (proc.stderr.strip() or proc.stdout.strip()).replace(str(path), "rules")
+                    problems.append(Invalid(_where(obj, self._folder), "spec.groups", f"promtool check rules: {text}"))
+            return problems
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop promtool if it still runs and remove its files (the plan failed before it waited)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.communicate()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
 
 def _check(tool: str, paths: list[Path]) -> subprocess.CompletedProcess[str]:
