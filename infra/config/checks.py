@@ -235,6 +235,22 @@ def _nested(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
+def nested_pairs(where: Mapping[str, tuple[str | None, str]]) -> list[tuple[str, str]]:
+    """Every pair (a, b) of names, a < b, whose (bucket, prefix) are in one bucket with _nested
+    prefixes, in name order: the pairwise comparison, indexed by prefix so that a thousand
+    models cost a thousand look-ups and not half a million comparisons."""
+    by_prefix: dict[tuple[str | None, str], list[str]] = {}
+    for name, spot in where.items():
+        by_prefix.setdefault(spot, []).append(name)
+    pairs: set[tuple[str, str]] = set()
+    for name, (bucket, prefix) in where.items():
+        # Models at this prefix or at a folder holding it (every prefix p with b.startswith(p + "/")).
+        for folder in [prefix[:i] for i, ch in enumerate(prefix) if ch == "/"] + [prefix]:
+            pairs.update((min(name, other), max(name, other)) for other in by_prefix.get((bucket, folder), ())
+                         if other != name)
+    return sorted(pairs)
+
+
 def _sibling(prefix: str, name: str) -> str:
     return f"{prefix.rsplit('/', 1)[0]}/{name}" if "/" in prefix else name
 
@@ -253,22 +269,18 @@ def check_artifact_prefixes(models: Mapping[str, ModelSpec], docs: Mapping[str, 
     path. Refused unless both name each other in artifact.shared_with. Models without an
     explicit bucket share the stack's model bucket."""
     issues = []
-    names = sorted(models)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            ma, mb = models[a].artifact, models[b].artifact
-            if ma.bucket != mb.bucket or not _nested(ma.prefix, mb.prefix):
-                continue
-            if b in ma.shared_with and a in mb.shared_with:
-                continue
-            where = "the same prefix" if ma.prefix == mb.prefix else "nested prefixes"
-            bucket = f"bucket {ma.bucket}" if ma.bucket else "the stack's model bucket"
-            issues.append(_at(docs[b], ("artifact", "prefix"),
-                              f"{models[a].file} and {models[b].file} use {where} in {bucket} "
-                              f"({ma.prefix!r} and {mb.prefix!r}): each model would serve the other's versions",
-                              f"give each model its own prefix (e.g. {_suggest(a, ma.prefix, b, mb.prefix)}), or, if "
-                              f"they share on purpose, add shared_with: [{a}] to {b}'s artifact and shared_with: "
-                              f"[{b}] to {a}'s", mb.prefix))
+    for a, b in nested_pairs({name: (m.artifact.bucket, m.artifact.prefix) for name, m in models.items()}):
+        ma, mb = models[a].artifact, models[b].artifact
+        if b in ma.shared_with and a in mb.shared_with:
+            continue
+        where = "the same prefix" if ma.prefix == mb.prefix else "nested prefixes"
+        bucket = f"bucket {ma.bucket}" if ma.bucket else "the stack's model bucket"
+        issues.append(_at(docs[b], ("artifact", "prefix"),
+                          f"{models[a].file} and {models[b].file} use {where} in {bucket} "
+                          f"({ma.prefix!r} and {mb.prefix!r}): each model would serve the other's versions",
+                          f"give each model its own prefix (e.g. {_suggest(a, ma.prefix, b, mb.prefix)}), or, if "
+                          f"they share on purpose, add shared_with: [{a}] to {b}'s artifact and shared_with: "
+                          f"[{b}] to {a}'s", mb.prefix))
     return issues
 
 
