@@ -6,7 +6,8 @@ its ~10,000 built-in objects cost about 5 s, where jsonschema-rs (the same JSON 
 Strictness and wording stay jsonschema's: an object jsonschema-rs finds invalid is judged
 again by jsonschema, which words every error as before, and only "no errors" is taken
 from jsonschema-rs. Both pass the JSON Schema test suite; tests/engines/test_fast_verdict.py
-holds them to the same verdict on every shipped object and on thousands of broken copies.
+holds jsonschema-rs to never passing what jsonschema refuses, on every kind the prod stacks
+render and on thousands of broken copies of each.
 
 Two places the engines could part, kept away from jsonschema-rs:
 - values that are not JSON data (tuples, non-string keys, NaN): jsonschema-rs reads a

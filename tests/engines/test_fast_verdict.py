@@ -1,11 +1,12 @@
-"""jsonschema-rs' first verdict agrees with jsonschema's on real objects and broken copies.
+"""jsonschema-rs' first verdict never passes what jsonschema refuses, on real objects and broken copies.
 
 The offline plan takes "no errors" from jsonschema-rs (infra.engines.fast_verdict) and
 asks jsonschema only about objects it finds invalid: if the two ever parted where
 jsonschema finds an error, a broken object would pass. Each kind a shipped stack renders
 (tfplat's manifests and the charts' objects, built-in kinds and custom resources) is
 broken at every place (sampled for the largest objects), in every way a field can be
-wrong, and both engines must say the same.
+wrong: jsonschema-rs may say "valid" only where jsonschema finds no error, and its verdict
+must be jsonschema's nearly always (else it would save no time).
 """
 
 from __future__ import annotations
@@ -83,19 +84,23 @@ def _judges(stack: str) -> list[Judge]:
 
 
 @pytest.mark.parametrize("stack", ["prod", "prod-aws"])
-def test_both_engines_give_the_same_verdict_on_every_kind_and_its_broken_copies(stack: str) -> None:
-    judged = broken_seen = 0
+def test_the_fast_verdict_never_passes_what_jsonschema_refuses(stack: str) -> None:
+    """Soundness: "valid" from jsonschema-rs only where jsonschema finds no error. (The other
+    way round only costs time: jsonschema then judges, e.g. a CRD default that is not JSON.)"""
+    judged = broken_seen = agreed = 0
     kinds = _judges(stack)
     assert len(kinds) > 20 and any("CustomResourceDefinition" in k for k, *_ in kinds)
     assert any("HTTPRoute" in k for k, *_ in kinds)  # custom resources (patterns) too
     for kind, obj, fast_valid, errors in kinds:
-        assert fast_valid(obj) and errors(obj) == [], kind
-        for broken in _broken(obj):
-            slow_valid = not errors(broken)
-            assert fast_valid(broken) == slow_valid, (kind, broken)
+        for value in (obj, *_broken(obj)):
+            found = errors(value)
+            fast = fast_valid(value)
+            assert not fast or found == [], (kind, [e.message for e in found], value)
             judged += 1
-            broken_seen += not slow_valid
+            broken_seen += bool(found)
+            agreed += fast is (found == [])
     assert judged > 5_000 and broken_seen > judged // 2  # most copies are really broken
+    assert agreed > judged * 0.95  # and the fast verdict is the verdict, nearly always
 
 
 def test_values_that_are_not_json_data_are_left_to_jsonschema() -> None:
