@@ -230,15 +230,11 @@ def check_stack(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:
     return issues
 
 
-def _nested(a: str, b: str) -> bool:
-    """Equal prefixes, or one a folder inside the other (vision/resnet50 is not in vision/resnet)."""
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
-
-
 def nested_pairs(where: Mapping[str, tuple[str | None, str]]) -> list[tuple[str, str]]:
-    """Every pair (a, b) of names, a < b, whose (bucket, prefix) are in one bucket with _nested
-    prefixes, in name order: the pairwise comparison, indexed by prefix so that a thousand
-    models cost a thousand look-ups and not half a million comparisons."""
+    """Every pair (a, b) of names, a < b, whose (bucket, prefix) are in one bucket with nested
+    prefixes (equal, or one a folder inside the other: vision/resnet50 is not in vision/resnet),
+    in name order. Indexed by prefix, so that a thousand models cost a thousand look-ups and not
+    half a million comparisons (tests/config/test_nested_prefixes.py holds it to the pairwise scan)."""
     by_prefix: dict[tuple[str | None, str], list[str]] = {}
     for name, spot in where.items():
         by_prefix.setdefault(spot, []).append(name)

@@ -9,7 +9,7 @@ from jsonschema-rs. Both pass the JSON Schema test suite; tests/engines/test_fas
 holds jsonschema-rs to never passing what jsonschema refuses, on every kind the prod stacks
 render and on thousands of broken copies of each.
 
-Two places the engines could part, kept away from jsonschema-rs:
+Three places the engines could part, each kept in line:
 - values that are not JSON data (tuples, non-string keys, NaN): jsonschema-rs reads a
   tuple as an array where jsonschema does not; such objects are judged by jsonschema alone;
 - `format`, which jsonschema 2020-12 only annotates: jsonschema-rs is told the same;

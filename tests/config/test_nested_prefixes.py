@@ -5,10 +5,15 @@ from __future__ import annotations
 import itertools
 import random
 
-from infra.config.checks import _nested, nested_pairs
+from infra.config.checks import nested_pairs
 
 PREFIXES = ["vision", "vision/resnet50", "vision/resnet", "vision/resnet50/v2", "vision/", "vision//x", "",
             "/x", "/", "text/bert", "text", "visionary", "a/b/c", "a/b", "a"]
+
+
+def _nested(a: str, b: str) -> bool:
+    """The rule, pair by pair: equal prefixes, or one a folder inside the other."""
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
 def _pairwise(where: dict[str, tuple[str | None, str]]) -> list[tuple[str, str]]:
