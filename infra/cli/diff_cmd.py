@@ -2,13 +2,15 @@
 
 Each revision is planned by its own code (`git archive` into a temp folder, then its
 `python -m infra.cli plan` in a subprocess), so the diff shows what each revision would
-really deploy (a revision's plan is kept by content: infra.cli.revision_cache). The working
-tree is planned in this process.
+really deploy (a revision's plan is kept by content: infra.cli.revision_cache). A revision
+whose code is the running code (it differs in config only: infra.cli.revision_code), and the
+working tree, are planned in this process.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 from pathlib import Path
@@ -16,10 +18,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import traceback
 from typing import Any
 
 from infra import atomic
+from infra.bounded_yaml import YamlFileError
 from infra.cli.committed import committed, step_limits
+from infra.config.errors import ConfigError
 from infra.config.loader import available_stacks, project_root, stack_file
 from infra.offline.diff import diff_docs, to_markdown
 from infra.plan.guards import StepLimits
@@ -86,12 +91,16 @@ def _tool_env() -> dict[str, str]:
 def plan_revision(root: Path, rev: str, stacks: list[str], work: Path) -> dict[str, tuple[Doc, str | None]]:
     """{stack: (resources document or None, note)} for a git revision. A stack planned before at
     the same tree, on the same interpreter, packages, tools and settings, is read back
-    (infra.cli.revision_cache); the revision is exported only when one is not."""
+    (infra.cli.revision_cache); the revision is exported only when one is not, and planned in
+    this process when its code is the running code (infra.cli.revision_code)."""
     from infra.cli import revision_cache
+    from infra.cli.revision_code import runs_this_code
+    from infra.engines.tools import CODE_ROOT
 
     tree = _git(root, "rev-parse", "--verify", f"{rev}^{{tree}}")
     src, out = work / f"src-{rev[:12]}", work / f"out-{rev[:12]}"
     env = {**os.environ, **_tool_env()}
+    same_code = functools.cache(lambda: runs_this_code(root, tree, CODE_ROOT))  # once, if a stack is not read back
     results: dict[str, tuple[Doc, str | None]] = {}
     for stack in stacks:
         notes: list[str] = []
@@ -100,7 +109,8 @@ def plan_revision(root: Path, rev: str, stacks: list[str], work: Path) -> dict[s
             if not src.exists():
                 src.mkdir(parents=True)
                 _export(root, rev, src)
-            text, note = _plan_exported(src, out, rev, stack, env)
+            plan = _plan_here if same_code() else _plan_exported
+            text, note = plan(src, out, rev, stack, env)
             notes.extend([note] if note else [])
             return text
 
@@ -129,6 +139,33 @@ def _plan_exported(src: Path, out: Path, rev: str, stack: str, env: dict[str, st
     # A config error's first line counts the errors; a crash's last line names it.
     reason = (lines[0] if proc.returncode == 2 else lines[-1]) if lines else "unknown error"
     return "", f"{rev[:12]} could not be planned ({reason}); compared with nothing"
+
+
+def _plan_here(src: Path, out: Path, rev: str, stack: str, env: dict[str, str]) -> tuple[str, str | None]:
+    """_plan_exported's result, planned in this process: the revision's code is the running
+    code (infra.cli.revision_code), whose helm and chart cache `env` names already."""
+    from infra.config.loader import load
+    from infra.offline.plan import offline_plan
+    from infra.release.checks import release_issues
+
+    del env  # the subprocess's view of this process's tools: nothing to pass here
+    if not stack_file(src, stack).exists():
+        return "", f"stack {stack} does not exist at {rev[:12]}"
+    try:  # what `tfplat plan --no-scan` runs (infra.cli.main._cmd_plan)
+        loaded = load(src, stack)
+        issues = release_issues(src, loaded)
+        if issues:
+            raise ConfigError(issues)
+        return offline_plan(src, stack, out, scan=False).files["resources.json"], None
+    except Exception as err:  # noqa: BLE001 - every failure is a note, as the subprocess's exit is
+        from infra.cli.main import plan_failure
+
+        if isinstance(err, (ConfigError, YamlFileError)):
+            reason = err.render().splitlines()[0] if isinstance(err, ConfigError) else "1 configuration error:"
+        else:
+            known = plan_failure(err, stack, out)
+            reason = known[0].splitlines()[0] if known else traceback.format_exception_only(err)[-1].strip()
+        return "", f"{rev[:12]} could not be planned ({reason}); compared with nothing"
 
 
 def plan_worktree(root: Path, stacks: list[str], work: Path) -> dict[str, tuple[Doc, str | None]]:

@@ -12,6 +12,7 @@ from infra.cli.main import main
 from infra.offline.diff import changed_paths, describe_rollout, diff_docs
 from infra.rules.rollout import Rollout
 from tests.conftest import REPO
+from tests.delivery.runbooks import repo_files
 
 
 def test_changed_paths_are_leaf_paths() -> None:
@@ -45,14 +46,12 @@ def test_unsafe_move_is_flagged() -> None:
 
 @pytest.fixture
 def git_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A git repository holding this checkout's tracked files, one commit on main."""
+    """A git repository holding this checkout's files (tracked, and untracked ones git does not
+    ignore: the code this process runs), one commit on main."""
     root = tmp_path / "repo"
-    files = subprocess.run(["git", "-C", str(REPO), "ls-files"], capture_output=True, text=True,
-                           check=True).stdout.split()
-    for rel in files:
-        if (REPO / rel).exists():
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, root / rel)
+    for rel in repo_files(REPO):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, root / rel)
     git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)

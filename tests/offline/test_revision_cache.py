@@ -3,6 +3,7 @@ changed, planned again when anything did, never kept when the plan failed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 import subprocess
 
@@ -13,20 +14,24 @@ from infra.cli.main import main
 from tests.offline.test_diff import git_repo  # noqa: F401 (fixture)
 
 GIT = ("-c", "user.name=t", "-c", "user.email=t@t")
+PlanFn = Callable[[Path, Path, str, str, dict[str, str]], tuple[str, str | None]]
 
 
 @pytest.fixture
 def planned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
-    """Every revision the diff really planned (the real subprocess plan runs; this only counts)."""
+    """Every revision the diff really planned, in this process (its code is the running code)
+    or in its own (`own:`): the real plans run; this only counts them."""
     monkeypatch.setenv("TFPLAT_ENGINE_CACHE", str(tmp_path / "cache"))
     runs: list[str] = []
-    real = diff_cmd._plan_exported
 
-    def counting(src: Path, out: Path, rev: str, stack: str, env: dict[str, str]) -> tuple[str, str | None]:
-        runs.append(f"{rev[:12]}/{stack}")
-        return real(src, out, rev, stack, env)
+    def counting(real: PlanFn, prefix: str) -> PlanFn:
+        def plan(src: Path, out: Path, rev: str, stack: str, env: dict[str, str]) -> tuple[str, str | None]:
+            runs.append(f"{prefix}{rev[:12]}/{stack}")
+            return real(src, out, rev, stack, env)
+        return plan
 
-    monkeypatch.setattr(diff_cmd, "_plan_exported", counting)
+    monkeypatch.setattr(diff_cmd, "_plan_here", counting(diff_cmd._plan_here, ""))
+    monkeypatch.setattr(diff_cmd, "_plan_exported", counting(diff_cmd._plan_exported, "own:"))
     return runs
 
 
@@ -69,6 +74,13 @@ def test_a_changed_tree_or_setting_is_planned_again(git_repo: Path, planned: lis
     out = _diff(capsys, "--base", "HEAD~1", "--head", "HEAD")
     assert len(planned) == 3  # HEAD~1's tree was read back; the new tree was planned
     assert "- resnet50: live green v8 -> blue v7" in out
+    assert not any(p.startswith("own:") for p in planned)  # config changes only: planned here
+
+    code = git_repo / "infra" / "plan" / "stack.py"
+    code.write_text(code.read_text() + "# a code change: the revision runs its own code\n")
+    _git(git_repo, "commit", "-qam", "code")
+    _diff(capsys, "--base", "HEAD~1", "--head", "HEAD")
+    assert planned[3:] == [f"own:{_git(git_repo, 'rev-parse', 'HEAD')[:12]}/dev"]
 
 
 def test_a_plan_that_failed_is_not_kept(git_repo: Path, planned: list[str],  # noqa: F811
