@@ -225,9 +225,18 @@ def crd_bundle(mirror: Path | None, name: str, at_most: str | None) -> tuple[str
     if not held:
         return None
     folder = held[-1]
-    objects = [doc for f in sorted(folder.glob("*.yaml")) for doc in yaml.safe_load_all(f.read_text(encoding="utf-8"))
-               if isinstance(doc, dict)]
-    return folder.name[len(name) + 1:], objects
+    files = sorted(folder.glob("*.yaml"))
+    stamp = tuple((str(f), st.st_size, st.st_mtime_ns) for f in files for st in [f.stat()])
+    return folder.name[len(name) + 1:], json.loads(_folder_objects(stamp))
+
+
+@cache
+def _folder_objects(stamp: tuple[tuple[str, int, int], ...]) -> str:
+    """The objects of the files (path, size, mtime) as JSON: parsed once per process while no
+    file changes (each plan of a test process, each stack of a diff), a fresh copy per caller."""
+    return json.dumps([doc for f, _, _ in stamp for doc in yaml.load_all(Path(f).read_text(encoding="utf-8"),
+                                                                          Loader=yaml.CSafeLoader)
+                       if isinstance(doc, dict)])
 
 
 def archive_crds(archive: Path) -> list[dict[str, Any]]:
