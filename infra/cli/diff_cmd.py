@@ -14,6 +14,7 @@ import functools
 import json
 import os
 from pathlib import Path
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -168,13 +169,53 @@ def _plan_here(src: Path, out: Path, rev: str, stack: str, env: dict[str, str]) 
         return "", f"{rev[:12]} could not be planned ({reason}); compared with nothing"
 
 
+def worktree_tree(root: Path) -> str | None:
+    """The tree `git commit -a` of everything (`git add -A`) would record for the working tree,
+    written through a scratch index (the real index is untouched; git keeps the new blobs as
+    unreferenced objects until its gc), or None: git cannot say, or the plan would read a
+    config file that tree leaves out (one git ignores)."""
+    try:
+        ignored = _git(root, "ls-files", "--others", "--ignored", "--exclude-standard", "--", "models", "stacks",
+                       "Pulumi.yaml")
+        index = Path(_git(root, "rev-parse", "--git-path", "index"))
+    except GitError:
+        return None
+    if ignored:
+        return None
+    with tempfile.TemporaryDirectory(prefix="tfplat-index-") as tmp:
+        scratch = Path(tmp) / "index"
+        index = index if index.is_absolute() else root / index
+        if index.is_file():
+            shutil.copyfile(index, scratch)  # its file stats: only changed files are hashed again
+        env = {**os.environ, "GIT_INDEX_FILE": str(scratch)}
+        for args in (["add", "-A"], ["write-tree"]):
+            proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, env=env,
+                                  check=False)
+            if proc.returncode != 0:
+                return None
+        return proc.stdout.strip() or None
+
+
 def plan_worktree(root: Path, stacks: list[str], work: Path) -> dict[str, tuple[Doc, str | None]]:
+    """Each stack planned from the working tree, in this process. When the working tree's code
+    is the running code, its plan is the plan of the tree it would commit, kept as that
+    revision's (infra.cli.revision_cache): once committed and merged, it is read back as the
+    base of the next diff, and a diff run again on an unchanged tree plans nothing."""
+    from infra.cli import revision_cache
+    from infra.cli.revision_code import runs_this_code
+    from infra.engines.tools import CODE_ROOT
     from infra.offline.plan import offline_plan
 
+    tree = worktree_tree(root)
+    keep = tree is not None and runs_this_code(root, tree, CODE_ROOT)
+    env = {**os.environ, **_tool_env()}
     results: dict[str, tuple[Doc, str | None]] = {}
     for stack in stacks:
-        outcome = offline_plan(root, stack, work / "worktree")
-        results[stack] = (json.loads(outcome.files["resources.json"]), None)
+        def compute(stack: str = stack) -> str:
+            return offline_plan(root, stack, work / "worktree").files["resources.json"]
+
+        text = revision_cache.plan(tree, stack, env, compute) if keep and tree else compute()
+        results[stack] = (json.loads(text), None)
     return results
 
 

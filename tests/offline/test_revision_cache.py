@@ -92,8 +92,9 @@ def test_a_plan_that_failed_is_not_kept(git_repo: Path, planned: list[str],  # n
     for _ in range(2):
         out = _diff(capsys, "--base", "HEAD")
         assert "could not be planned (2 configuration errors:); compared with nothing" in out
-    assert len(planned) == 2
-    assert not list((tmp_path / "cache" / "plans").glob("*.json"))
+    assert len(planned) == 2  # the broken base both times
+    kept = list((tmp_path / "cache" / "plans").glob("*.json"))
+    assert len(kept) == 1 and "serving-resnet50" in kept[0].read_text()  # the working tree's plan only
 
 
 def test_the_key_covers_the_tools_and_settings_but_not_the_root(tmp_path: Path) -> None:
@@ -107,3 +108,37 @@ def test_the_key_covers_the_tools_and_settings_but_not_the_root(tmp_path: Path) 
     assert revision_cache.entry("t" * 40, "dev", {**env, "PULUMI_CONFIG_PASSPHRASE": "p"}) != key
     helm.write_bytes(b"v2-upgraded")  # the same path, another binary
     assert revision_cache.entry("t" * 40, "dev", env) != key
+
+
+def test_a_planned_working_tree_is_read_back_once_committed(git_repo: Path,  # noqa: F811
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The working tree's plan is kept as the plan of the tree it would commit: the next diff on
+    it, and the diff whose base is that commit, plan nothing again."""
+    from infra.offline import plan as offline
+
+    monkeypatch.setenv("TFPLAT_ENGINE_CACHE", str(tmp_path / "cache"))
+    plans: list[str] = []
+    real = offline.offline_plan
+
+    def counting(root: Path, stack: str, out: Path, **kw: bool) -> offline.PlanOutcome:
+        plans.append(f"{root.name}/{stack}")
+        return real(root, stack, out, **kw)
+
+    monkeypatch.setattr(offline, "offline_plan", counting)
+    assert main(["switch", "resnet50", "--stack", "dev"]) == 0
+    capsys.readouterr()
+    first = _diff(capsys)
+    assert "- resnet50: live green v8 -> blue v7" in first
+    assert len(plans) == 2  # the base (in this process: config-only difference) and the working tree
+    assert _diff(capsys) == first and len(plans) == 2  # nothing changed: both read back
+
+    _git(git_repo, "commit", "-qam", "switch")
+    assert "**no changes**" in _diff(capsys, "--base", "HEAD")
+    assert len(plans) == 2  # the commit's tree is the tree the working tree's plan was kept as
+
+    (git_repo / ".git" / "info" / "exclude").write_text("stacks/Pulumi.local.yaml\n")
+    (git_repo / "stacks" / "Pulumi.local.yaml").write_text("config: {}\n")  # read by no dev plan, but ignored
+    _diff(capsys, "--base", "HEAD")
+    _diff(capsys, "--base", "HEAD")
+    assert plans[2:] == ["repo/dev", "repo/dev"]  # a config file the tree leaves out: never kept
