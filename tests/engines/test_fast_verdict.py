@@ -5,8 +5,9 @@ asks jsonschema only about objects it finds invalid: if the two ever parted wher
 jsonschema finds an error, a broken object would pass. Each kind a shipped stack renders
 (tfplat's manifests and the charts' objects, built-in kinds and custom resources) is
 broken at every place (sampled for the largest objects), in every way a field can be
-wrong: jsonschema-rs may say "valid" only where jsonschema finds no error, and its verdict
-must be jsonschema's nearly always (else it would save no time).
+wrong: jsonschema-rs may say "valid" only where jsonschema finds no error (asked of every
+copy it passes), and its verdict must be jsonschema's nearly always (else it would save no
+time; measured on every copy it passes and every fourth it refuses).
 """
 
 from __future__ import annotations
@@ -59,11 +60,13 @@ def _broken(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 yield broken
 
 
-Judge = tuple[str, dict[str, Any], Callable[[Any], bool], Callable[[Any], list[Any]]]
+Judge = tuple[str, dict[str, Any], Callable[[Any], bool], Callable[[Any], list[Any]], Callable[[Any], bool]]
+SAMPLE_REFUSED = 4  # jsonschema is asked about every 4th copy jsonschema-rs refuses: the agreement rate
 
 
 def _judges(stack: str) -> list[Judge]:
-    """One object per kind the stack renders, with its fast verdict and jsonschema's errors."""
+    """One object per kind the stack renders: its fast verdict, jsonschema's errors, and
+    jsonschema's verdict (which stops at the first error)."""
     outcome, _ = shared_plan(stack)
     version, catalog = outcome.plan.stack.cluster.version, outcome.charts.catalog
     objects = render.kubernetes_objects(outcome.result.records)
@@ -75,11 +78,13 @@ def _judges(stack: str) -> list[Judge]:
             continue
         if schema.is_builtin(obj["apiVersion"]):
             validator, fast = schema._validator(version, *key)
-            judges[key] = (f"{key}", obj, fast.valid, lambda o, v=validator: list(v.iter_errors(o)))
+            judges[key] = (f"{key}", obj, fast.valid, lambda o, v=validator: list(v.iter_errors(o)),
+                           validator.is_valid)
         elif (crd := catalog.versions.get(key)) is not None:
             # As CrdCatalog.validate judges them: defaults applied first.
             judges[key] = (f"{key}", obj, lambda o, c=crd: c.fast.valid(apply_defaults(c.schema, copy.deepcopy(o))),
-                           lambda o, c=crd: list(c.validator.iter_errors(apply_defaults(c.schema, copy.deepcopy(o)))))
+                           lambda o, c=crd: list(c.validator.iter_errors(apply_defaults(c.schema, copy.deepcopy(o)))),
+                           lambda o, c=crd: c.validator.is_valid(apply_defaults(c.schema, copy.deepcopy(o))))
     return list(judges.values())
 
 
@@ -87,20 +92,25 @@ def _judges(stack: str) -> list[Judge]:
 def test_the_fast_verdict_never_passes_what_jsonschema_refuses(stack: str) -> None:
     """Soundness: "valid" from jsonschema-rs only where jsonschema finds no error. (The other
     way round only costs time: jsonschema then judges, e.g. a CRD default that is not JSON.)"""
-    judged = broken_seen = agreed = 0
+    made = judged = agreed = refused = 0
     kinds = _judges(stack)
     assert len(kinds) > 20 and any("CustomResourceDefinition" in k for k, *_ in kinds)
     assert any("HTTPRoute" in k for k, *_ in kinds)  # custom resources (patterns) too
-    for kind, obj, fast_valid, errors in kinds:
+    for kind, obj, fast_valid, errors, valid in kinds:
         for value in (obj, *_broken(obj)):
-            found = errors(value)
+            made += 1
             fast = fast_valid(value)
-            assert not fast or found == [], (kind, [e.message for e in found], value)
+            if not fast:
+                refused += 1
+                if refused % SAMPLE_REFUSED:
+                    continue
+            really = valid(value)
+            assert not fast or really, (kind, [e.message for e in errors(value)], value)
             judged += 1
-            broken_seen += bool(found)
-            agreed += fast is (found == [])
-    assert judged > 5_000 and broken_seen > judged // 2  # most copies are really broken
-    assert agreed > judged * 0.95  # and the fast verdict is the verdict, nearly always
+            agreed += fast is really
+    # Most copies are refused at once (and jsonschema confirms the refusals nearly always, below).
+    assert made > 10_000 and refused > made // 2
+    assert judged > 5_000 and agreed > judged * 0.95  # and the fast verdict is the verdict, nearly always
 
 
 def test_values_that_are_not_json_data_are_left_to_jsonschema() -> None:
