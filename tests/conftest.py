@@ -61,14 +61,12 @@ def repo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     yield root
 
 
-@cache
 def shared_run(stack: str) -> tuple[StackPlan, RunResult]:
-    """The plan and mock-engine run of a shipped stack (stacks/ as committed), computed once
-    per test process and shared by every test that reads it. Read-only: a test that changes
-    config plans its own copy (repo_copy, run_offline)."""
-    from infra.offline.plan import run_offline
-
-    return run_offline(REPO, stack)
+    """The plan and mock-engine run of a shipped stack (stacks/ as committed): shared_plan's,
+    computed once per test process and shared by every test that reads it. Read-only: a test
+    that changes config plans its own copy (repo_copy, run_offline)."""
+    outcome, _ = shared_plan(stack)
+    return outcome.plan, outcome.result
 
 
 @cache
