@@ -157,7 +157,7 @@ def _plan_here(src: Path, out: Path, rev: str, stack: str, env: dict[str, str]) 
         issues = release_issues(src, loaded)
         if issues:
             raise ConfigError(issues)
-        return offline_plan(src, stack, out, scan=False).files["resources.json"], None
+        return offline_plan(src, stack, out, manifests=False).files["resources.json"], None
     except Exception as err:  # noqa: BLE001 - every failure is a note, as the subprocess's exit is
         from infra.cli.main import plan_failure
 
@@ -212,7 +212,7 @@ def plan_worktree(root: Path, stacks: list[str], work: Path) -> dict[str, tuple[
     results: dict[str, tuple[Doc, str | None]] = {}
     for stack in stacks:
         def compute(stack: str = stack) -> str:
-            return offline_plan(root, stack, work / "worktree").files["resources.json"]
+            return offline_plan(root, stack, work / "worktree", manifests=False).files["resources.json"]
 
         text = revision_cache.plan(tree, stack, env, compute) if keep and tree else compute()
         results[stack] = (json.loads(text), None)

@@ -173,14 +173,18 @@ def chart_files(stack_charts: charts.StackCharts) -> dict[str, list[dict[str, An
     return {f"charts/{r.release.name}": list(r.objects) for r in stack_charts.rendered}
 
 
-def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False) -> PlanOutcome:
+def offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool = False, manifests: bool = True) -> PlanOutcome:
     """Plan `stack` into out_dir/<stack>/: run the program, render its charts, validate every
-    object, write the files, check policies and (scan=True) scan everything with checkov."""
+    object, write the files, check policies and (scan=True) scan everything with checkov.
+    manifests=False writes resources.json alone (what `tfplat diff` reads): every object is
+    still rendered and validated, none is written out as YAML."""
+    if scan and not manifests:
+        raise ValueError("the scan reads the manifests: plan them to scan them")
     with engine.young_collections_only():  # the validation and writing only add to the heap too
-        return _offline_plan(root, stack, out_dir, scan=scan)
+        return _offline_plan(root, stack, out_dir, scan=scan, manifests=manifests)
 
 
-def _offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool) -> PlanOutcome:
+def _offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool, manifests: bool) -> PlanOutcome:
     clock = _Clock()
     project = project_name(root)
     plan, result = run_offline(root, stack, project=project)
@@ -200,7 +204,8 @@ def _offline_plan(root: Path, stack: str, out_dir: Path, *, scan: bool) -> PlanO
             later += check_objects(chart_objects, version, stack_charts.catalog, folder=folder)
         clock.lap("validate-charts")
         document = render.resources_document(stack, project, result)
-        files = render.write_build(out_dir, stack, document, objects, folders)
+        files = render.write_build(out_dir, stack, document, objects if manifests else (),
+                                   folders if manifests else None)
         clock.lap("write")
         problems += rules.problems()  # promtool ran while the rest was validated and written
     finally:

@@ -30,6 +30,16 @@ def test_plan_twice_is_byte_identical(stack: str, tmp_path: Path) -> None:
     assert "resources.json" in first and any(k.startswith("manifests/") for k in first)
 
 
+def test_a_plan_without_manifests_writes_the_same_resources_json_alone(tmp_path: Path) -> None:
+    """What `tfplat diff` plans: the same resources.json, no YAML written (nor scanned)."""
+    _, shared = shared_plan("prod")
+    outcome = offline_plan(REPO, "prod", tmp_path, manifests=False)
+    assert list(outcome.files) == ["resources.json"] and list(_tree(tmp_path / "prod")) == ["resources.json"]
+    assert _tree(tmp_path / "prod")["resources.json"] == (shared / "prod" / "resources.json").read_bytes()
+    with pytest.raises(ValueError, match="the scan reads the manifests"):
+        offline_plan(REPO, "prod", tmp_path, scan=True, manifests=False)
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_resources_json_is_sorted_and_complete(stack: str) -> None:
     outcome, build = shared_plan(stack)
