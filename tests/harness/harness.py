@@ -3,7 +3,7 @@ evaluates the stack's rendered (time-scaled) rules.
 
     h = Harness(tmp_path, plan, mon, ksm_config)   # from plan_stack (its .monitoring) / helm
     h.cluster.deploy("resnet50", "blue", 7, 2, Behaviour())
-    h.set_traffic("resnet50", "blue", Traffic(rps=50))
+    h.set_traffic("resnet50", "blue", Traffic(rps=50))   # from now on (traffic.py)
     with h:                                        # starts targets and Prometheus
         h.wait_until(lambda: h.firing("TFServingErrorRatioHigh"), sim_s=900)
         h.query('...')                             # any PromQL, e.g. queries.py's
@@ -24,7 +24,8 @@ from tests.harness import accelerators, ksm, timescale
 from tests.harness.cluster import Clock, Cluster, Model, Pod
 from tests.harness.prometheus import PrometheusServer
 from tests.harness.targets import Target, TargetServer
-from tests.harness.tfserving import IDLE, TFServingPages, Traffic
+from tests.harness.tfserving import TFServingPages
+from tests.harness.traffic import Schedule, Traffic
 
 KSM_JOB = "kube-state-metrics"
 DCGM_JOB = "dcgm-exporter"
@@ -64,11 +65,10 @@ class Harness:
         with put_target, e.g. an application exporting business metrics."""
         self.workdir, self.mon, self.ksm_config, self.factor = workdir, mon, ksm_config, factor
         self.extra_jobs = tuple(extra_jobs)
-        # (model, color) -> Traffic now; when set it wins over set_traffic (scenario scripts).
-        self.traffic_fn: Callable[[str, str], Traffic | None] | None = None
+        # What each color receives over time: set_traffic, or a scenario's script (its .script).
+        self.schedule = Schedule()
         self.clock = Clock(factor)
         self.cluster = Cluster(self.clock)
-        self.traffic: dict[tuple[str, str], Traffic] = {}
         self.utilization: dict[tuple[str, str], float] = {}
         batching = {f.name: f.model.serving.batching.enabled for f in plan.fleets}
         for f in plan.fleets:
@@ -76,7 +76,7 @@ class Harness:
                 name=f.name, namespace=f.namespace, accelerator=f.model.serving.accelerator.kind,
                 load_timeout_s=f.model.serving.load_timeout_s, base_path=f.base_path,
                 has_fetch=f.sync_image is not None))
-        self.pages = TFServingPages(self.cluster, self._traffic_of, lambda m: batching[m])
+        self.pages = TFServingPages(self.cluster, self.schedule, lambda m: batching[m])
         (workdir / "sd").mkdir(parents=True, exist_ok=True)
         self.targets = TargetServer(workdir / "sd")
         self.prometheus = PrometheusServer(
@@ -85,10 +85,6 @@ class Harness:
             lookback_delta=timescale.scale("5m", factor))
         self._stop = threading.Event()
         self._sync = threading.Thread(target=self._sync_loop, daemon=True)
-
-    def _traffic_of(self, model: str, color: str) -> Traffic:
-        scripted = self.traffic_fn(model, color) if self.traffic_fn is not None else None
-        return scripted if scripted is not None else self.traffic.get((model, color), IDLE)
 
     # --- what Prometheus is told ---------------------------------------------------------
     def rule_groups(self) -> list[dict[str, Any]]:
@@ -173,7 +169,9 @@ class Harness:
 
     # --- scenario controls -----------------------------------------------------------------
     def set_traffic(self, model: str, color: str, traffic: Traffic) -> None:
-        self.traffic[(model, color)] = traffic
+        """What the color receives from now on (the pods count it as it arrives)."""
+        with self.cluster.lock:  # no render integrates past the moment of the change meanwhile
+            self.schedule.set(model, color, self.clock.now(), traffic)
 
     def put_target(self, job: str, target_id: str, labels: dict[str, str], render: Callable[[], str | None]) -> None:
         """A target of one of the extra jobs (its page rendered at every scrape)."""

@@ -18,8 +18,9 @@ request was served (the onset). A stand-in search frontend exports the business 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import json
 from pathlib import Path
 import threading
@@ -30,7 +31,7 @@ from tests.harness import timescale
 from tests.harness.cluster import Behaviour
 from tests.harness.exposition import Page
 from tests.harness.harness import Harness
-from tests.harness.tfserving import Traffic
+from tests.harness.traffic import Traffic, pieces
 
 FRONTEND_JOB = "search-frontend"
 HEALTHY_LATENCY: Sequence[tuple[float, float]] = ((8.0, 0.9), (15.0, 0.09), (30.0, 0.01))
@@ -93,11 +94,15 @@ class Follower:
 
     def __post_init__(self) -> None:
         self._colors: dict[str, _Color] = {}
+        # The colors' states over time, one snapshot per change: the traffic at any past
+        # moment (the exporters integrate it between scrapes; traffic.py).
+        self._times: list[float] = []
+        self._states: list[dict[str, _Color]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._counters: dict[tuple[str, str], float] = {}
-        self._last_page = 0.0
+        self._last_page: float | None = None
 
     # --- the starting state: what runs before the release -------------------------------
     def deploy(self, color: str, version: int, *, live: bool, at: float) -> None:
@@ -106,9 +111,10 @@ class Follower:
             model.live, model.created = color, at
         self.h.cluster.deploy(self.model, color, version, 2, POD, at=at)
         self._colors[color] = _Color(version=version, weight=100 if live else 0, since=at)
+        self._snapshot(at)
 
     def start(self) -> None:
-        self.h.traffic_fn = self._traffic
+        self.h.schedule.script = self
         self.h.put_target(FRONTEND_JOB, "frontend", {"instance": "10.4.0.20:9090", "namespace": "search"},
                           self._frontend_page)
         self._thread.start()
@@ -129,8 +135,8 @@ class Follower:
 
     def _apply(self, record: dict[str, object]) -> None:
         state = record["models"][self.model]  # type: ignore[index]
-        now = self.h.now()
         with self.h.cluster.lock, self._lock:
+            now = self.h.now()  # under the cluster lock: no render has integrated past it
             model = self.h.cluster.models[self.model]
             for color in [c for c in model.deployments if c not in state["colors"]]:  # retired
                 for pod in model.deployments.pop(color).pods:
@@ -146,25 +152,41 @@ class Follower:
                 weight = int(state["weights"].get(color, 0))
                 if weight != c.weight:
                     c.weight, c.since = weight, now
+            self._snapshot(now)
         self.applied.append(record)
 
-    # --- what the gateway and the models do -----------------------------------------------
-    def _quality(self, color: str) -> tuple[int, Quality] | None:
+    def _snapshot(self, t: float) -> None:
+        assert not self._times or t >= self._times[-1], f"a change at {t}, before the last at {self._times[-1]}"
+        self._times.append(t)
+        self._states.append({color: replace(c) for color, c in self._colors.items()})
+
+    # --- what the gateway and the models do (traffic.Script) ------------------------------
+    def changes(self) -> Sequence[float]:
         with self._lock:
-            c = self._colors.get(color)
-            if c is None:
-                return None
-            since = self.h.now() - c.since
-            weight = self.route(color, c.weight, since)
-            quality = self.script(c.version, c.weight, since)
-        if quality.bad and weight and self.onset is None:
-            self.onset = self.h.now()
+            return list(self._times)
+
+    def _colors_at(self, t: float) -> dict[str, _Color]:
+        with self._lock:
+            i = bisect_right(self._times, t)
+            return self._states[i - 1] if i else {}
+
+    def _quality(self, color: str, t: float) -> tuple[int, Quality] | None:
+        """The weight the gateway gave the color at sim time t, and how good it was then."""
+        c = self._colors_at(t).get(color)
+        if c is None:
+            return None
+        since = t - c.since
+        weight = self.route(color, c.weight, since)
+        quality = self.script(c.version, c.weight, since)
+        if quality.bad and weight:
+            with self._lock:  # renders integrate in any order: the onset is the earliest
+                self.onset = t if self.onset is None else min(self.onset, t)
         return weight, quality
 
-    def _traffic(self, model: str, color: str) -> Traffic | None:
+    def at(self, model: str, color: str, t: float) -> Traffic | None:
         if model != self.model:
             return None
-        found = self._quality(color)
+        found = self._quality(color, t)
         if found is None:
             return Traffic()
         weight, q = found
@@ -173,17 +195,19 @@ class Follower:
 
     def _frontend_page(self) -> str:
         """search_impressions_total / search_clicks_total per model and color (one impression
-        per request the color answered)."""
-        now = self.h.now()
-        dt, self._last_page = (now - self._last_page if self._last_page else 0.0), now
-        for color in list(self._colors):
-            found = self._quality(color)
-            if found is None:
-                continue
-            weight, q = found
-            shown = self.total_rps * weight / 100 * dt
-            self._counters[("impressions", color)] = self._counters.get(("impressions", color), 0.0) + shown
-            self._counters[("clicks", color)] = self._counters.get(("clicks", color), 0.0) + shown * q.click_through
+        per request the color answered), counted since the frontend's first scrape."""
+        with self.h.cluster.lock:
+            now = self.h.now()
+            start, self._last_page = (self._last_page if self._last_page is not None else now), now
+            for at, seconds in pieces(start, now, self.changes()):
+                for color in self._colors_at(at):
+                    found = self._quality(color, at)
+                    if found is None:
+                        continue
+                    weight, q = found
+                    shown = self.total_rps * weight / 100 * seconds
+                    for kind, n in (("impressions", shown), ("clicks", shown * q.click_through)):
+                        self._counters[(kind, color)] = self._counters.get((kind, color), 0.0) + n
         page = Page()
         for kind in ("impressions", "clicks"):
             page.family(f"search_{kind}_total", "counter",

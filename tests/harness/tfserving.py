@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.harness.cluster import Cluster, Pod
 from tests.harness.exposition import Page
+from tests.harness.traffic import IDLE, Schedule, Traffic, pieces
+
+__all__ = ["IDLE", "LATENCY_US", "TFServingPages", "Traffic"]  # Traffic and IDLE live in traffic.py
 
 
 def exponential(scale: float, growth: float, count: int) -> list[float]:
@@ -33,20 +36,6 @@ def exponential(scale: float, growth: float, count: int) -> list[float]:
 LATENCY_US = exponential(10, 1.8, 33)  # request_latency, runtime_latency
 BATCH_SIZE = exponential(1, 2, 14)  # input/processed batch size, padding
 QUEUING_US = exponential(100, 1.2, 52)  # batching_session queuing_latency
-
-
-@dataclass(frozen=True)
-class Traffic:
-    """What one color of a model receives, per sim second, spread over its serving pods."""
-
-    rps: float = 0.0
-    server_error_ratio: float = 0.0  # INTERNAL
-    caller_error_ratio: float = 0.0  # INVALID_ARGUMENT
-    # Latency of successful requests: (milliseconds, share of requests).
-    latency_ms: Sequence[tuple[float, float]] = ((8.0, 0.9), (15.0, 0.09), (30.0, 0.01))
-
-
-IDLE = Traffic()
 
 
 class _Histogram:
@@ -86,28 +75,55 @@ class _State:
 class TFServingPages:
     """Renders the page of every TF Serving pod; counters live as long as the process."""
 
-    def __init__(self, cluster: Cluster, traffic: Callable[[str, str], Traffic],
-                 batching: Callable[[str], bool]) -> None:
+    def __init__(self, cluster: Cluster, schedule: Schedule, batching: Callable[[str], bool]) -> None:
         self.cluster = cluster
-        self.traffic = traffic  # (model, color) -> Traffic now
+        self.schedule = schedule  # (model, color, t) -> Traffic, and when it may jump
         self.batching = batching
         self._states: dict[tuple[str, float], _State] = {}  # (pod, serving since) -> counters
 
     def render(self, pod: Pod) -> str | None:
-        t = self.cluster.clock.now()
         with self.cluster.lock:
+            t = self.cluster.clock.now()  # under the lock: no traffic change lands behind it
             status = pod.status(t)
             if status.serving_since is None:
                 return None  # not loaded yet, or the process has exited: no metrics port
-            peers = sum(1 for p in self.cluster.models[pod.model].deployments[pod.color].pods
-                        if p.status(t).serving_since is not None)
             state = self._states.setdefault((pod.name, status.serving_since), _State(last_t=status.serving_since))
-            self._advance(pod, state, t, self.traffic(pod.model, pod.color), max(peers, 1))
+            self._advance(pod, state, t)
             return self._page(pod, state)
 
-    def _advance(self, pod: Pod, s: _State, t: float, tr: Traffic, peers: int) -> None:
-        n = tr.rps / peers * max(t - s.last_t, 0.0)
-        s.last_t = t
+    def _advance(self, pod: Pod, s: _State, t: float) -> None:
+        """Every request the pod served since the last scrape: the color's traffic integrated
+        over the span, each piece split over the pods serving at its moment."""
+        run, n = IDLE, 0.0  # consecutive pieces with the same traffic are counted as one
+        for at, seconds in pieces(s.last_t, t, self._changes(pod, t)):
+            tr = self.schedule.at(pod.model, pod.color, at)
+            if tr != run:
+                self._count(pod, s, run, n)
+                run, n = tr, 0.0
+            if tr.rps:
+                n += tr.rps / self._serving(pod, at) * seconds
+        self._count(pod, s, run, n)
+        s.last_t = max(s.last_t, t)
+
+    def _peers(self, pod: Pod) -> list[Pod]:
+        deployment = self.cluster.models[pod.model].deployments.get(pod.color)
+        return [p for p in (deployment.pods if deployment is not None else []) if p is not pod]
+
+    def _changes(self, pod: Pod, t: float) -> list[float]:
+        """When the pod's share may have jumped: the color's traffic changed, or a pod of
+        the color started serving or went away."""
+        moments = self.schedule.changes(pod.model, pod.color)
+        for p in [pod, *self._peers(pod)]:
+            since = p.status(t).serving_since
+            moments += [m for m in (since, p.deleted) if m is not None and m <= t]
+        return sorted(moments)
+
+    def _serving(self, pod: Pod, t: float) -> int:
+        """Pods of the color sharing its traffic at t: this one (it is serving: its counters
+        exist) and the color's other pods whose model is loaded then."""
+        return 1 + sum(1 for p in self._peers(pod) if p.status(t).serving_since is not None)
+
+    def _count(self, pod: Pod, s: _State, tr: Traffic, n: float) -> None:
         if n <= 0:
             return
         errors, caller = n * tr.server_error_ratio, n * tr.caller_error_ratio
