@@ -8,6 +8,9 @@ the scaling triggers. The small interface:
   rendered kube-prometheus-stack chart configures (ksm_config.py).
 - `TFServingPod` behaviour (tfserving.py): TF Serving's Prometheus page, absent until the
   model loads and gone when the process exits; traffic, errors and latency per color.
+- Traffic over time (traffic.py): what each color receives as a function of sim time
+  (`set_traffic` from its moment on, or a release script); the exporters integrate it
+  between scrapes, so a count never depends on when a scrape lands.
 - DCGM (per GPU, with the consuming pod) and the GKE TPU plugin (accelerators.py).
 - `Harness` (harness.py): starts the HTTP targets and a real `prometheus` server with the
   rendered rule groups, time-scaled mechanically (timescale.py), and answers queries.
