@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 import os
 from pathlib import Path
@@ -153,8 +154,9 @@ def test_a_bad_pod_monitor_is_refused_by_the_operators_own_crd(outcomes: dict[st
     from infra.offline.crd_validate import validate_custom
 
     catalog = outcomes["prod"].charts.catalog
-    monitor = next(o for r in outcomes["prod"].result.records
-                   if r.type.endswith("PodMonitor") for o in [dict(r.inputs)])
+    # A deep copy: the records are the shared plan every test of this process reads.
+    monitor = copy.deepcopy(next(dict(r.inputs) for r in outcomes["prod"].result.records
+                                 if r.type.endswith("PodMonitor")))
     monitor["spec"]["podMetricsEndpoints"][0]["scrapeTimeout"] = "30 seconds"
     [problem] = validate_custom({"m.yaml": monitor}, catalog)
     assert problem.path == "spec.podMetricsEndpoints.0.scrapeTimeout" and "does not match" in problem.message
@@ -173,7 +175,8 @@ def test_training_objects_meet_the_kueue_charts_own_crds(outcomes: dict[str, Pla
         "kueue.x-k8s.io/")}
     assert kinds == {"ClusterQueue", "LocalQueue", "ResourceFlavor"}
     assert not any("NOT VALIDATED" in n and "kueue" in n for n in outcome.notes)
-    queue = next(dict(r.inputs) for r in outcome.result.records if r.inputs.get("kind") == "ClusterQueue")
+    queue = copy.deepcopy(next(dict(r.inputs) for r in outcome.result.records  # the shared plan's: a copy
+                               if r.inputs.get("kind") == "ClusterQueue"))
     group = queue["spec"]["resourceGroups"][0]
     group["flavors"][0]["resources"] = group["flavors"][0]["resources"][1:]  # a covered resource left out
     [problem] = validate_custom({"q.yaml": queue}, catalog)

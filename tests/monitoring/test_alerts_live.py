@@ -110,10 +110,13 @@ def _old_rules(h: Harness, mon: MonitoringPlan) -> dict[str, bool]:
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> list[Outcome]:
     plan, mon, cfg = _stack()
     todo = scenarios(plan)
+    # Made here, not in the threads: the worker's first temp folder is created on first use,
+    # and two threads creating it at once collide (FileExistsError).
+    folders = {sc.name: tmp_path_factory.mktemp(sc.name.split()[0]) for sc in todo}
 
     def run(sc: Scenario) -> Outcome:
         try:
-            return _run(sc, plan, mon, cfg, tmp_path_factory.mktemp(sc.name.split()[0]))
+            return _run(sc, plan, mon, cfg, folders[sc.name])
         except Exception as err:  # noqa: BLE001 (reported per scenario by the tests below)
             return Outcome(sc, error=f"{type(err).__name__}: {err}")
 
