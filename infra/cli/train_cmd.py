@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+import os
 from pathlib import Path
 import subprocess
 import sys
@@ -71,7 +72,10 @@ def _plan(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 def _client(args: argparse.Namespace) -> Any:
     from kubernetes import client, config
 
-    api = config.new_client_from_config(config_file=args.kubeconfig, context=args.context)
+    # KUBECONFIG read now: the client reads it once, when first imported, and a process that
+    # runs several commands (the runbook tests run tfplat in theirs) may have imported it earlier.
+    config_file = args.kubeconfig or os.environ.get("KUBECONFIG") or None
+    api = config.new_client_from_config(config_file=config_file, context=args.context)
     return client.CustomObjectsApi(api)
 
 

@@ -94,6 +94,18 @@ def test_submit_creates_the_jobset_and_refuses_a_duplicate(repo_copy: Path, tmp_
     assert "a run of that name exists already" in capsys.readouterr().err
 
 
+def test_kubeconfig_is_read_when_the_command_runs(repo_copy: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Kubernetes client reads KUBECONFIG once, when first imported; tfplat reads it per
+    command, so a process that imported the client before (a test worker) still finds it."""
+    import kubernetes.config  # noqa: F401 - imported before KUBECONFIG is set, as in a long-lived process
+
+    with fake_cluster() as cluster:
+        monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig(tmp_path / "kubeconfig")))
+        assert main(["train", "resnet50", "--stack", "dev", "--run-id", "env1"]) == 0
+        assert ("jobsets", "train-vision", "resnet50-env1") in cluster.objects
+
+
 def test_submit_without_a_reachable_cluster_fails_cleanly(repo_copy: Path, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     with fake_cluster() as cluster:
