@@ -161,11 +161,14 @@ def _plan_here(src: Path, out: Path, rev: str, stack: str, env: dict[str, str]) 
     except Exception as err:  # noqa: BLE001 - every failure is a note, as the subprocess's exit is
         from infra.cli.main import plan_failure
 
-        if isinstance(err, (ConfigError, YamlFileError)):
-            reason = err.render().splitlines()[0] if isinstance(err, ConfigError) else "1 configuration error:"
+        if isinstance(err, ConfigError):
+            reason = err.render().splitlines()[0]
+        elif isinstance(err, YamlFileError):
+            reason = "1 configuration error:"  # the line `tfplat plan` prints above it
+        elif (known := plan_failure(err, stack, out)) is not None:
+            reason = known[0].splitlines()[0]
         else:
-            known = plan_failure(err, stack, out)
-            reason = known[0].splitlines()[0] if known else traceback.format_exception_only(err)[-1].strip()
+            reason = traceback.format_exception_only(err)[-1].strip()
         return "", f"{rev[:12]} could not be planned ({reason}); compared with nothing"
 
 
@@ -207,14 +210,15 @@ def plan_worktree(root: Path, stacks: list[str], work: Path) -> dict[str, tuple[
     from infra.offline.plan import offline_plan
 
     tree = worktree_tree(root)
-    keep = tree is not None and runs_this_code(root, tree, CODE_ROOT)
+    if tree is not None and not runs_this_code(root, tree, CODE_ROOT):
+        tree = None  # planned by other code than that tree's: not that tree's plan
     env = {**os.environ, **_tool_env()}
     results: dict[str, tuple[Doc, str | None]] = {}
     for stack in stacks:
         def compute(stack: str = stack) -> str:
             return offline_plan(root, stack, work / "worktree", manifests=False).files["resources.json"]
 
-        text = revision_cache.plan(tree, stack, env, compute) if keep and tree else compute()
+        text = revision_cache.plan(tree, stack, env, compute) if tree is not None else compute()
         results[stack] = (json.loads(text), None)
     return results
 

@@ -7,23 +7,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import shutil
-import subprocess
 
 import pytest
 
 from infra.cli import diff_cmd
 from infra.cli.revision_code import runs_this_code
 from tests.offline.test_diff import git_repo  # noqa: F401 (fixture)
+from tests.offline.test_revision_cache import _git
 
-GIT = ("-c", "user.name=t", "-c", "user.email=t@t")
 FILES = {"infra/a.py": "A = 1\n", "schemas/s.json": "{}\n", "tools/run.sh": "#!/bin/sh\n",
          "models/m.yaml": "name: m\n", "stacks/Pulumi.dev.yaml": "config: {}\n", "Pulumi.yaml": "name: p\n",
          ".gitignore": "ignored/\n"}
-
-
-def _git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *GIT, *args], capture_output=True, text=True,
-                          check=True).stdout.strip()
 
 
 def _repo(path: Path) -> Path:
