@@ -90,6 +90,17 @@ class PrometheusServer:
             raise RuntimeError(f"{expr}: expected a vector, got {data['resultType']}")
         return list(data["result"])
 
+    def samples(self, expr: str) -> list[dict[str, Any]]:
+        """Raw samples of a range selector now: [{"metric": {...}, "values": [[t, "v"], ...]}]."""
+        data = self._get("/api/v1/query", {"query": expr})
+        if data["resultType"] != "matrix":
+            raise RuntimeError(f"{expr}: expected a matrix, got {data['resultType']}")
+        return list(data["result"])
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def alerts(self) -> list[dict[str, Any]]:
         """Active alerts (pending and firing) as Prometheus reports them."""
         return list(self._get("/api/v1/alerts")["alerts"])

@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 import json
+import math
 from pathlib import Path
+import re
 import subprocess
 import time
 from typing import Any
@@ -66,6 +68,11 @@ class Result:
     outcome: Outcome | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     lines: list[tuple[float, str]] = field(default_factory=list)  # (harness seconds, line)
+    walls: list[float] = field(default_factory=list)  # the wall clock (Unix seconds) of each line
+    # Every scrape Prometheus made during the release: (job, instance) -> [(Unix seconds, up)].
+    # The evidence when an interval had no data: a loaded machine can starve the rig's
+    # exporters past the 1 s scrape timeout (the harness scale: production's 30 s).
+    scrapes: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
     onset: float | None = None
     applied: list[dict[str, Any]] = field(default_factory=list)
     stack_text: str = ""
@@ -79,6 +86,13 @@ class Result:
 
     def intervals(self) -> list[dict[str, Any]]:
         return [e for e in self.events if e["kind"] == "interval"]
+
+    def interval_walls(self) -> list[float]:
+        """The wall clock of each interval's printed verdict, in the order of intervals()."""
+        return [wall for (_, line), wall in zip(self.lines, self.walls, strict=True) if _INTERVAL_LINE.match(line)]
+
+
+_INTERVAL_LINE = re.compile(r"^.+ interval \d+: [A-Z]+\b")
 
 
 # --- scripts -----------------------------------------------------------------------------------
@@ -160,6 +174,12 @@ def wait_for_scrapes(h: Harness, plan: StackPlan) -> None:
     h.wait_until(lambda: h.now() >= until, sim_s=4 * INTERVAL_S, what="two intervals of scrapes")
 
 
+def scrape_record(h: Harness, seconds: float) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Every scrape of the last `seconds` (wall) as Prometheus recorded it: `up` per target."""
+    return {(m["metric"]["job"], m["metric"]["instance"]): [(float(t), float(v)) for t, v in m["values"]]
+            for m in h.prometheus.samples(f"up[{math.ceil(seconds) + 5}s]")}
+
+
 def run(sc: Scenario, rig: tuple[StackPlan, MonitoringPlan, ksm.KsmConfig], workdir: Path) -> Result:
     plan, mon, cfg = rig
     result = Result(sc)
@@ -185,6 +205,7 @@ def run(sc: Scenario, rig: tuple[StackPlan, MonitoringPlan, ksm.KsmConfig], work
             def echo(line: str) -> None:
                 now = h.now()
                 result.lines.append((now, line))
+                result.walls.append(time.time())
                 starts = sc.during(h, line) if sc.during is not None else False
                 if result.onset is None and (starts or (sc.onset_line and line.startswith(sc.onset_line))):
                     result.onset = now
@@ -193,6 +214,8 @@ def run(sc: Scenario, rig: tuple[StackPlan, MonitoringPlan, ksm.KsmConfig], work
                                      echo=echo)
             result.events = Journal(prepared.folder).events()
             result.report = (prepared.folder / "report.md").read_text(encoding="utf-8")
+            if h.prometheus.running:  # (some scenarios stop it)
+                result.scrapes = scrape_record(h, time.monotonic() - started)
             time.sleep(0.3)  # the follower's last poll
     except Exception as err:  # noqa: BLE001 - reported per scenario by the tests
         result.error = f"{type(err).__name__}: {err}"

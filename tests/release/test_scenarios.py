@@ -9,13 +9,17 @@ prints the same table on its own.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import REPO
+from tests.harness import timescale
 from tests.harness.harness import rig
+from tests.harness.release import FRONTEND_JOB
 from tests.release import scenarios as s
 from tests.release.figures import figures_table, promotions_on_bad_data
 
@@ -42,6 +46,37 @@ def _ok(r: s.Result) -> None:
         (r.outcome, "\n".join(line for _, line in r.lines))
 
 
+def _scrape_gap(r: s.Result, wall: float) -> list[str]:
+    """The targets the gates read (the model's pods, the frontend) that went more than 2 s
+    between two successful scrapes in the window an interval printed at `wall` judged.
+
+    The gates read [2m] windows: 4 s here (1 s scrapes). A series with fewer than two
+    samples in such a window has no rate: no data. Fewer than two samples in 4 s means two
+    consecutive successful scrapes more than 2 s apart somewhere across it; in a healthy
+    window they are 1 s apart. The queries ran in the seconds before the line (allowed: 3).
+    """
+    window = s.INTERVAL_S * timescale.FACTOR
+    gaps = []
+    for (job, instance), samples in r.scrapes.items():
+        if job != FRONTEND_JOB and not job.endswith(f"/tfplat-{s.MODEL}"):
+            continue
+        ok = [t for t, up in samples if up == 1]
+        gaps += [f"{job} {instance}: {b - a:.1f} s without a scrape" for a, b in pairwise(ok)
+                 if b - a > 2.0 and a < wall and b > wall - window - 3.0]
+    return gaps
+
+
+def _judged(r: s.Result) -> list[dict[str, Any]]:
+    """The intervals, less those the rig left without data: inconclusive, with a scrape gap of
+    a gate's target in the window (`_scrape_gap`; the reason then says no data, or too few
+    requests). Such an interval is the engine being right (a window without data is never
+    judged); it is no verdict on the version. Any other interval stays, so a test sees it."""
+    intervals, walls = r.intervals(), r.interval_walls()
+    assert len(intervals) == len(walls), (len(intervals), len(walls), r.lines)
+    return [i for i, wall in zip(intervals, walls, strict=True)
+            if not (i["verdict"] == "inconclusive" and _scrape_gap(r, wall))]
+
+
 def _weights(r: s.Result) -> list[dict[str, int]]:
     return [a["models"][s.MODEL]["weights"] for a in r.applied]
 
@@ -59,7 +94,9 @@ def test_healthy_release_promotes_through_every_step_and_switches(results: dict[
     assert _weights(r) == [{"blue": 100}, {"blue": 95, "green": 5}, {"blue": 50, "green": 50}, {"green": 100}]
     stage = r.applied[0]["models"][s.MODEL]
     assert stage["colors"]["green"]["version"] == 3 and stage["live"] == "blue"
-    assert [i["verdict"] for i in r.intervals()] == ["pass"] * 6  # 2 per step, 2 settling
+    judged = _judged(r)
+    assert [(i["verdict"], i["reason"]) for i in judged] == [("pass", i["reason"]) for i in judged], judged
+    assert len(judged) == 6  # 2 per step, 2 settling
     assert r.commits[:5] == [f"release bert-ranker v3 on dev: {x} [skip ci]" for x in
                              ("release done", "switch to green", "canary 50%", "canary 5%", "stage v3 in green")]
     assert "green: 3" in r.stack_text and "live: green" in r.stack_text and "blue: 2" in r.stack_text
@@ -94,9 +131,9 @@ def test_error_spike_at_5_percent_rolls_back_within_two_intervals(results: dict[
 def test_latency_regression_at_50_percent_rolls_back(results: dict[str, s.Result]) -> None:
     r = results["latency regression at 50%"]
     _ok(r)
-    phases = {(i["phase"], i["verdict"]) for i in r.intervals()}
+    phases = {(i["phase"], i["verdict"]) for i in _judged(r)}
     assert ("canary 5%", "pass") in phases and ("canary 50%", "fail") in phases
-    assert not any(i["phase"] == "canary 5%" and i["verdict"] != "pass" for i in r.intervals())
+    assert not any(i["phase"] == "canary 5%" and i["verdict"] != "pass" for i in _judged(r))
     assert {"green": 100} not in _weights(r)
     _restored(r)
 
@@ -104,7 +141,7 @@ def test_latency_regression_at_50_percent_rolls_back(results: dict[str, s.Result
 def test_business_gate_failing_alone_rolls_back(results: dict[str, s.Result]) -> None:
     r = results["business gate fails"]
     _ok(r)
-    checks = [c for i in r.intervals() for c in i["checks"]]
+    checks = [c for i in _judged(r) for c in i["checks"]]
     assert {c["gate"] for c in checks if c["verdict"] == "fail"} == {"click_through"}
     assert all(c["verdict"] == "pass" for c in checks if c["gate"] in ("error_ratio", "latency_p99"))
     _restored(r)
@@ -151,3 +188,45 @@ def test_no_promotion_ever_rests_on_bad_or_missing_data(results: dict[str, s.Res
 def test_figures_are_written(results: dict[str, s.Result]) -> None:
     assert FIGURES.is_file() and "promotions on bad or missing data: 0" in FIGURES.read_text()
     assert Path(FIGURES).read_text().count("\n|") >= len(results)
+
+
+# --- the rig's own evidence, on made-up scrape records -----------------------------------------
+
+POD_TARGET = (f"monitoring/tfplat-{s.MODEL}", "10.8.0.11:8501")
+
+
+def _record(scrapes: dict[tuple[str, str], list[tuple[float, float]]], verdict: str = "inconclusive") -> s.Result:
+    r = s.Result(s.Scenario("made up", "released"), scrapes=scrapes)
+    r.lines, r.walls = [(0.0, f"canary 5% interval 2: {verdict.upper()} - requests new 240")], [100.0]
+    r.events = [{"kind": "interval", "phase": "canary 5%", "verdict": verdict,
+                 "reason": "click_through (limit): no data", "checks": []}]
+    return r
+
+
+def _every_second(start: int, end: int, skip: tuple[float, float] = (0.0, 0.0)) -> list[tuple[float, float]]:
+    """A scrape at every half second mark; those inside `skip` failed (up 0)."""
+    return [(t + 0.5, 0.0 if skip[0] <= t + 0.5 < skip[1] else 1.0) for t in range(start, end)]
+
+
+def test_an_interval_without_a_scrape_gap_is_not_explained_away() -> None:
+    r = _record({(FRONTEND_JOB, "10.4.0.20:9090"): _every_second(80, 110), POD_TARGET: _every_second(80, 110)})
+    assert _scrape_gap(r, 100.0) == [] and _judged(r) == r.intervals()
+
+
+@pytest.mark.parametrize("target", [(FRONTEND_JOB, "10.4.0.20:9090"), POD_TARGET])
+def test_failed_scrapes_of_a_gate_target_in_the_window_explain_an_inconclusive_interval(
+        target: tuple[str, str]) -> None:
+    scrapes = {(FRONTEND_JOB, "10.4.0.20:9090"): _every_second(80, 110), POD_TARGET: _every_second(80, 110)}
+    scrapes[target] = _every_second(80, 110, skip=(96.0, 99.0))  # up 0: timed out
+    r = _record(scrapes)
+    assert _scrape_gap(r, 100.0) == [f"{target[0]} {target[1]}: 4.0 s without a scrape"] and _judged(r) == []
+
+
+def test_a_gap_elsewhere_explains_nothing() -> None:
+    frontend = (FRONTEND_JOB, "10.4.0.20:9090")
+    early = _record({frontend: _every_second(80, 110, skip=(85.0, 90.0))})  # before the window
+    other_job = _record({frontend: _every_second(80, 110), ("kube-state-metrics", "10.4.0.9:8080"): [(90.0, 1.0)]})
+    short = _record({frontend: [(t, 1.0) for t in (93.0, 95.0, 97.0, 99.0)]})  # 2 s apart: still a rate
+    passed = _record({frontend: _every_second(80, 110, skip=(96.0, 99.0))}, verdict="pass")
+    assert [_scrape_gap(r, 100.0) for r in (early, other_job, short)] == [[], [], []]
+    assert [len(_judged(r)) for r in (early, other_job, short, passed)] == [1, 1, 1, 1]
