@@ -79,3 +79,13 @@ def shared_plan(stack: str) -> tuple[PlanOutcome, Path]:
     out = Path(tempfile.mkdtemp(prefix=f"tfplat-shared-{stack}-"))
     atexit.register(shutil.rmtree, out, True)
     return offline_plan(REPO, stack, out, scan=True), out
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`-n N` (xdist's default, --dist load): the clock groups first, each on its own worker
+    (tests/clock_scheduling.py). Any other --dist is xdist's own."""
+    if config.getoption("dist") != "load":
+        return None
+    from tests.clock_scheduling import make_scheduler
+
+    return make_scheduler(config, log)

@@ -12,6 +12,7 @@ evaluates the stack's rendered (time-scaled) rules.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import os
 from pathlib import Path
 import threading
 from types import TracebackType
@@ -187,6 +188,10 @@ class Harness:
 
     # --- lifecycle and reading ------------------------------------------------------------
     def __enter__(self) -> Harness:
+        if (current := os.environ.get("PYTEST_CURRENT_TEST")) is not None:
+            from tests.clock_scheduling import require_grouped
+
+            require_grouped(current)
         self.targets.start()
         self.targets.put(Target(job=KSM_JOB, id="kube-state-metrics", labels={
             "job": KSM_JOB, "namespace": self.mon.namespace, "pod": "kps-kube-state-metrics-6b9d4f7c8-x2x9z",
