@@ -134,7 +134,7 @@ def load(text: str, display: str, yaml: YAML | None = None) -> Any:
                             "split it (a fleet too large for one stack: docs/fleet-size.md) or remove what is "
                             "not config")
     yaml = yaml or loader()
-    _check_flow_depth(text, display)
+    check_flow_depth(text, display)
     try:
         return yaml.load(io.StringIO(text))
     except _LimitError as err:
@@ -159,7 +159,7 @@ def load(text: str, display: str, yaml: YAML | None = None) -> Any:
         raise YamlFileError(display, None, f"invalid YAML: {exc}", "fix the YAML syntax") from None
 
 
-def _check_flow_depth(text: str, display: str) -> None:
+def check_flow_depth(text: str, display: str) -> None:
     """Refuse deeply nested flow collections ([[[...) before ruamel sees them: its scanner
     keeps a possible key per open bracket and re-checks all of them on every token, which is
     quadratic (5,000 brackets: a second; a file of them: hours). A linear count of brackets

@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from infra import bounded_yaml
+from infra.config import yaml_fast
 from infra.config.errors import ConfigIssue, format_path
 
 Path_ = tuple[str | int, ...]
@@ -79,6 +80,10 @@ def _to_plain(node: Any, path: Path_, lines: dict[Path_, int], secrets: set[Path
             lines[child] = node.lc.item(index)[0] + 1
             items.append(_to_plain(item, child, lines, secrets))
         return items
+    return _scalar(node)
+
+
+def _scalar(node: Any) -> Any:
     if isinstance(node, str):
         return str(node)  # ruamel's scalar string subclasses -> str
     if isinstance(node, bool) or node is None:
@@ -140,6 +145,14 @@ def _issue(err: bounded_yaml.YamlFileError) -> ConfigIssue:
 
 
 def _parse(text: str, display: str) -> tuple[YamlDoc | None, list[ConfigIssue]]:
+    fast = yaml_fast.parse(text, _scalar, SECRET_PLACEHOLDER)  # a plain file, read by libyaml
+    if fast is not None:
+        data, lines, secrets = fast
+        return YamlDoc(display, data, lines, frozenset(secrets)), []
+    return _parse_round_trip(text, display)
+
+
+def _parse_round_trip(text: str, display: str) -> tuple[YamlDoc | None, list[ConfigIssue]]:
     try:
         node = bounded_yaml.load(text, display, _loader())
     except bounded_yaml.YamlFileError as err:
