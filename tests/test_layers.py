@@ -1,5 +1,5 @@
 """The layers import only downwards: rules <- config <- plan <- components <- program <- offline <- cli
-(and every layer may use the safe file helpers below them all, infra.atomic and infra.bounded_yaml).
+(and every layer may use the file helpers below them all: infra.atomic, infra.bounded_yaml, infra.jsontext).
 
 Every import statement of every module counts (module level, inside functions, under
 TYPE_CHECKING), so a lazy import cannot sneak an arrow back up. A new module must be
@@ -23,6 +23,7 @@ LAYER_OF = {
     # Reading and writing files safely (bounded YAML, atomic writes): every layer may.
     "infra.atomic": "base",
     "infra.bounded_yaml": "base",
+    "infra.jsontext": "base",
     "infra.rules": "rules",
     "infra.config": "config",
     "infra.plan": "plan",

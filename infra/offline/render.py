@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from infra import jsontext
 from infra.atomic import umask
 from infra.offline.engine import Record, RunResult
 
@@ -56,7 +57,7 @@ def resources_document(stack: str, project: str, result: RunResult) -> dict[str,
 
 
 def dump_json(doc: Any) -> str:
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return jsontext.dumps(doc, ensure_ascii=False) + "\n"
 
 
 def kubernetes_objects(records: Iterable[Record]) -> list[dict[str, Any]]:

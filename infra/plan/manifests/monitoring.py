@@ -9,9 +9,9 @@ PodMonitor, and the Secrets whose values the component fills with Pulumi secrets
 from __future__ import annotations
 
 from collections.abc import Mapping
-import json
 from typing import Any
 
+from infra import jsontext
 from infra.plan import tfserving
 from infra.plan.manifests.serving import Manifest, meta
 from infra.plan.monitoring import alertmanager, values
@@ -106,7 +106,7 @@ def dashboard_config_map(plan: MonitoringPlan, uid: str, board: Mapping[str, Any
     return {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": meta(f"{uid}-dashboard", plan.namespace, labels),
-        "data": {f"{uid}.json": json.dumps(board, indent=2, sort_keys=True) + "\n"},
+        "data": {f"{uid}.json": jsontext.dumps(board) + "\n"},
     }
 
 
