@@ -31,7 +31,7 @@ def test_the_text_is_json_s_own(obj: Any, ensure_ascii: bool) -> None:
     assert jsontext.dumps(obj, ensure_ascii=ensure_ascii) == _json(obj, ensure_ascii)
 
 
-class Color(str, enum.Enum):
+class Color(enum.StrEnum):
     BLUE = "blue"
 
 
