@@ -11,7 +11,9 @@ evaluates the stack's rendered (time-scaled) rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from itertools import pairwise
+import math
 import os
 from pathlib import Path
 import threading
@@ -57,6 +59,21 @@ def rig(root: Path, stack: str = "dev") -> tuple[StackPlan, MonitoringPlan, ksm.
     rendered = helm.template(kps.chart, release=kps.name, namespace=mon.namespace, values=kps.values,
                              kube_version=plan.stack.cluster.version)
     return plan, mon, ksm.KsmConfig.from_rendered(rendered)
+
+
+Scrapes = Mapping[tuple[str, str], Sequence[tuple[float, float]]]  # Harness.scrapes
+
+
+def scrape_gaps(scrapes: Scrapes, longer_than_s: float, after: float = -math.inf,
+                before: float = math.inf) -> list[str]:
+    """Targets that went longer than `longer_than_s` wall seconds between two successful
+    scrapes, in gaps that overlap (after, before) (Unix seconds)."""
+    gaps = []
+    for (job, instance), samples in sorted(scrapes.items()):
+        ok = [t for t, up in samples if up == 1]
+        gaps += [f"{job} {instance}: {b - a:.1f} s without a scrape" for a, b in pairwise(ok)
+                 if b - a > longer_than_s and a < before and b > after]
+    return gaps
 
 
 class Harness:
@@ -210,6 +227,15 @@ class Harness:
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         return self.prometheus.query(expr)
+
+    def scrapes(self, seconds: float) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        """Every scrape of the last `seconds` (wall) as Prometheus recorded it: `up` per
+        (job, instance), [(Unix seconds, up)]. A loaded machine can starve the stand-in
+        pages past their scrape timeout (1 s or less at the harness scale); this is the
+        evidence of when it did."""
+        return {(m["metric"]["job"], m["metric"]["instance"]): [(float(t), float(v)) for t, v in m["values"]]
+                for m in self.prometheus.samples(f"up[{math.ceil(seconds) + 5}s]")}
+
 
     def firing(self, alertname: str | None = None) -> list[dict[str, str]]:
         """Label sets of firing alerts (all, or one alert name)."""

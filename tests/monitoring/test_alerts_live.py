@@ -27,7 +27,7 @@ from infra.plan.monitoring.scope import FleetScope
 from infra.plan.stack import StackPlan
 from tests.conftest import REPO
 from tests.harness import ksm, timescale
-from tests.harness.harness import Harness, rig
+from tests.harness.harness import Harness, rig, scrape_gaps
 from tests.monitoring.live_scenarios import ONSET, Expected, Scenario, scenarios, steady
 
 # Production seconds a scheduling hiccup may add before an alert shows (10 wall seconds).
@@ -42,6 +42,9 @@ class Outcome:
     panels_without_data: list[str] = field(default_factory=list)
     old_rules: dict[str, bool] = field(default_factory=dict)  # old expression -> returned data
     error: str = ""
+    # Targets the loaded machine left unscraped for a while: a failed scrape marks the
+    # target's series stale, which restarts a pending alert's `for` (said when one is late).
+    scrape_gaps: list[str] = field(default_factory=list)
 
 
 def _stack() -> tuple[StackPlan, MonitoringPlan, ksm.KsmConfig]:
@@ -59,6 +62,7 @@ def _run(sc: Scenario, plan: StackPlan, mon: MonitoringPlan, cfg: ksm.KsmConfig,
     (sc.setup or steady)(h, plan)
     tfplat = {r["alert"] for g in mon.rule_groups.values() for r in g["rules"]}
     changed = sc.change is None
+    started = time.monotonic()
     with h:
         while h.now() < sc.duration_s:
             if not changed and h.now() >= ONSET:
@@ -76,6 +80,10 @@ def _run(sc: Scenario, plan: StackPlan, mon: MonitoringPlan, cfg: ksm.KsmConfig,
                     h.now() > max(out.first_fired.values()) + SLACK_S:
                 break  # every expected alert fired and a margin passed for wrong ones
             time.sleep(0.5)
+        try:  # every harness job scrapes at least once a second
+            out.scrape_gaps = scrape_gaps(h.scrapes(time.monotonic() - started), longer_than_s=1.5)
+        except OSError as err:  # evidence for a message only: never the scenario's failure
+            out.scrape_gaps = [f"(no scrape record: {err})"]
     return out
 
 
@@ -161,10 +169,13 @@ def test_every_alert_fires_in_time_and_only_when_it_should(outcomes: list[Outcom
         expected = {e.alert for e in o.scenario.expect}
         for e in o.scenario.expect:
             t = _fired(o, e)
+            late = t is None or t - ONSET > e.stated_s + SLACK_S
             if t is None:
                 problems.append(f"{name}: {e.alert} {e.labels} never fired")
-            elif t - ONSET > e.stated_s + SLACK_S:
+            elif late:
                 problems.append(f"{name}: {e.alert} fired {t - ONSET:.0f}s after the onset, stated {e.stated_s:.0f}s")
+            if late and o.scrape_gaps:
+                problems.append("    scrape gaps in that scenario: " + "; ".join(o.scrape_gaps))
         for (alert, labels), t in o.first_fired.items():
             if alert not in expected:
                 problems.append(f"{name}: false fire {alert} {dict(labels)} at {t:.0f}s")

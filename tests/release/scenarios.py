@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 import json
-import math
 from pathlib import Path
 import re
 import subprocess
@@ -174,12 +173,6 @@ def wait_for_scrapes(h: Harness, plan: StackPlan) -> None:
     h.wait_until(lambda: h.now() >= until, sim_s=4 * INTERVAL_S, what="two intervals of scrapes")
 
 
-def scrape_record(h: Harness, seconds: float) -> dict[tuple[str, str], list[tuple[float, float]]]:
-    """Every scrape of the last `seconds` (wall) as Prometheus recorded it: `up` per target."""
-    return {(m["metric"]["job"], m["metric"]["instance"]): [(float(t), float(v)) for t, v in m["values"]]
-            for m in h.prometheus.samples(f"up[{math.ceil(seconds) + 5}s]")}
-
-
 def run(sc: Scenario, rig: tuple[StackPlan, MonitoringPlan, ksm.KsmConfig], workdir: Path) -> Result:
     plan, mon, cfg = rig
     result = Result(sc)
@@ -215,7 +208,7 @@ def run(sc: Scenario, rig: tuple[StackPlan, MonitoringPlan, ksm.KsmConfig], work
             result.events = Journal(prepared.folder).events()
             result.report = (prepared.folder / "report.md").read_text(encoding="utf-8")
             if h.prometheus.running:  # (some scenarios stop it)
-                result.scrapes = scrape_record(h, time.monotonic() - started)
+                result.scrapes = h.scrapes(time.monotonic() - started)
             time.sleep(0.3)  # the follower's last poll
     except Exception as err:  # noqa: BLE001 - reported per scenario by the tests
         result.error = f"{type(err).__name__}: {err}"

@@ -9,7 +9,6 @@ prints the same table on its own.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from itertools import pairwise
 import math
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.harness import timescale
-from tests.harness.harness import rig
+from tests.harness.harness import rig, scrape_gaps
 from tests.harness.release import FRONTEND_JOB
 from tests.release import scenarios as s
 from tests.release.figures import figures_table, promotions_on_bad_data
@@ -56,14 +55,9 @@ def _scrape_gap(r: s.Result, wall: float) -> list[str]:
     window they are 1 s apart. The queries ran in the seconds before the line (allowed: 3).
     """
     window = s.INTERVAL_S * timescale.FACTOR
-    gaps = []
-    for (job, instance), samples in r.scrapes.items():
-        if job != FRONTEND_JOB and not job.endswith(f"/tfplat-{s.MODEL}"):
-            continue
-        ok = [t for t, up in samples if up == 1]
-        gaps += [f"{job} {instance}: {b - a:.1f} s without a scrape" for a, b in pairwise(ok)
-                 if b - a > 2.0 and a < wall and b > wall - window - 3.0]
-    return gaps
+    gates = {target: samples for target, samples in r.scrapes.items()
+             if target[0] == FRONTEND_JOB or target[0].endswith(f"/tfplat-{s.MODEL}")}
+    return scrape_gaps(gates, longer_than_s=2.0, after=wall - window - 3.0, before=wall)
 
 
 def _judged(r: s.Result) -> list[dict[str, Any]]:
