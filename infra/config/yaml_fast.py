@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any
+from typing import Any, cast
 
 from ruamel.yaml import YAML
 from ruamel.yaml.nodes import ScalarNode as RuamelScalar
@@ -108,7 +108,7 @@ class _Walk:
         # decides (1 and 1.0 are one key to it, and it words the duplicate's error).
         if not all(type(key) is str for key in keys) or len(set(keys)) != len(keys) or "<<" in keys:
             raise _NotPlainError
-        names = [str(key) for key in keys]  # (all strings already)
+        names = cast(list[str], keys)
         # Pulumi's encrypted config, {secure: <ciphertext>}: yamlio's placeholder.
         if keys == ["secure"] and isinstance(node.value[0][1], yaml.ScalarNode) \
                 and isinstance(_value(node.value[0][1]), str):

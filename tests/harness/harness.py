@@ -236,7 +236,6 @@ class Harness:
         return {(m["metric"]["job"], m["metric"]["instance"]): [(float(t), float(v)) for t, v in m["values"]]
                 for m in self.prometheus.samples(f"up[{math.ceil(seconds) + 5}s]")}
 
-
     def firing(self, alertname: str | None = None) -> list[dict[str, str]]:
         """Label sets of firing alerts (all, or one alert name)."""
         return [a["labels"] for a in self.prometheus.alerts()

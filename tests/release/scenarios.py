@@ -86,9 +86,13 @@ class Result:
     def intervals(self) -> list[dict[str, Any]]:
         return [e for e in self.events if e["kind"] == "interval"]
 
-    def interval_walls(self) -> list[float]:
-        """The wall clock of each interval's printed verdict, in the order of intervals()."""
-        return [wall for (_, line), wall in zip(self.lines, self.walls, strict=True) if _INTERVAL_LINE.match(line)]
+    def timed_intervals(self) -> list[tuple[dict[str, Any], float, float]]:
+        """Each interval with the harness time and the wall clock of its printed verdict."""
+        times = [(at, wall) for (at, line), wall in zip(self.lines, self.walls, strict=True)
+                 if _INTERVAL_LINE.match(line)]
+        intervals = self.intervals()
+        assert len(intervals) == len(times), (len(intervals), len(times), self.lines)
+        return [(i, at, wall) for i, (at, wall) in zip(intervals, times, strict=True)]
 
 
 _INTERVAL_LINE = re.compile(r"^.+ interval \d+: [A-Z]+\b")
