@@ -81,6 +81,12 @@ def shared_plan(stack: str) -> tuple[PlanOutcome, Path]:
     return offline_plan(REPO, stack, out, scan=True), out
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.gc_policy import pace_collections
+
+    pace_collections()
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """`-n N` (xdist's default, --dist load): the clock groups first, each on its own worker
     (tests/clock_scheduling.py). Any other --dist is xdist's own."""

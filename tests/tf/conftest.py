@@ -61,6 +61,12 @@ edge:
 """
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.gc_policy import pace_collections
+
+    pace_collections()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.tf)
