@@ -351,8 +351,8 @@ def check_capacity(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpe
     return issues
 
 
-def check_observability_and_edge(doc: YamlDoc, stack: StackSpec,
-                                 models: Mapping[str, ModelSpec]) -> list[ConfigIssue]:
+def check_observability_and_edge(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpec],
+                                 broken: set[str]) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     mon = stack.monitoring
     mpath: tuple[str | int, ...] = ("config", "tfplat:monitoring")
@@ -373,7 +373,7 @@ def check_observability_and_edge(doc: YamlDoc, stack: StackSpec,
         issues.append(_at(doc, (*mpath, "gpu_metrics"), "GKE managed DCGM metrics exist on GCP only",
                           "use gpu_metrics: dcgm-exporter on AWS", mon.gpu_metrics))
 
-    return issues + check_edge(doc, stack, models)
+    return issues + check_edge(doc, stack, models, broken)
 
 
 def _gateway_tls(doc: YamlDoc, stack: StackSpec) -> list[ConfigIssue]:

@@ -113,7 +113,8 @@ def _path(where: str) -> tuple[str | int, ...]:
     return (*SIGNING, *where.split("."))
 
 
-def check_edge(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpec]) -> list[ConfigIssue]:
+def check_edge(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpec],
+               broken: set[str]) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     edge = stack.edge
     if edge.channels and not edge.enabled:
@@ -127,6 +128,8 @@ def check_edge(doc: YamlDoc, stack: StackSpec, models: Mapping[str, ModelSpec]) 
                               "or cdn.enabled: false to serve from the bucket only"))
     for name, ch in edge.channels.items():
         base = (*EDGE, "channels", name)
+        if name in broken:
+            continue  # its own file's errors are already reported
         model = models.get(name)
         if model is None:
             issues.append(_at(doc, base, f"no model file models/{name}.yaml",

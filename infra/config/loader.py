@@ -250,7 +250,7 @@ def load(root: Path, stack: str, *, stack_text: str | None = None,
     pools_ok = not any(i.path.startswith("config.tfplat:node_pools") for i in stack_issues)
     issues += stack_issues
     issues += checks.check_rollouts(doc, spec, models, broken_models, pools_ok=pools_ok)
-    issues += checks.check_observability_and_edge(doc, spec, models)
+    issues += checks.check_observability_and_edge(doc, spec, models, broken_models)
     issues += check_edge_key_separation(doc, spec, root / "stacks")
     issues += training_checks.check_stack_training(doc, spec, models, broken_models)
     # The images a stack runs follow from its models' accelerators: judged only when all load.
