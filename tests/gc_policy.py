@@ -6,7 +6,7 @@ plans. CPython (3.11) runs a full collection, which walks all of them, once its 
 generation has grown by a quarter since the last one, and at most every 10 collections of
 the middle generation. Every plan and every local S3 or Prometheus client leaves tens of
 thousands of short cycles behind, so that came to 30-45 full collections per process, each
-0.3-0.5 s: about 60 s of the main suite's CPU and 16 s of the TensorFlow suite's (measured
+0.3-0.5 s: about 50 s of the main suite's CPU and 16 s of the TensorFlow suite's (measured
 with a gc.callbacks hook, December 2026). Two changes, young collections left as they are:
   - a full collection every 100 middle ones (not 10): the short cycles are still freed, a
     few tests later (6-12 full collections per process instead of 30-45);
