@@ -119,4 +119,4 @@ lock-checkov: setup
 	  $(CHECKOV_VENV)/bin/pip freeze; } > tools/checkov/constraints.txt
 
 clean:
-	rm -rf build .mypy_cache .ruff_cache .pytest_cache .cache/charts .cache/helm .cache/scan .cache/plans
+	rm -rf build .mypy_cache .ruff_cache .pytest_cache .cache/charts .cache/helm .cache/scan .cache/yaml .cache/plans

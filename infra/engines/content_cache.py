@@ -1,7 +1,8 @@
 """What the external engines printed, kept by content: the same input to the same engine
 prints the same output, so it is computed once per machine, not once per plan (each plan of a
 stack, every `tfplat diff`, every test process and runbook step). Used for checkov's scans
-(infra.engines.scan) and helm's renders (infra.engines.helm).
+(infra.engines.scan), helm's renders (infra.engines.helm) and the YAML of the charts' objects
+(infra.offline.render.dump_yaml_all).
 
 A key is a SHA-256 over everything the output depends on (the engine's version, its
 arguments, every input file's content); the value is the engine's output as the caller

@@ -1,14 +1,17 @@
-"""The manifest writer: its fast YAML path writes exactly what PyYAML's own representer writes."""
+"""The manifest writer: its fast YAML path writes exactly what PyYAML's own representer writes,
+and the charts' YAML kept by content reads back as exactly what it would write."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from infra.offline.render import dump_yaml
+from infra.offline import render
+from infra.offline.render import dump_yaml, dump_yaml_all
 from tests.conftest import STACKS, shared_plan
 
 _Safe: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -64,3 +67,54 @@ def test_every_written_object_matches_pyyaml(stack: str) -> None:
         text = path.read_text(encoding="utf-8")
         obj = yaml.load(text, Loader=loader)
         assert text == reference(obj) == dump_yaml(obj), path
+
+
+JSON_SHAPED = [obj for obj in TRICKY if isinstance(obj, list) or all(type(k) is str for k in obj)]
+
+
+def _entries(folder: Path) -> list[Path]:
+    return sorted((folder / "yaml").glob("*.json"))
+
+
+def test_kept_yaml_reads_back_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TFPLAT_ENGINE_CACHE", str(tmp_path))
+    written = dump_yaml_all(JSON_SHAPED)
+    assert written == [dump_yaml(obj) for obj in JSON_SHAPED]
+    assert len(_entries(tmp_path)) == 1
+
+    def refuse(_: Any) -> str:
+        raise AssertionError("a kept entry was written again")
+
+    monkeypatch.setattr(render, "dump_yaml", refuse)
+    assert dump_yaml_all(json.loads(json.dumps(JSON_SHAPED))) == written  # equal content, new objects: read back
+
+
+def test_any_change_of_value_or_type_is_a_new_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TFPLAT_ENGINE_CACHE", str(tmp_path))
+    variants: list[list[Any]] = [[{"a": 1}], [{"a": 1.0}], [{"a": "1"}], [{"a": True}], [{"a": [1]}],
+                                 [{"a": 1}, {"a": 1}]]
+    texts = [dump_yaml_all(v) for v in variants]
+    assert texts == [[dump_yaml(o) for o in v] for v in variants]
+    assert len(_entries(tmp_path)) == len(variants)
+    assert dump_yaml_all([{"a": 1}]) == ["a: 1\n"]  # the first entry again, not a later one
+
+
+@pytest.mark.parametrize("damage", ["not json", "[]", "[1]", '["a: 1\\n", "extra"]'])
+def test_a_damaged_entry_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    monkeypatch.setenv("TFPLAT_ENGINE_CACHE", str(tmp_path))
+    dump_yaml_all([{"a": 1}])
+    (entry,) = _entries(tmp_path)
+    entry.write_text(damage, encoding="utf-8")
+    assert dump_yaml_all([{"a": 1}]) == ["a: 1\n"]
+
+
+def test_without_the_cache_or_json_the_yaml_is_written_directly(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TFPLAT_ENGINE_CACHE", "")
+    assert dump_yaml_all(JSON_SHAPED) == [dump_yaml(obj) for obj in JSON_SHAPED]
+    monkeypatch.setenv("TFPLAT_ENGINE_CACHE", str(tmp_path))
+    with pytest.raises(TypeError):  # a set is not JSON: dump_yaml refuses it, as it always has
+        dump_yaml_all([{"set": {1}}])
+    assert _entries(tmp_path) == []
+    assert dump_yaml_all([{"tuple": (1, 2)}]) == ["tuple:\n- 1\n- 2\n"] == [dump_yaml({"tuple": (1, 2)})]
+    assert len(_entries(tmp_path)) == 1  # JSON's array: kept like a list
