@@ -14,6 +14,7 @@ read half a file, and only the newest MAX_ENTRIES of each kind are kept.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -39,25 +40,40 @@ def key(parts: Iterable[bytes]) -> str:
 
 
 def cached(kind: str, entry: str, compute: Callable[[], str]) -> str:
-    """The stored output for `entry`, else compute() (stored unless empty)."""
+    """The stored output for `entry`, else compute() (stored unless empty). The cache only
+    saves time: a folder that cannot be written (a read-only checkout, a full disk) leaves
+    the output unstored, never fails the plan."""
     folder = cache_dir(kind)
     if folder is None:
         return compute()
     path = folder / f"{entry}.json"
     try:
         text = path.read_text(encoding="utf-8")
-        os.utime(path)  # recently used: kept by the pruning below
-        return text
     except OSError:
         pass
+    else:
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: kept by the pruning below
+        return text
     text = compute()
     if text.strip():
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, suffix=".tmp", delete=False) as fh:
-            fh.write(text)
-        os.replace(fh.name, path)
-        _prune(folder)
+        with contextlib.suppress(OSError):
+            _store(folder, path, text)
     return text
+
+
+def _store(folder: Path, path: Path, text: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with open(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)  # whole: a parallel plan never reads half an entry
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _prune(folder)
 
 
 def _prune(folder: Path) -> None:
