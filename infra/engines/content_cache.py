@@ -18,8 +18,8 @@ import contextlib
 import hashlib
 import os
 from pathlib import Path
-import tempfile
 
+from infra import atomic
 from infra.engines.tools import CODE_ROOT
 
 MAX_ENTRIES = 256  # per kind: every stack's renders and scans at a few revisions
@@ -58,22 +58,10 @@ def cached(kind: str, entry: str, compute: Callable[[], str]) -> str:
     text = compute()
     if text.strip():
         with contextlib.suppress(OSError):
-            _store(folder, path, text)
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(path, text)  # whole: a parallel plan never reads half an entry
+            _prune(folder)
     return text
-
-
-def _store(folder: Path, path: Path, text: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    try:
-        with open(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)  # whole: a parallel plan never reads half an entry
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _prune(folder)
 
 
 def _prune(folder: Path) -> None:
